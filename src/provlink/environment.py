@@ -1,0 +1,124 @@
+"""Code version (git) and runtime environment of a capture point.
+
+Both are probed off the critical path: :func:`probe` runs in a worker thread started when
+a capture point starts and is awaited only when its terminal event is built. Results are
+cached per process (a git checkout and the installed packages do not change mid-task; the
+dirty flag is re-read per probe because the task may write into the checkout).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import socket
+import subprocess
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from functools import cache
+from pathlib import Path
+
+from provlink.model import CodeVersion, EnvironmentInfo
+
+KEY_PACKAGES: tuple[str, ...] = (
+    "provlink", "openlineage-python", "apache-airflow", "apache-airflow-providers-openlineage",
+    "dagster", "mlflow", "mlflow-skinny", "scikit-learn", "pandas", "pyarrow", "numpy", "torch",
+    "xgboost", "lightgbm",
+)
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provlink-probe")
+
+
+def probe_async(code_dir: Path | None, orchestrator: str,
+                orchestrator_version: str | None) -> Future[tuple[CodeVersion | None, EnvironmentInfo]]:
+    """Start probing in the background; the caller waits on the future at the end."""
+    return _EXECUTOR.submit(probe, code_dir, orchestrator, orchestrator_version)
+
+
+def probe(code_dir: Path | None, orchestrator: str,
+          orchestrator_version: str | None) -> tuple[CodeVersion | None, EnvironmentInfo]:
+    code = git_code_version(code_dir) if code_dir is not None else None
+    return code, runtime_environment(orchestrator, orchestrator_version)
+
+
+def runtime_environment(orchestrator: str, orchestrator_version: str | None) -> EnvironmentInfo:
+    digest, versions = _packages()
+    return EnvironmentInfo(
+        python_version=platform.python_version(),
+        platform=platform.platform(),
+        orchestrator=orchestrator,
+        orchestrator_version=orchestrator_version,
+        packages_digest=digest,
+        packages=versions,
+        host=socket.gethostname(),
+        container_image=_container_image(),
+    )
+
+
+@cache
+def _packages() -> tuple[str, dict[str, str]]:
+    """sha256 over sorted ``name==version`` of every installed distribution, plus key versions."""
+    from importlib import metadata
+
+    pairs: set[str] = set()
+    versions: dict[str, str] = {}
+    wanted = set(KEY_PACKAGES)
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if not name:
+            continue
+        pairs.add(f"{name}=={dist.version}")
+        if name in wanted:
+            versions[name] = dist.version
+    digest = "sha256:" + hashlib.sha256("\n".join(sorted(pairs)).encode()).hexdigest()
+    return digest, dict(sorted(versions.items()))
+
+
+def _container_image() -> str | None:
+    for var in ("PROVLINK_CONTAINER_IMAGE", "CONTAINER_IMAGE", "IMAGE_NAME"):
+        if value := os.environ.get(var):
+            return value
+    return None
+
+
+def git_code_version(start: Path) -> CodeVersion | None:
+    """Commit, branch, remote and dirty flag of the checkout holding ``start``; None outside git."""
+    top = _toplevel(start.resolve() if start.is_dir() else start.resolve().parent)
+    if top is None:
+        return None
+    commit, branch, remote = _head_info(top)
+    if commit is None:
+        return None
+    return CodeVersion(vcs="git", repo_url=remote, commit=commit, branch=branch,
+                       path=str(start.resolve()), dirty=_dirty(top))
+
+
+@cache
+def _toplevel(directory: Path) -> str | None:
+    out = _git(directory, "rev-parse", "--show-toplevel")
+    return out or None
+
+
+@cache
+def _head_info(top: str) -> tuple[str | None, str | None, str | None]:
+    out = _git(Path(top), "rev-parse", "HEAD", "--abbrev-ref", "HEAD")
+    lines = out.splitlines() if out else []
+    commit = lines[0] if lines else None
+    branch = lines[1] if len(lines) > 1 and lines[1] != "HEAD" else None
+    remote = _git(Path(top), "config", "--get", "remote.origin.url") or None
+    return commit, branch, remote
+
+
+def _dirty(top: str) -> bool | None:
+    out = _git(Path(top), "status", "--porcelain", "--untracked-files=no")
+    return None if out is None else bool(out.strip())
+
+
+def _git(cwd: Path, *args: str) -> str | None:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=10, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+

@@ -1,0 +1,239 @@
+"""CaptureRecord -> OpenLineage RunEvent (spec 2-0-2), standard facets first.
+
+Built with openlineage-python's classes and serialised with its ``Serde`` so the output is
+exactly what its transports would send; the result is a plain ``dict`` ready for redaction
+and the spool.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from typing import Any
+
+from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+from openlineage.client.facet_v2 import (
+    datasource_dataset,
+    dataset_version_dataset,
+    error_message_run,
+    execution_parameters_run,
+    input_statistics_input_dataset,
+    job_type_job,
+    nominal_time_run,
+    output_statistics_output_dataset,
+    parent_run,
+    processing_engine_run,
+    schema_dataset,
+    source_code_location_job,
+    symlinks_dataset,
+    tags_run,
+)
+from openlineage.client.facet_v2 import PRODUCER as OL_PRODUCER
+from openlineage.client.serde import Serde
+
+from provlink import facets as custom
+from provlink._version import PRODUCER, __version__
+from provlink.model import CaptureRecord, CodeVersion, DatasetRef, EnvironmentInfo
+
+
+
+def to_event(record: CaptureRecord, *, parameter_max_chars: int = 4096) -> dict[str, Any]:
+    """Build the OpenLineage RunEvent for one record, as a JSON-ready dict."""
+    event = RunEvent(
+        eventType=RunState(record.event_type.value),
+        eventTime=_iso(record.event_time),
+        run=Run(runId=record.run_id, facets=_run_facets(record, parameter_max_chars)),
+        job=Job(namespace=record.job.namespace, name=record.job.name, facets=_job_facets(record)),
+        inputs=[_input(d) for d in record.inputs],
+        outputs=[_output(d) for d in record.outputs],
+        producer=PRODUCER,
+    )
+    out = Serde.to_dict(event)
+    _claim_facets(out)
+    return out
+
+
+def _claim_facets(event: dict[str, Any]) -> None:
+    """Facets we built name provlink as their producer, not openlineage-python."""
+    groups = [event["run"].get("facets"), event["job"].get("facets")]
+    for dataset in (*event.get("inputs", ()), *event.get("outputs", ())):
+        groups += [dataset.get("facets"), dataset.get("inputFacets"), dataset.get("outputFacets")]
+    for group in groups:
+        for facet in (group or {}).values():
+            if isinstance(facet, dict) and facet.get("_producer") == OL_PRODUCER:
+                facet["_producer"] = PRODUCER
+
+
+def _iso(moment: datetime) -> str:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.isoformat()
+
+
+def _run_facets(record: CaptureRecord, max_chars: int) -> dict[str, Any]:
+    facets: dict[str, Any] = {}
+    if record.parent is not None:
+        p = record.parent
+        root = None
+        if p.root_job is not None and p.root_run_id is not None:
+            root = parent_run.Root(
+                run=parent_run.RootRun(runId=p.root_run_id),
+                job=parent_run.RootJob(namespace=p.root_job.namespace, name=p.root_job.name),
+            )
+        facets["parent"] = parent_run.ParentRunFacet(
+            run=parent_run.Run(runId=p.run_id),
+            job=parent_run.Job(namespace=p.job.namespace, name=p.job.name),
+            root=root,
+        )
+    if record.parameters:
+        facets["executionParameters"] = execution_parameters_run.ExecutionParametersRunFacet(
+            parameters=[
+                execution_parameters_run.ExecutionParameter(key=k, value=_param_text(v, max_chars))
+                for k, v in sorted(record.parameters.items())
+            ]
+        )
+    if record.nominal_start is not None:
+        facets["nominalTime"] = nominal_time_run.NominalTimeRunFacet(
+            nominalStartTime=_iso(record.nominal_start),
+            nominalEndTime=_iso(record.nominal_end) if record.nominal_end else None,
+        )
+    if record.error is not None:
+        facets["errorMessage"] = error_message_run.ErrorMessageRunFacet(
+            message=record.error.message,
+            programmingLanguage=record.error.language,
+            stackTrace=record.error.stack_trace,
+        )
+    if record.environment is not None:
+        facets.update(_environment_facets(record.environment))
+    if record.code is not None:
+        facets[custom.CODE] = _code_run_facet(record.code)
+    if record.mlflow_runs:
+        facets[custom.MLFLOW] = custom.MlflowRunsRunFacet(
+            runs=[_mlflow_run(link) for link in record.mlflow_runs]
+        )
+    if record.tags:
+        facets["tags"] = tags_run.TagsRunFacet(
+            tags=[tags_run.TagsRunFacetFields(key=k, value=str(v), source="PROVLINK")
+                  for k, v in sorted(record.tags.items())]
+        )
+    facets.update(record.run_facets)
+    return facets
+
+
+def _param_text(value: Any, max_chars: int) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=repr, sort_keys=True)
+    if len(text) > max_chars:
+        return text[:max_chars] + f"...[truncated {len(text) - max_chars} chars]"
+    return text
+
+
+def _environment_facets(env: EnvironmentInfo) -> dict[str, Any]:
+    return {
+        "processing_engine": processing_engine_run.ProcessingEngineRunFacet(
+            version=env.orchestrator_version or env.python_version,
+            name=env.orchestrator,
+            openlineageAdapterVersion=__version__,
+        ),
+        custom.ENVIRONMENT: custom.ProvlinkEnvironmentRunFacet(
+            pythonVersion=env.python_version,
+            platform=env.platform,
+            host=env.host,
+            containerImage=env.container_image,
+            packagesDigest=env.packages_digest,
+            packages=dict(env.packages),
+        ),
+    }
+
+
+def _code_run_facet(code: CodeVersion) -> custom.ProvlinkCodeRunFacet:
+    return custom.ProvlinkCodeRunFacet(
+        type=code.vcs, commit=code.commit, dirty=code.dirty, branch=code.branch,
+        repoUrl=code.repo_url, path=code.path,
+    )
+
+
+def _mlflow_run(link: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "runId": link.run_id,
+        "experimentId": link.experiment_id,
+        "trackingUri": link.tracking_uri,
+        "runName": link.run_name,
+        "status": link.status,
+        "parentRunId": link.parent_run_id,
+        "params": dict(link.params),
+        "metrics": dict(link.metrics),
+        "modelIds": list(link.model_ids),
+        "registeredModels": list(link.registered_models),
+    }
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _job_facets(record: CaptureRecord) -> dict[str, Any]:
+    facets: dict[str, Any] = {
+        "jobType": job_type_job.JobTypeJobFacet(
+            processingType=record.kind.processing_type,
+            integration=record.kind.integration,
+            jobType=record.kind.job_type,
+        )
+    }
+    code = record.code
+    if code is not None and code.commit and (code.repo_url or code.path):
+        facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
+            type=code.vcs,
+            url=code.repo_url or f"file://{code.path}",
+            repoUrl=code.repo_url,
+            path=code.path,
+            version=code.commit,
+            branch=code.branch,
+        )
+    facets.update(record.job_facets)
+    return facets
+
+
+def _dataset_facets(d: DatasetRef) -> dict[str, Any]:
+    facets: dict[str, Any] = {}
+    if d.schema:
+        facets["schema"] = schema_dataset.SchemaDatasetFacet(
+            fields=[schema_dataset.SchemaDatasetFacetFields(
+                name=f.name, type=f.type, description=f.description) for f in d.schema]
+        )
+    if d.version:
+        facets["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
+            datasetVersion=d.version
+        )
+    if d.data_source:
+        facets["dataSource"] = datasource_dataset.DatasourceDatasetFacet(
+            name=d.namespace, uri=d.data_source
+        )
+    if d.symlinks:
+        facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
+            identifiers=[symlinks_dataset.Identifier(namespace=s.namespace, name=s.name, type=s.type)
+                         for s in d.symlinks]
+        )
+    facets.update(d.facets)
+    return facets
+
+
+def _input(d: DatasetRef) -> InputDataset:
+    input_facets: dict[str, Any] = {}
+    if d.row_count is not None or d.size_bytes is not None:
+        input_facets["inputStatistics"] = (
+            input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
+                rowCount=d.row_count, size=d.size_bytes)
+        )
+    input_facets.update(d.input_facets)
+    return InputDataset(namespace=d.namespace, name=d.name, facets=_dataset_facets(d),
+                        inputFacets=input_facets)
+
+
+def _output(d: DatasetRef) -> OutputDataset:
+    output_facets: dict[str, Any] = {}
+    if d.row_count is not None or d.size_bytes is not None:
+        output_facets["outputStatistics"] = (
+            output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
+                rowCount=d.row_count, size=d.size_bytes)
+        )
+    output_facets.update(d.output_facets)
+    return OutputDataset(namespace=d.namespace, name=d.name, facets=_dataset_facets(d),
+                         outputFacets=output_facets)
+

@@ -1,0 +1,103 @@
+"""provlink's custom OpenLineage facets, for what no standard facet carries.
+
+Each facet is an openlineage-python attrs class whose ``_schemaURL`` names a JSON Schema
+shipped in ``provlink/facet_schemas/`` (``$id`` = the URL without the fragment), so
+consumers can validate them like standard facets.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import attr
+from openlineage.client.facet_v2 import DatasetFacet, RunFacet
+
+SCHEMA_BASE = "https://provlink.dev/spec/facets/1-0-0"
+
+ENVIRONMENT = "provlink_environment"
+CODE = "provlink_code"
+MLFLOW = "mlflow"
+MODEL_VERSION = "mlflow_model_version"
+
+
+def schema_url(name: str) -> str:
+    return f"{SCHEMA_BASE}/{name}.json#/$defs/{name}"
+
+
+@attr.define
+class ProvlinkEnvironmentRunFacet(RunFacet):
+    """Python, platform, host, container image and installed packages of the run."""
+
+    pythonVersion: str  # noqa: N815
+    platform: str
+    host: str | None = attr.field(default=None)
+    containerImage: str | None = attr.field(default=None)  # noqa: N815
+    packagesDigest: str | None = attr.field(default=None)  # noqa: N815
+    packages: dict[str, str] = attr.field(factory=dict)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("ProvlinkEnvironmentRunFacet")
+
+
+@attr.define
+class ProvlinkCodeRunFacet(RunFacet):
+    """The exact code version that ran, including whether the checkout had local edits
+    (``sourceCodeLocation`` has no place for the dirty flag)."""
+
+    type: str
+    commit: str | None = attr.field(default=None)
+    dirty: bool | None = attr.field(default=None)
+    branch: str | None = attr.field(default=None)
+    repoUrl: str | None = attr.field(default=None)  # noqa: N815
+    path: str | None = attr.field(default=None)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("ProvlinkCodeRunFacet")
+
+
+@attr.define
+class MlflowRunsRunFacet(RunFacet):
+    """The MLflow runs started inside the capture point."""
+
+    runs: list[dict[str, Any]]
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MlflowRunsRunFacet")
+
+
+@attr.define
+class MlflowModelVersionDatasetFacet(DatasetFacet):
+    """A registered MLflow model version seen as a dataset."""
+
+    name: str
+    version: str
+    trackingUri: str  # noqa: N815
+    runId: str | None = attr.field(default=None)  # noqa: N815
+    modelId: str | None = attr.field(default=None)  # noqa: N815
+    source: str | None = attr.field(default=None)
+    aliases: list[str] = attr.field(factory=list)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MlflowModelVersionDatasetFacet")
+
+
+SCHEMA_FILES: tuple[str, ...] = (
+    "ProvlinkEnvironmentRunFacet",
+    "ProvlinkCodeRunFacet",
+    "MlflowRunsRunFacet",
+    "MlflowModelVersionDatasetFacet",
+)
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """The shipped JSON Schema of one custom facet."""
+    text = resources.files("provlink.facet_schemas").joinpath(f"{name}.json").read_text("utf-8")
+    return json.loads(text)

@@ -1,0 +1,131 @@
+"""The emission pipeline of this process: record -> event -> redact -> emitter.
+
+A pipeline of small named steps (plain callables on the event dict), ending in an
+emitter. The default emitter appends to the durable spool and wakes the background
+sender; tests swap in :class:`provlink.testing.InMemoryEmitter`. Built lazily on first
+use from :class:`ProvlinkConfig` (never at import).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from provlink.config import ProvlinkConfig
+from provlink.delivery import resolve_target
+from provlink.events import to_event
+from provlink.model import CaptureRecord
+from provlink.redact import Redactor
+from provlink.sender import Sender
+from provlink.spool import Spool
+
+log = logging.getLogger(__name__)
+
+Step = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Emitter(Protocol):
+    def emit(self, event: dict[str, Any]) -> None: ...
+
+    def close(self, timeout: float) -> bool: ...
+
+
+class SpoolEmitter:
+    """Durable append, then a nudge to the sender: the whole critical path."""
+
+    def __init__(self, spool: Spool, sender: Sender) -> None:
+        self.spool = spool
+        self.sender = sender
+
+    def emit(self, event: dict[str, Any]) -> None:
+        self.spool.append(event)
+        self.sender.start()
+        self.sender.notify()
+
+    def flush(self, timeout: float) -> bool:
+        return self.sender.flush(timeout)
+
+    def close(self, timeout: float) -> bool:
+        return self.sender.close(timeout)
+
+
+class Runtime:
+    """Config, redactor, steps and emitter of this process."""
+
+    def __init__(self, config: ProvlinkConfig, emitter: Emitter | None = None) -> None:
+        self.config = config
+        self.redactor = Redactor(config.redact_key_patterns, config.redact_values)
+        self.steps: list[Step] = [self.redactor]
+        self.emitter = emitter if emitter is not None else self._spool_emitter(config)
+        self.capture_failures = 0
+
+    @staticmethod
+    def _spool_emitter(config: ProvlinkConfig) -> SpoolEmitter:
+        spool = Spool(config.spool_path, sync=config.spool_sync)
+        sender = Sender(spool, resolve_target, batch_size=config.sender_batch_size,
+                        poll_interval=config.sender_poll_interval,
+                        backoff_initial=config.sender_backoff_initial,
+                        backoff_max=config.sender_backoff_max)
+        return SpoolEmitter(spool, sender)
+
+    def build(self, record: CaptureRecord) -> dict[str, Any]:
+        """Record -> redacted OpenLineage event dict (what would be spooled)."""
+        event = to_event(record, parameter_max_chars=self.config.parameter_max_chars)
+        for step in self.steps:
+            event = step(event)
+        return event
+
+    def emit(self, record: CaptureRecord) -> dict[str, Any]:
+        event = self.build(record)
+        self.emitter.emit(event)
+        return event
+
+    def emit_event(self, event: dict[str, Any]) -> None:
+        """Emit an already-built OpenLineage event (still redacted)."""
+        for step in self.steps:
+            event = step(event)
+        self.emitter.emit(event)
+
+    def flush(self, timeout: float | None = None) -> bool:
+        flush = getattr(self.emitter, "flush", None)
+        return True if flush is None else bool(flush(self.config.close_timeout if timeout is None else timeout))
+
+    def close(self, timeout: float | None = None) -> bool:
+        return self.emitter.close(self.config.close_timeout if timeout is None else timeout)
+
+
+_lock = threading.Lock()
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime, built on first use."""
+    global _runtime
+    if _runtime is None:
+        with _lock:
+            if _runtime is None:
+                _runtime = Runtime(ProvlinkConfig.load())
+                atexit.register(_close_at_exit)
+    return _runtime
+
+
+def set_runtime(runtime: Runtime | None) -> Runtime | None:
+    """Replace this process's runtime (tests, explicit configuration); returns the old one."""
+    global _runtime
+    with _lock:
+        old, _runtime = _runtime, runtime
+    return old
+
+
+def _close_at_exit() -> None:
+    runtime = _runtime
+    if runtime is None:
+        return
+    try:
+        runtime.close()
+    except Exception:  # noqa: BLE001 - never fail interpreter shutdown
+        log.warning("provlink: could not drain the spool at exit; `provlink spool flush` will",
+                    exc_info=True)
