@@ -1,0 +1,113 @@
+"""The ``provlink`` command: spool inspection and delivery here; the backend and the
+governance queries register their own subcommands (``register(subparsers)``)."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+
+from provlink.config import ProvlinkConfig
+from provlink.errors import ProvlinkError
+from provlink.spool import DEAD, Spool
+
+# Modules contributing subcommands; each has ``register(subparsers) -> None``.
+COMMAND_MODULES: tuple[str, ...] = ("provlink.server.commands", "provlink.governance_cli")
+
+
+def _spool(config: ProvlinkConfig) -> Spool:
+    return Spool(config.spool_path, sync=config.spool_sync)
+
+
+def cmd_spool_status(args: argparse.Namespace) -> int:
+    config = ProvlinkConfig.load()
+    status = _spool(config).status()
+    if args.json:
+        print(json.dumps({**status.as_dict(), "spool": str(config.spool_path)}))
+    else:
+        print(f"spool: {config.spool_path}")
+        print(f"pending: {status.pending}  sent: {status.sent}  dead-letter: {status.dead}")
+        if status.oldest_pending_age is not None:
+            print(f"oldest pending: {status.oldest_pending_age:.1f}s ago")
+    return 0
+
+
+def cmd_spool_dead_letters(args: argparse.Namespace) -> int:
+    config = ProvlinkConfig.load()
+    spool = _spool(config)
+    if args.requeue:
+        print(f"requeued {spool.requeue_dead()} dead-lettered events")
+        return 0
+    rows = []
+    for entry in spool.entries(state=DEAD):
+        event = json.loads(entry.payload or "{}")
+        rows.append({"seq": entry.seq, "runId": entry.run_id,
+                     "job": f"{event.get('job', {}).get('namespace')}/{event.get('job', {}).get('name')}",
+                     "eventType": event.get("eventType"), "error": entry.last_error,
+                     "attempts": entry.attempts})
+    if args.json:
+        print(json.dumps(rows))
+    else:
+        for row in rows:
+            print(f"#{row['seq']} {row['eventType']} {row['job']} run={row['runId']}\n    {row['error']}")
+        print(f"{len(rows)} dead-lettered events")
+    return 0
+
+
+def cmd_spool_flush(args: argparse.Namespace) -> int:
+    from provlink.delivery import resolve_target
+    from provlink.sender import Sender
+
+    config = ProvlinkConfig.load()
+    spool = _spool(config)
+    sender = Sender(spool, resolve_target, batch_size=config.sender_batch_size,
+                    backoff_initial=config.sender_backoff_initial,
+                    backoff_max=config.sender_backoff_max)
+    done = sender.close(args.timeout)
+    status = spool.status()
+    print(f"delivered {sender.delivered}, dead-lettered {sender.dead_lettered}, "
+          f"pending {status.pending}")
+    return 0 if done else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="provlink", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    spool = sub.add_parser("spool", help="inspect and drain the local event spool")
+    spool_sub = spool.add_subparsers(dest="spool_command", required=True)
+    status = spool_sub.add_parser("status", help="pending, sent and dead-letter counts")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_spool_status)
+    dead = spool_sub.add_parser("dead-letters", help="events the backend refused, with its message")
+    dead.add_argument("--json", action="store_true")
+    dead.add_argument("--requeue", action="store_true", help="send them again (after a fix)")
+    dead.set_defaults(func=cmd_spool_dead_letters)
+    flush = spool_sub.add_parser("flush", help="deliver every pending event now")
+    flush.add_argument("--timeout", type=float, default=60.0)
+    flush.set_defaults(func=cmd_spool_flush)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            if exc.name != name:
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except ProvlinkError as exc:
+        print(f"provlink: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
