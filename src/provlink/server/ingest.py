@@ -1,0 +1,403 @@
+"""Store one validated event and derive Marquez's model from it.
+
+The raw event is written first, keyed by a hash of its canonical JSON, so a redelivered
+event is recognised and nothing is derived twice. The derivation follows Marquez
+(``OpenLineageDao.updateMarquezModel``): a run's state follows its latest event (terminal
+states win over earlier non-terminal ones), an output gets a new dataset version per run,
+a batch job gets a job version only on COMPLETE/FAIL/ABORT, and the job's current version's
+inputs and outputs become the lineage edges. Facets are read defensively: a producer may
+send any shape inside a facet and that must never fail ingestion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from provlink.server.tx import Tx
+from provlink.server.validation import parse_time
+
+TERMINAL_STATES = {"COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED"}
+RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", **TERMINAL_STATES}
+_VERSION_NS = uuid.UUID("6f1c1b5e-6a55-4c3e-9a62-70726f766c6b")
+
+
+def canonical_json(value: Any) -> str:
+    """Key-sorted, compact, ASCII JSON: the stored form of an event and the input of its hash."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def iso(moment: datetime) -> str:
+    """UTC ISO-8601 text with microseconds, so that text order is time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def now_iso() -> str:
+    return iso(datetime.now(timezone.utc))
+
+
+def store_event(tx: Tx, event: dict[str, Any], received_at: str) -> bool:
+    """Insert ``event`` unless an identical one is stored; derive the model when it is new."""
+    payload = canonical_json(event)
+    digest = hashlib.sha256(payload.encode("ascii")).hexdigest()
+    moment = parse_time(event["eventTime"])
+    assert moment is not None, "validate_event must run before store_event"
+    event_time = iso(moment)
+    run = event.get("run") if isinstance(event.get("run"), dict) else None
+    job = event.get("job") if isinstance(event.get("job"), dict) else None
+    inserted = tx.row(
+        "INSERT INTO events (hash, event_time, event_type, run_id, job_namespace, job_name,"
+        " received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (hash) DO NOTHING RETURNING id",
+        (
+            digest,
+            event_time,
+            event.get("eventType") if run else None,
+            run["runId"].lower() if run else None,
+            job["namespace"] if job else None,
+            job["name"] if job else None,
+            received_at,
+            payload,
+        ),
+    )
+    if inserted is None:
+        return False
+    if run is not None:
+        _run_event(tx, event, event_time)
+    elif "dataset" in event:
+        _dataset_event(tx, event["dataset"], event_time)
+    else:
+        _job_event(tx, event, event_time)
+    return True
+
+
+def _run_event(tx: Tx, event: dict[str, Any], t: str) -> None:
+    job, run = event["job"], event["run"]
+    event_type = event.get("eventType") or "OTHER"
+    run_id = run["runId"].lower()
+    run_facets, job_facets = _facets(run, "facets"), _facets(job, "facets")
+    job_id, job_type, current_version = _upsert_job(tx, job, job_facets, run_facets, t, run_id)
+    _upsert_run(tx, run_id, job_id, event_type, run_facets, job_facets, t)
+    terminal = event_type in TERMINAL_STATES
+    for direction, key, extra in (("INPUT", "inputs", "inputFacets"), ("OUTPUT", "outputs", "outputFacets")):
+        for item in sorted(event.get(key) or [], key=lambda d: (d["namespace"], d["name"])):
+            dataset_id, version = _upsert_dataset(
+                tx, item, t, run_id if direction == "OUTPUT" else None, modified=terminal
+            )
+            tx.run(
+                "INSERT INTO run_io (run_id, dataset_id, direction, version, facets)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, direction, dataset_id)"
+                " DO UPDATE SET version = excluded.version, facets = excluded.facets",
+                (run_id, dataset_id, direction, version, canonical_json(_facets(item, extra))),
+            )
+    streaming = job_type == "STREAM" and event_type in ("START", "RUNNING")
+    if terminal or streaming:
+        io = tx.rows(
+            "SELECT r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
+            " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id = ?",
+            (run_id,),
+        )
+        version = _job_version(tx, job, job_id, current_version, io, t, run_id)
+        tx.run("UPDATE runs SET job_version = ? WHERE id = ?", (version, run_id))
+
+
+def _job_event(tx: Tx, event: dict[str, Any], t: str) -> None:
+    job = event["job"]
+    job_id, _, current_version = _upsert_job(tx, job, _facets(job, "facets"), {}, t, None)
+    io: list[tuple[Any, ...]] = []
+    for direction, key in (("INPUT", "inputs"), ("OUTPUT", "outputs")):
+        for item in sorted(event.get(key) or [], key=lambda d: (d["namespace"], d["name"])):
+            dataset_id, _ = _upsert_dataset(tx, item, t, None, modified=False)
+            io.append((direction, dataset_id, item["namespace"], item["name"]))
+    _job_version(tx, job, job_id, current_version, io, t, None)
+
+
+def _dataset_event(tx: Tx, dataset: dict[str, Any], t: str) -> None:
+    _upsert_dataset(tx, dataset, t, None, modified=False, new_version=True)
+
+
+def _namespace(tx: Tx, name: str, t: str) -> None:
+    tx.run(
+        "INSERT INTO namespaces (name, created_at, updated_at, owner_name) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT (name) DO NOTHING",
+        (name, t, t, "anonymous"),
+    )
+
+
+def _upsert_job(
+    tx: Tx,
+    job: dict[str, Any],
+    job_facets: dict[str, Any],
+    run_facets: dict[str, Any],
+    t: str,
+    run_id: str | None,
+) -> tuple[int, str, str | None]:
+    """Create or update the job; return its id, type and current version."""
+    namespace, name = job["namespace"], job["name"]
+    _namespace(tx, namespace, t)
+    row = tx.row(
+        "INSERT INTO jobs (namespace, name, type, created_at, updated_at, facets)"
+        " VALUES (?, ?, 'BATCH', ?, ?, '{}') ON CONFLICT (namespace, name) DO UPDATE SET"
+        " updated_at = CASE WHEN excluded.updated_at > jobs.updated_at"
+        " THEN excluded.updated_at ELSE jobs.updated_at END"
+        " RETURNING id, type, facets, location, description, parent_job_name, current_version,"
+        " latest_run_id, latest_run_at",
+        (namespace, name, t, t),
+    )
+    assert row is not None
+    job_id, job_type, old_facets, location, description, parent, current, latest_id, latest_at = row
+    facets = _merge(json.loads(old_facets), job_facets, newer=latest_at is None or t >= latest_at)
+    job_type = _job_type(facets) or job_type
+    location = _text(_get(facets, "sourceCodeLocation", "url")) or location
+    description = _text(_get(facets, "documentation", "description")) or description
+    parent = _text(_get(run_facets, "parent", "job", "name")) or parent
+    if run_id is not None and (latest_at is None or t >= latest_at):
+        latest_id, latest_at = run_id, t
+    tx.run(
+        "UPDATE jobs SET type = ?, facets = ?, location = ?, description = ?, parent_job_name = ?,"
+        " latest_run_id = ?, latest_run_at = ?, deleted = 0 WHERE id = ?",
+        (job_type, canonical_json(facets), location, description, parent, latest_id, latest_at, job_id),
+    )
+    return job_id, job_type, current
+
+
+def _upsert_run(
+    tx: Tx,
+    run_id: str,
+    job_id: int,
+    event_type: str,
+    run_facets: dict[str, Any],
+    job_facets: dict[str, Any],
+    t: str,
+) -> None:
+    state = RUN_STATES.get(event_type)
+    terminal = 1 if event_type in TERMINAL_STATES else 0
+    row = tx.row(
+        "INSERT INTO runs (id, job_id, state, created_at, updated_at, transitioned_at, terminal,"
+        " facets, job_facets) VALUES (?, ?, 'NEW', ?, ?, ?, 0, '{}', '{}')"
+        " ON CONFLICT (id) DO UPDATE SET updated_at = CASE WHEN excluded.updated_at > runs.updated_at"
+        " THEN excluded.updated_at ELSE runs.updated_at END"
+        " RETURNING state, transitioned_at, terminal, facets, job_facets, started_at, ended_at,"
+        " nominal_start, nominal_end, parent_run_id",
+        (run_id, job_id, t, t, t),
+    )
+    assert row is not None
+    old_state, old_at, old_terminal, old_facets, old_job_facets, started, ended, n_start, n_end, parent = row
+    newer = (terminal, t) >= (old_terminal, old_at)
+    new_state, new_at, new_terminal = old_state, old_at, old_terminal
+    if state is not None and newer:
+        new_state, new_at, new_terminal = state, t, terminal
+    if event_type in ("START", "RUNNING") and (started is None or t < started):
+        started = t
+    if terminal and newer:
+        ended = t
+    facets = _merge(json.loads(old_facets), run_facets, newer=newer)
+    n_start = _time_text(_get(facets, "nominalTime", "nominalStartTime")) or n_start
+    n_end = _time_text(_get(facets, "nominalTime", "nominalEndTime")) or n_end
+    parent_run = _text(_get(facets, "parent", "run", "runId"))
+    tx.run(
+        "UPDATE runs SET state = ?, transitioned_at = ?, terminal = ?, started_at = ?, ended_at = ?,"
+        " nominal_start = ?, nominal_end = ?, facets = ?, job_facets = ?, parent_run_id = ?"
+        " WHERE id = ?",
+        (
+            new_state,
+            new_at,
+            new_terminal,
+            started,
+            ended,
+            n_start,
+            n_end,
+            canonical_json(facets),
+            canonical_json(_merge(json.loads(old_job_facets), job_facets, newer=newer)),
+            parent_run.lower() if parent_run else parent,
+            run_id,
+        ),
+    )
+
+
+def _upsert_dataset(
+    tx: Tx,
+    item: dict[str, Any],
+    t: str,
+    run_id: str | None,
+    *,
+    modified: bool,
+    new_version: bool = False,
+) -> tuple[int, str | None]:
+    """Create or update a dataset; for an output (``run_id``) add a version. Return id, version."""
+    namespace, name = item["namespace"], item["name"]
+    _namespace(tx, namespace, t)
+    incoming = _facets(item, "facets")
+    row = tx.row(
+        "INSERT INTO datasets (namespace, name, type, source_name, fields, facets, created_at,"
+        " updated_at) VALUES (?, ?, 'DB_TABLE', ?, '[]', '{}', ?, ?)"
+        " ON CONFLICT (namespace, name) DO UPDATE SET updated_at = CASE"
+        " WHEN excluded.updated_at > datasets.updated_at THEN excluded.updated_at"
+        " ELSE datasets.updated_at END"
+        " RETURNING id, facets, fields, source_name, description, current_version,"
+        " last_modified_at, lifecycle_state, updated_at",
+        (namespace, name, namespace, t, t),
+    )
+    assert row is not None
+    dataset_id, old_facets, old_fields, source, description, version, last_modified, lifecycle, updated = row
+    newer = updated == t
+    facets = _merge(json.loads(old_facets), incoming, newer=newer)
+    fields = _fields(incoming.get("schema")) if "schema" in incoming else json.loads(old_fields)
+    source = _source(tx, incoming, t) or source
+    description = _text(_get(facets, "documentation", "description")) or description
+    lifecycle = _text(_get(incoming, "lifecycleStateChange", "lifecycleStateChange")) or lifecycle
+    if run_id is not None or new_version or version is None:
+        explicit = _text(_get(incoming, "version", "datasetVersion"))
+        version = str(
+            uuid.uuid5(_VERSION_NS, canonical_json([namespace, name, source, fields, run_id, explicit]))
+        )
+        tx.run(
+            "INSERT INTO dataset_versions (version, dataset_id, run_id, created_at, fields, facets,"
+            " lifecycle_state) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET"
+            " facets = excluded.facets, lifecycle_state = excluded.lifecycle_state",
+            (version, dataset_id, run_id, t, canonical_json(fields), canonical_json(facets), lifecycle),
+        )
+        if modified:
+            last_modified = t
+    tx.run(
+        "UPDATE datasets SET facets = ?, fields = ?, source_name = ?, description = ?,"
+        " current_version = ?, last_modified_at = ?, lifecycle_state = ?, deleted = 0 WHERE id = ?",
+        (canonical_json(facets), canonical_json(fields), source, description, version,
+         last_modified, lifecycle, dataset_id),
+    )
+    if "columnLineage" in incoming:
+        _column_lineage(tx, dataset_id, incoming["columnLineage"])
+    return dataset_id, version
+
+
+def _job_version(
+    tx: Tx,
+    job: dict[str, Any],
+    job_id: int,
+    current: str | None,
+    io: list[tuple[Any, ...]],
+    t: str,
+    run_id: str | None,
+) -> str:
+    """Record the job version for this set of inputs/outputs and make its I/O the job's edges."""
+    inputs = sorted({(ns, name) for direction, _, ns, name in io if direction == "INPUT"})
+    outputs = sorted({(ns, name) for direction, _, ns, name in io if direction == "OUTPUT"})
+    location = _text(_get(_facets(job, "facets"), "sourceCodeLocation", "url"))
+    version = str(
+        uuid.uuid5(_VERSION_NS, canonical_json([job["namespace"], job["name"], inputs, outputs, location]))
+    )
+    tx.run(
+        "INSERT INTO job_versions (version, job_id, created_at, location, inputs, outputs, run_id)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET run_id = excluded.run_id",
+        (version, job_id, t, location, canonical_json(inputs), canonical_json(outputs), run_id),
+    )
+    if version != current:
+        tx.run("UPDATE jobs SET current_version = ? WHERE id = ?", (version, job_id))
+        tx.run("DELETE FROM edges WHERE job_id = ?", (job_id,))
+        tx.run_many(
+            "INSERT INTO edges (job_id, dataset_id, direction) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING",
+            [(job_id, dataset_id, direction) for direction, dataset_id, _, _ in io],
+        )
+    return version
+
+
+def _column_lineage(tx: Tx, dataset_id: int, facet: Any) -> None:
+    tx.run("DELETE FROM column_lineage WHERE dataset_id = ?", (dataset_id,))
+    fields = facet.get("fields") if isinstance(facet, dict) else None
+    if not isinstance(fields, dict):
+        return
+    rows: dict[tuple[str, str, str, str], tuple[str | None, str | None]] = {}
+    for out_field, spec in fields.items():
+        if _text(out_field) is None or not isinstance(spec, dict):
+            continue
+        inputs = spec.get("inputFields")
+        for source in inputs if isinstance(inputs, list) else []:
+            if not isinstance(source, dict):
+                continue
+            key = (_text(source.get("namespace")), _text(source.get("name")), _text(source.get("field")))
+            if None in key:
+                continue
+            transformations = source.get("transformations")
+            first = transformations[0] if isinstance(transformations, list) and transformations else {}
+            first = first if isinstance(first, dict) else {}
+            description = _text(spec.get("transformationDescription")) or _text(first.get("description"))
+            kind = _text(spec.get("transformationType")) or _text(first.get("type"))
+            rows[(out_field, *key)] = (description, kind)  # type: ignore[arg-type]
+    tx.run_many(
+        "INSERT INTO column_lineage (dataset_id, field, input_namespace, input_name, input_field,"
+        " description, type) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(dataset_id, *key, *value) for key, value in rows.items()],
+    )
+
+
+def _source(tx: Tx, facets: dict[str, Any], t: str) -> str | None:
+    name = _text(_get(facets, "dataSource", "name"))
+    if name is None:
+        return None
+    uri = _text(_get(facets, "dataSource", "uri"))
+    kind = uri.split(":", 1)[0].upper() if uri and ":" in uri else "UNKNOWN"
+    tx.run(
+        "INSERT INTO sources (name, type, connection_url, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+        (name, kind, uri, t, t),
+    )
+    return name
+
+
+def _fields(schema: Any) -> list[dict[str, Any]]:
+    raw = schema.get("fields") if isinstance(schema, dict) else None
+    fields = []
+    for field in raw if isinstance(raw, list) else []:
+        name = _text(field.get("name")) if isinstance(field, dict) else None
+        if name is None:
+            continue
+        entry = {"name": name, "type": _text(field.get("type")) or "UNKNOWN", "tags": []}
+        description = _text(field.get("description"))
+        if description is not None:
+            entry["description"] = description
+        fields.append(entry)
+    return fields
+
+
+def _job_type(facets: dict[str, Any]) -> str | None:
+    processing = _text(_get(facets, "jobType", "processingType"))
+    if processing is None:
+        return None
+    return "STREAM" if processing.upper() == "STREAMING" else "BATCH"
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any], *, newer: bool) -> dict[str, Any]:
+    return {**old, **new} if newer else {**new, **old}
+
+
+def _facets(owner: dict[str, Any], key: str) -> dict[str, Any]:
+    facets = owner.get(key)
+    return facets if isinstance(facets, dict) else {}
+
+
+def _get(value: Any, *path: str) -> Any:
+    for key in path:
+        if not isinstance(value, dict):
+            return None
+        value = value.get(key)
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """``value`` if it is a non-empty string a database column can hold, else ``None``."""
+    if not isinstance(value, str) or not value or "\x00" in value or len(value) > 4096:
+        return None
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
+    return value
+
+
+def _time_text(value: Any) -> str | None:
+    parsed = parse_time(value) if isinstance(value, str) else None
+    return iso(parsed) if parsed else None

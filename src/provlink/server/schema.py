@@ -1,0 +1,138 @@
+"""Versioned DDL shared by the SQLite and PostgreSQL stores.
+
+Each migration is a list of statements; ``{serial}`` stands for the dialect's
+auto-increment primary key. Timestamps are ISO-8601 UTC text (sortable as text on both
+databases); JSON documents are text. ``events`` is the source of truth; every other table
+is derived from it and could be rebuilt by replaying the events.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE events (
+            id {serial},
+            hash TEXT NOT NULL UNIQUE,
+            event_time TEXT NOT NULL,
+            event_type TEXT,
+            run_id TEXT,
+            job_namespace TEXT,
+            job_name TEXT,
+            received_at TEXT NOT NULL,
+            payload TEXT NOT NULL)""",
+        "CREATE INDEX events_time ON events (event_time)",
+        """CREATE TABLE namespaces (
+            name TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            owner_name TEXT,
+            description TEXT)""",
+        """CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            type TEXT,
+            connection_url TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL)""",
+        """CREATE TABLE jobs (
+            id {serial},
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            facets TEXT NOT NULL,
+            location TEXT,
+            description TEXT,
+            parent_job_name TEXT,
+            current_version TEXT,
+            latest_run_id TEXT,
+            latest_run_at TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (namespace, name))""",
+        "CREATE INDEX jobs_name ON jobs (name)",
+        """CREATE TABLE job_versions (
+            version TEXT PRIMARY KEY,
+            job_id BIGINT NOT NULL,
+            created_at TEXT NOT NULL,
+            location TEXT,
+            inputs TEXT NOT NULL,
+            outputs TEXT NOT NULL,
+            run_id TEXT)""",
+        "CREATE INDEX job_versions_job ON job_versions (job_id, created_at)",
+        "CREATE TABLE job_tags (job_id BIGINT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (job_id, tag))",
+        """CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            job_id BIGINT NOT NULL,
+            state TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            transitioned_at TEXT NOT NULL,
+            terminal INTEGER NOT NULL,
+            started_at TEXT,
+            ended_at TEXT,
+            nominal_start TEXT,
+            nominal_end TEXT,
+            facets TEXT NOT NULL,
+            job_facets TEXT NOT NULL,
+            job_version TEXT,
+            parent_run_id TEXT)""",
+        "CREATE INDEX runs_job ON runs (job_id, created_at)",
+        """CREATE TABLE datasets (
+            id {serial},
+            namespace TEXT NOT NULL,
+            name TEXT NOT NULL,
+            type TEXT NOT NULL,
+            source_name TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            facets TEXT NOT NULL,
+            description TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_modified_at TEXT,
+            lifecycle_state TEXT,
+            current_version TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (namespace, name))""",
+        "CREATE INDEX datasets_name ON datasets (name)",
+        "CREATE TABLE dataset_tags (dataset_id BIGINT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (dataset_id, tag))",
+        """CREATE TABLE field_tags (
+            dataset_id BIGINT NOT NULL, field TEXT NOT NULL, tag TEXT NOT NULL,
+            PRIMARY KEY (dataset_id, field, tag))""",
+        """CREATE TABLE dataset_versions (
+            version TEXT PRIMARY KEY,
+            dataset_id BIGINT NOT NULL,
+            run_id TEXT,
+            created_at TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            facets TEXT NOT NULL,
+            lifecycle_state TEXT)""",
+        "CREATE INDEX dataset_versions_ds ON dataset_versions (dataset_id, created_at)",
+        """CREATE TABLE run_io (
+            run_id TEXT NOT NULL,
+            dataset_id BIGINT NOT NULL,
+            direction TEXT NOT NULL,
+            version TEXT,
+            facets TEXT NOT NULL,
+            PRIMARY KEY (run_id, direction, dataset_id))""",
+        """CREATE TABLE edges (
+            job_id BIGINT NOT NULL,
+            dataset_id BIGINT NOT NULL,
+            direction TEXT NOT NULL,
+            PRIMARY KEY (job_id, dataset_id, direction))""",
+        "CREATE INDEX edges_dataset ON edges (dataset_id)",
+        """CREATE TABLE column_lineage (
+            dataset_id BIGINT NOT NULL,
+            field TEXT NOT NULL,
+            input_namespace TEXT NOT NULL,
+            input_name TEXT NOT NULL,
+            input_field TEXT NOT NULL,
+            description TEXT,
+            type TEXT,
+            PRIMARY KEY (dataset_id, field, input_namespace, input_name, input_field))""",
+        "CREATE INDEX column_lineage_input ON column_lineage (input_namespace, input_name)",
+        """CREATE TABLE tags (
+            name TEXT PRIMARY KEY,
+            description TEXT,
+            created_at TEXT NOT NULL)""",
+    ],
+]

@@ -1,0 +1,45 @@
+"""SQLite store: the zero-configuration default, one file under ``PROVLINK_HOME``.
+
+Several processes may write the same file at once (every task process's sender may write
+directly), so the file is in WAL mode, waits on locks instead of failing, and takes the
+write lock when a transaction starts (``BEGIN IMMEDIATE``) so two writers never deadlock
+upgrading a read lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from provlink.server.sql_store import SqlStore
+
+BUSY_TIMEOUT_S = 60.0
+
+
+class SqliteStore(SqlStore):
+    dialect = "sqlite"
+    serial = "INTEGER PRIMARY KEY"
+
+    def __init__(self, path: str | Path, *, pool_size: int = 8) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(pool_size=pool_size)
+
+    def _connect(self) -> Any:
+        conn = sqlite3.connect(
+            self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        return conn
+
+    def _begin(self, conn: Any) -> None:
+        conn.execute("BEGIN IMMEDIATE")
+
+    def _transient(self, error: BaseException) -> bool:
+        return isinstance(error, sqlite3.OperationalError) and "locked" in str(error)
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"

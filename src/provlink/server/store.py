@@ -1,0 +1,61 @@
+"""The store interface and the one place that picks a backend from a URL.
+
+>>> store = open_store("sqlite:///tmp/provlink-doctest.db")  # doctest: +SKIP
+>>> store.ingest(event)                                       # doctest: +SKIP
+True
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+from provlink.errors import ConfigError
+
+
+class Store(Protocol):
+    """What the API, the sender and export/import rely on; both backends implement all of it."""
+
+    def ingest(self, event: dict[str, Any]) -> bool: ...
+    def ingest_many(self, events: list[dict[str, Any]]) -> list[bool]: ...
+    def iter_events(self, batch: int = 1000) -> Iterator[dict[str, Any]]: ...
+    def counts(self) -> dict[str, int]: ...
+    def close(self) -> None: ...
+
+
+def default_path() -> Path:
+    """``$PROVLINK_HOME/lineage.db``, ``~/.provlink/lineage.db`` when the variable is unset."""
+    home = os.environ.get("PROVLINK_HOME") or str(Path.home() / ".provlink")
+    return Path(home) / "lineage.db"
+
+
+def open_store(url: str | None = None) -> Any:
+    """Open (creating and migrating) the store at ``url``.
+
+    ``None`` → the SQLite file under ``PROVLINK_HOME``; ``sqlite:///abs/path.db`` or a plain
+    path → SQLite; ``postgresql://…`` / ``postgres://…`` → PostgreSQL.
+    """
+    if url is None:
+        from provlink.server.sqlite_store import SqliteStore
+
+        return SqliteStore(default_path())
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            from provlink.server.postgres_store import PostgresStore
+        except ImportError as error:
+            raise ConfigError("PostgreSQL stores need psycopg: pip install 'provlink[postgres]'") from error
+        return PostgresStore(url)
+    if url.startswith("sqlite:"):
+        path = url.removeprefix("sqlite:").removeprefix("//")
+        if not path or path == "/":
+            raise ConfigError(f"store URL {url!r} has no file path; use sqlite:///path/to/lineage.db")
+        from provlink.server.sqlite_store import SqliteStore
+
+        return SqliteStore(path)
+    if "://" in url:
+        raise ConfigError(f"unsupported store URL {url!r}; use sqlite:///path or postgresql://...")
+    from provlink.server.sqlite_store import SqliteStore
+
+    return SqliteStore(url)
