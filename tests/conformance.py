@@ -1,0 +1,88 @@
+"""Validate events against the official OpenLineage JSON Schemas in ../shared/spec.
+
+Every facet is checked against the schema its ``_schemaURL`` names: standard facets
+against ``../shared/spec/openlineage/facets``, provlink's own against the schemas shipped in
+``provlink/facet_schemas``. A facet whose schema cannot be found is an error, not a pass.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+SPEC = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
+OPENLINEAGE = SPEC / "openlineage"
+
+
+def require_spec() -> Path:
+    """The spec folder, or skip the calling test with the reason."""
+    if not (OPENLINEAGE / "OpenLineage.json").is_file():
+        pytest.skip(f"OpenLineage spec not found at {OPENLINEAGE} (../shared/spec is absent)")
+    return SPEC
+
+
+@cache
+def _schemas() -> dict[str, dict[str, Any]]:
+    """Every known schema by file name (e.g. ``SchemaDatasetFacet.json``)."""
+    from provlink.facets import SCHEMA_FILES, load_schema
+
+    found: dict[str, dict[str, Any]] = {}
+    for path in [OPENLINEAGE / "OpenLineage.json", *sorted((OPENLINEAGE / "facets").glob("*.json"))]:
+        found[path.name] = json.loads(path.read_text("utf-8"))
+    for name in SCHEMA_FILES:
+        found[f"{name}.json"] = load_schema(name)
+    return found
+
+
+@cache
+def _registry() -> Any:
+    from referencing import Registry, Resource
+
+    resources = [(s["$id"], Resource.from_contents(s)) for s in _schemas().values()]
+    return Registry().with_resources(resources)
+
+
+def _validator(schema_file: str, definition: str) -> Any:
+    from jsonschema import Draft202012Validator, FormatChecker
+
+    schema = _schemas()[schema_file]
+    ref = {"$ref": f"{schema['$id']}#/$defs/{definition}"}
+    return Draft202012Validator(ref, registry=_registry(), format_checker=FormatChecker())
+
+
+def validate_event(event: dict[str, Any]) -> None:
+    """Raise ``AssertionError`` listing every violation of the event and its facets."""
+    require_spec()
+    kind = "RunEvent" if "run" in event else ("DatasetEvent" if "dataset" in event else "JobEvent")
+    errors = [f"{kind}: {e.json_path}: {e.message}"
+              for e in _validator("OpenLineage.json", kind).iter_errors(event)]
+    for where, facet in _facets(event):
+        url = facet.get("_schemaURL", "")
+        location, _, fragment = url.partition("#")
+        file_name = location.rpartition("/")[2]
+        definition = fragment.rpartition("/")[2]
+        if file_name not in _schemas() or not definition:
+            errors.append(f"{where}: no schema found for _schemaURL {url!r}")
+            continue
+        errors += [f"{where}: {e.json_path}: {e.message}"
+                   for e in _validator(file_name, definition).iter_errors(facet)]
+    assert not errors, "OpenLineage conformance errors:\n" + "\n".join(errors)
+
+
+def _facets(event: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    groups = [("run.facets", event.get("run", {}).get("facets")),
+              ("job.facets", event.get("job", {}).get("facets"))]
+    for side in ("inputs", "outputs"):
+        for i, ds in enumerate(event.get(side, []) or []):
+            for key in ("facets", "inputFacets", "outputFacets"):
+                groups.append((f"{side}[{i}].{key}", ds.get(key)))
+    for where, group in groups:
+        for name, facet in (group or {}).items():
+            if isinstance(facet, dict):
+                out.append((f"{where}.{name}", facet))
+    return out
