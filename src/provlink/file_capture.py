@@ -1,0 +1,340 @@
+"""Automatic capture of the local files this process reads and writes during a capture point.
+
+One ``sys.addaudithook`` hook, installed on the first ``start()``, sees every ``open``
+(builtins, ``io``, ``os.open``, and so pandas CSV, pickle, joblib and numpy), every
+``os.rename``/``os.replace``/``shutil.move``, every ``os.remove`` and ``sqlite3.connect``,
+from every thread. Audit hooks cannot be removed, so when no recorder is active the hook
+only tests one global and returns. pyarrow's C++ I/O raises no audit event and is covered
+by ``provlink.library_io``; files a subprocess touches are covered by
+``provlink.command_files``.
+
+How accesses become inputs and outputs (decided here, documented for users):
+
+- a path opened for writing (or renamed/copied onto) that exists when the capture stops
+  is an output; one that is gone (a temp file) is dropped;
+- a path is an input only if it was read *before* this capture first wrote it, i.e. its
+  prior content was consumed; reading back one's own output is not an input. So a file
+  both read and written is an output, and also an input only if it existed before;
+- an input the task deleted or moved away is still an input; a failed open is not;
+- a SQLite database (``sqlite3.connect``) is an output if it or its WAL changed, else an input;
+- imports and traceback source reads are skipped by their caller, as are provlink's
+  own digest and schema reads; the rest is filtered by path prefix (``default_ignores``).
+
+Recorders nest: each sees every access made while it is active, whoever started it.
+
+Example::
+
+    with capture_files() as files:
+        df = pd.read_csv("raw.csv")
+        df.to_parquet("features.parquet")
+    files.accesses  # FileAccesses(reads=(…/raw.csv,), writes=(…/features.parquet,))
+"""
+
+from __future__ import annotations
+
+import os
+import site
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from provlink import library_io
+
+__all__ = ["FileAccesses", "FileCapture", "capture_files", "default_ignores"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileAccesses:
+    """Local files read (inputs) and written (outputs); absolute, resolved, sorted."""
+
+    reads: tuple[Path, ...] = ()
+    writes: tuple[Path, ...] = ()
+
+
+def default_ignores() -> tuple[str, ...]:
+    """Path prefixes that are the interpreter's or an orchestrator's own files, not data.
+
+    Read from the environment when called (at ``FileCapture`` construction), never at import.
+    MLflow's artifact and database paths are deliberately absent: they are real outputs.
+    Pass your own list to ``FileCapture(ignore=[*default_ignores(), ...])`` to extend it.
+    """
+    home = Path.home()
+    airflow_home = Path(os.environ.get("AIRFLOW_HOME") or home / "airflow")
+    prefixes = [
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        *site.getsitepackages(),
+        site.getusersitepackages(),
+        *(p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))),
+        "/proc",
+        "/sys",
+        "/dev",
+        "/etc",
+        "/usr/lib",
+        "/usr/lib64",
+        "/usr/share",
+        os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or str(airflow_home / "logs"),
+        str(airflow_home / "airflow.db"),
+        os.environ.get("PROVLINK_HOME") or str(home / ".provlink"),
+    ]
+    sql = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if sql.startswith("sqlite:///"):
+        prefixes.append(sql.removeprefix("sqlite:///").split("?")[0])
+    if os.environ.get("DAGSTER_HOME"):
+        prefixes.append(os.environ["DAGSTER_HOME"])
+    return tuple(dict.fromkeys(prefixes))
+
+
+@dataclass(slots=True, kw_only=True)
+class _Log:
+    """What one recorder saw; absolute, unresolved paths. Mutated under ``_lock``."""
+
+    reads: set[str] = field(default_factory=set)  # read before any write here
+    written: set[str] = field(default_factory=set)
+    created: set[str] = field(default_factory=set)  # absent at first write
+    consumed: set[str] = field(default_factory=set)  # inputs removed or moved away
+    datasets: set[str] = field(default_factory=set)  # named by a library: may be dirs
+    databases: dict[str, tuple[object, ...]] = field(default_factory=dict)
+
+    def read(self, path: str) -> None:
+        if path not in self.written:
+            self.reads.add(path)
+
+    def write(self, path: str, existed: bool) -> None:
+        if path not in self.written:
+            self.written.add(path)
+            if not existed:
+                self.created.add(path)
+
+    def gone(self, path: str, existed: bool) -> None:
+        if existed and path in self.reads:
+            self.consumed.add(path)
+
+
+_lock = threading.RLock()
+_active: tuple[_Log, ...] = ()  # replaced, never mutated: the hook reads it without a lock
+_hook_installed = False
+_EVENTS = frozenset({"open", "os.rename", "os.remove", "sqlite3.connect"})
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_SKIP_CALLERS = frozenset(
+    {
+        "<frozen importlib._bootstrap_external>",  # imports
+        os.path.join(os.path.dirname(os.__file__), "tokenize.py"),  # linecache, tracebacks
+        os.path.join(_HERE, "digest.py"),
+        os.path.join(_HERE, "file_schema.py"),
+    }
+)
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
+_O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _active and event in _EVENTS:
+        _dispatch(event, args)
+
+
+def _dispatch(event: str, args: tuple[Any, ...]) -> None:
+    try:
+        if event == "open":
+            _on_open(*args[:3])
+        elif event == "os.rename":
+            _on_rename(args[0], args[1])
+        elif event == "os.remove":
+            _on_remove(args[0])
+        else:
+            _on_sqlite(args[0])
+    except Exception:  # noqa: BLE001 - an audit hook that raises would fail the user's call
+        pass
+
+
+def _abspath(p: object) -> str | None:
+    if isinstance(p, os.PathLike):
+        p = os.fspath(p)
+    if isinstance(p, bytes):
+        p = os.fsdecode(p)
+    return os.path.abspath(p) if isinstance(p, str) and p else None
+
+
+def _on_open(path: object, mode: object, flags: int) -> None:
+    if flags & _O_DIRECTORY:
+        return
+    try:
+        caller = sys._getframe(3).f_code.co_filename
+    except ValueError:
+        caller = ""
+    if caller in _SKIP_CALLERS:
+        return
+    p = _abspath(path)
+    if p is None:
+        return
+    writes = bool(flags & _WRITE_FLAGS)
+    reads = flags & (os.O_WRONLY | os.O_RDWR) != os.O_WRONLY
+    with _lock:
+        if reads:
+            for log in _active:
+                log.read(p)
+        if writes:
+            _write(p)
+
+
+def _write(p: str, *, dataset: bool = False) -> None:
+    existed: bool | None = None
+    for log in _active:
+        if p not in log.written and existed is None:
+            existed = os.path.lexists(p)
+        log.write(p, bool(existed))
+        if dataset:
+            log.datasets.add(p)
+
+
+def _on_rename(src: object, dst: object) -> None:
+    s, d = _abspath(src), _abspath(dst)
+    if s is None or d is None:
+        return
+    with _lock:
+        existed = os.path.lexists(s)
+        for log in _active:
+            log.read(s)
+            log.gone(s, existed)
+        _write(d)
+
+
+def _on_remove(path: object) -> None:
+    p = _abspath(path)
+    if p is None:
+        return
+    with _lock:
+        existed = os.path.lexists(p)
+        for log in _active:
+            log.gone(p, existed)
+
+
+def _db_state(p: str) -> tuple[object, ...]:
+    def one(q: str) -> tuple[int, int] | None:
+        try:
+            st = os.stat(q)
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    return (one(p), one(p + "-wal"))
+
+
+def _on_sqlite(database: object) -> None:
+    if isinstance(database, str) and database.startswith("file:"):
+        database = database.removeprefix("file:").split("?")[0]
+    if database == ":memory:":
+        return
+    p = _abspath(database)
+    if p is None:
+        return
+    with _lock:
+        state = _db_state(p)
+        for log in _active:
+            log.databases.setdefault(p, state)
+
+
+def _on_library(role: library_io.Role, paths: Sequence[str]) -> None:
+    with _lock:
+        for p in paths:
+            if role == "read":
+                for log in _active:
+                    log.read(p)
+                    log.datasets.add(p)
+            else:
+                _write(p, dataset=True)
+
+
+def _is_active() -> bool:
+    return bool(_active)
+
+
+class FileCapture:
+    """Records the local files read and written between ``start()`` and ``stop()``.
+
+    Process-wide: threads started by the task count too. Not reusable after ``stop()``.
+    ``ignore`` is a list of path prefixes; ``None`` means ``default_ignores()``.
+    """
+
+    def __init__(self, ignore: Sequence[str | os.PathLike[str]] | None = None) -> None:
+        prefixes = default_ignores() if ignore is None else ignore
+        resolved = {os.path.realpath(p) for p in prefixes}
+        self._ignore = tuple(p for p in resolved if p != os.path.sep)
+        self._log: _Log | None = None
+        self.accesses: FileAccesses | None = None
+
+    def start(self) -> None:
+        global _active, _hook_installed
+        if self._log is not None or self.accesses is not None:
+            raise RuntimeError("FileCapture can be started once")
+        with _lock:
+            if not _hook_installed:
+                sys.addaudithook(_audit)
+                _hook_installed = True
+            self._log = _Log()
+            _active = (*_active, self._log)
+        library_io.install(_on_library, _is_active)
+
+    def stop(self) -> FileAccesses:
+        global _active
+        log = self._log
+        if log is None:
+            raise RuntimeError("FileCapture.stop() without start()")
+        with _lock:
+            _active = tuple(other for other in _active if other is not log)
+        self._log = None
+        self.accesses = self._result(log)
+        return self.accesses
+
+    def __enter__(self) -> FileCapture:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def _result(self, log: _Log) -> FileAccesses:
+        writes = {p for p in log.written if os.path.lexists(p)}
+        reads = {
+            p
+            for p in log.reads
+            if p in log.consumed or (p not in log.created and os.path.exists(p))
+        }
+        for p, before in log.databases.items():
+            after = _db_state(p)
+            if after[0] is not None:
+                (writes if after != before else reads).add(p)
+        return FileAccesses(
+            reads=self._clean(reads, log.datasets), writes=self._clean(writes, log.datasets)
+        )
+
+    def _clean(self, paths: set[str], datasets: set[str]) -> tuple[Path, ...]:
+        """Resolve, drop ignored paths and plain directories, fold files into dataset dirs."""
+        resolved = {os.path.realpath(p) for p in paths if p in datasets or not os.path.isdir(p)}
+        dirs = {p for p in resolved if os.path.isdir(p)}
+        kept = []
+        for p in resolved:
+            if p.endswith(".pyc") or self._ignored(p):
+                continue
+            if any(parent in dirs for parent in map(str, Path(p).parents)):
+                continue
+            kept.append(Path(p))
+        return tuple(sorted(kept))
+
+    def _ignored(self, p: str) -> bool:
+        return any(p == q or p.startswith(q + os.path.sep) for q in self._ignore)
+
+
+@contextmanager
+def capture_files(ignore: Sequence[str | os.PathLike[str]] | None = None) -> Iterator[FileCapture]:
+    """Capture file accesses in a block; ``accesses`` is set on the yielded object at exit."""
+    with FileCapture(ignore) as capture:
+        yield capture
