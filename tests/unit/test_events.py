@@ -77,7 +77,8 @@ def test_complete_event_carries_standard_and_custom_facets() -> None:
     assert out["facets"]["symlinks"]["identifiers"][0]["type"] == "ASSET"
     assert out["outputFacets"]["outputStatistics"]["rowCount"] == 1
     assert event["inputs"][0]["facets"]["version"]["datasetVersion"] == "sha256:ab"
-    assert event["inputs"][0]["facets"]["schema"]["fields"] == [{"name": "x", "type": "double"}]
+    fields = event["inputs"][0]["facets"]["schema"]["fields"]
+    assert [(f["name"], f["type"]) for f in fields] == [("x", "double")]
 
 
 def test_every_facet_names_provlink_as_producer() -> None:
