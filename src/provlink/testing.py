@@ -44,3 +44,60 @@ def capture_events(**config: Any) -> Iterator[list[dict[str, Any]]]:
         yield emitter.events
     finally:
         set_runtime(old)
+
+
+class RecordingEndpoint:
+    """A real OpenLineage HTTP endpoint on loopback that records what it receives.
+
+    ``stop()`` then ``start()`` on the same port simulates a backend that was down;
+    ``respond_with`` makes it refuse events (e.g. 422 or 503).
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self.port = port
+        self.events: list[dict[str, Any]] = []
+        self.bodies: list[bytes] = []
+        self.respond_with = 201
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> RecordingEndpoint:
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                status = endpoint.respond_with
+                if status < 300:
+                    with endpoint._lock:
+                        endpoint.bodies.append(body)
+                        endpoint.events.append(json.loads(body))
+                self.send_response(status)
+                message = b"" if status < 300 else b'{"error": "refused by test endpoint"}'
+                self.send_header("Content-Length", str(len(message)))
+                self.end_headers()
+                self.wfile.write(message)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self.port = self._server.server_address[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

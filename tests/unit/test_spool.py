@@ -1,0 +1,77 @@
+"""The durable spool: ordered appends, a verifiable hash chain, delivery state."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from provlink.spool import DEAD, GENESIS, SENT, Spool, entry_hash
+
+
+def event(i: int, run: str = "r") -> dict:
+    return {"eventType": "START", "run": {"runId": f"{run}-{i}"}, "n": i}
+
+
+def test_appends_are_ordered_and_chained(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    seqs = [spool.append(event(i)) for i in range(5)]
+    assert seqs == [1, 2, 3, 4, 5]
+    entries = list(spool.entries(batch=2))
+    assert [e.seq for e in entries] == seqs
+    prev = GENESIS
+    for e in entries:
+        assert e.prev_hash == prev
+        assert e.payload_sha256 == hashlib.sha256(e.payload.encode()).hexdigest()
+        assert e.entry_hash == entry_hash(e.seq, prev, e.payload_sha256)
+        prev = e.entry_hash
+    assert json.loads(entries[2].payload)["n"] == 2
+
+
+def test_pending_is_bounded_and_state_transitions(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    for i in range(10):
+        spool.append(event(i))
+    batch = spool.pending(4)
+    assert [seq for seq, _ in batch] == [1, 2, 3, 4]
+    spool.mark_sent([1, 2])
+    spool.mark_dead(3, "422 run.runId: missing")
+    spool.mark_failed_attempt(4, "connection refused")
+    status = spool.status()
+    assert (status.pending, status.sent, status.dead) == (7, 2, 1)
+    assert [seq for seq, _ in spool.pending(2)] == [4, 5]
+    dead = list(spool.entries(state=DEAD))
+    assert [(d.seq, d.last_error) for d in dead] == [(3, "422 run.runId: missing")]
+    assert spool.requeue_dead() == 1
+    assert spool.status().dead == 0
+    assert len(list(spool.entries(state=SENT))) == 2
+
+
+def test_two_spool_handles_share_one_chain(tmp_path: Path) -> None:
+    a, b = Spool(tmp_path / "s.db"), Spool(tmp_path / "s.db")
+    for i in range(6):
+        (a if i % 2 else b).append(event(i))
+    entries = list(a.entries())
+    assert [e.seq for e in entries] == list(range(1, 7))
+    assert all(e.prev_hash == p.entry_hash for p, e in zip(entries, entries[1:]))
+
+
+def test_lease_is_exclusive_until_released(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    assert spool.acquire_lease("host:1:1", 30)
+    assert not spool.acquire_lease("otherhost:2:2", 30)
+    assert spool.acquire_lease("host:1:1", 30)  # renewal
+    spool.release_lease("host:1:1")
+    assert spool.acquire_lease("otherhost:2:2", 30)
+
+
+def test_lease_of_a_dead_local_process_is_taken_over(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    spool = Spool(tmp_path / "s.db")
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead_owner = f"{os.uname().nodename}:{child.pid}:1"
+    assert spool.acquire_lease(dead_owner, 30)
+    assert spool.acquire_lease(f"{os.uname().nodename}:{os.getpid()}:1", 30)
