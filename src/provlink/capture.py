@@ -27,6 +27,7 @@ from openlineage.client.uuid import generate_new_uuid
 
 from provlink.datasets import file_dataset
 from provlink.environment import probe_async
+from provlink.file_lineage import EXTENSION as FILE_LINEAGE
 from provlink.model import (
     CaptureRecord,
     CodeVersion,
@@ -59,7 +60,7 @@ class Extension(Protocol):
     def on_finish(self, point: CapturePoint) -> None: ...
 
 
-_extensions: list[Extension] = []
+_extensions: list[Extension] = [FILE_LINEAGE]
 # Extensions loaded only once their library is in use, so the core never imports it.
 _LAZY_EXTENSIONS: tuple[tuple[str, str], ...] = (("mlflow", "provlink.mlflow_link"),)
 
@@ -123,7 +124,7 @@ class CapturePoint:
         self.state: dict[str, Any] = {}  # extensions keep their per-point state here
         self._token: contextvars.Token[CapturePoint | None] | None = None
         self._probe: Any = None
-        self._extensions: list[Extension] = []
+        self._extensions: list[Extension] = [FILE_LINEAGE]
 
     # -- what user code and adapters add -----------------------------------------------
     def add_input(self, dataset: DatasetRef | str | Path, **fields: Any) -> DatasetRef | None:

@@ -1,0 +1,41 @@
+"""Files read and written inside a capture point become its inputs and outputs.
+
+The core extension that connects :mod:`provlink.file_capture` (what was touched) to
+:mod:`provlink.datasets` (digest + schema per file). Run-level capture points (a DAG run,
+a Dagster run) pass ``capture_files=False``: their steps report the files.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from provlink.file_capture import FileCapture, default_ignores
+
+if TYPE_CHECKING:
+    from provlink.capture import CapturePoint
+
+_STATE_KEY = "file_capture"
+
+
+class FileLineageExtension:
+    def on_start(self, point: CapturePoint) -> None:
+        if not point.capture_files:
+            return
+        recorder = FileCapture(ignore=[*default_ignores(), str(point.runtime.config.home)])
+        recorder.start()
+        point.state[_STATE_KEY] = recorder
+
+    def on_finish(self, point: CapturePoint) -> None:
+        recorder: FileCapture | None = point.state.pop(_STATE_KEY, None)
+        if recorder is None:
+            return
+        accesses = recorder.stop()
+        for path in accesses.reads:
+            if ("file", str(path)) not in point.inputs:
+                point.add_input(path)
+        for path in accesses.writes:
+            if ("file", str(path)) not in point.outputs:
+                point.add_output(path)
+
+
+EXTENSION = FileLineageExtension()

@@ -1,0 +1,126 @@
+"""The public capture API: START/COMPLETE/FAIL, inputs/outputs, never failing user code."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import provlink
+from provlink.testing import capture_events
+from tests.conformance import validate_event
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROVLINK_HOME", str(tmp_path / "home"))
+
+
+def test_context_manager_emits_start_and_complete_with_files(tmp_path: Path) -> None:
+    raw = tmp_path / "raw.csv"
+    raw.write_text("a,b\n1,2\n3,4\n")
+    with capture_events() as events:
+        with provlink.capture("features", parameters={"window": 7}) as cp:
+            df = pd.read_csv(raw)
+            df.to_parquet(tmp_path / "features.parquet")
+            cp.add_input("warehouse.public.customers", namespace="postgres://db:5432")
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+    start, done = events
+    assert start["run"]["runId"] == done["run"]["runId"]
+    inputs = {(d["namespace"], d["name"]) for d in done["inputs"]}
+    assert ("file", str(raw.resolve())) in inputs
+    assert ("postgres://db:5432", "warehouse.public.customers") in inputs
+    out = done["outputs"][0]
+    assert out["name"] == str((tmp_path / "features.parquet").resolve())
+    assert out["facets"]["version"]["datasetVersion"].startswith("sha256:")
+    assert [f["name"] for f in out["facets"]["schema"]["fields"]] == ["a", "b"]
+    params = done["run"]["facets"]["executionParameters"]["parameters"]
+    assert {"key": "window", "value": "7"} in params
+    assert "provlink_environment" in done["run"]["facets"]
+    for event in events:
+        validate_event(event)
+
+
+def test_user_exception_emits_fail_and_propagates() -> None:
+    with capture_events() as events:
+        with pytest.raises(ZeroDivisionError):
+            with provlink.capture("boom"):
+                1 / 0
+    assert [e["eventType"] for e in events] == ["START", "FAIL"]
+    error = events[1]["run"]["facets"]["errorMessage"]
+    assert error["message"] == "ZeroDivisionError: division by zero"
+    assert "1 / 0" in error["stackTrace"]
+
+
+def test_decorator_and_module_helpers_reach_the_current_point(tmp_path: Path) -> None:
+    @provlink.captured(job_name="score")
+    def score() -> int:
+        provlink.add_parameters({"threshold": 0.5})
+        provlink.add_output("predictions", namespace="s3://bucket")
+        return 42
+
+    with capture_events() as events:
+        assert score() == 42
+    done = events[-1]
+    assert done["job"]["name"] == "score"
+    assert done["outputs"][0]["namespace"] == "s3://bucket"
+    assert provlink.current() is None
+
+
+def test_helpers_outside_a_capture_point_do_nothing() -> None:
+    assert provlink.add_input("x", namespace="y") is None
+    provlink.add_parameters(a=1)
+
+
+def test_threads_started_by_the_task_see_the_capture_point(tmp_path: Path) -> None:
+    seen = []
+    with capture_events() as events:
+        with provlink.capture("threaded"):
+            t = threading.Thread(target=lambda: seen.append(provlink.add_output(
+                "t", namespace="kafka://broker")))
+            t.start()
+            t.join()
+    assert seen[0] is not None
+    assert events[-1]["outputs"][0]["namespace"] == "kafka://broker"
+
+
+def test_a_broken_capture_step_never_fails_the_task(tmp_path: Path) -> None:
+    class Broken:
+        def on_start(self, point):
+            raise RuntimeError("extension start failed")
+
+        def on_finish(self, point):
+            raise RuntimeError("extension finish failed")
+
+    import importlib
+
+    capture_module = importlib.import_module("provlink.capture")  # the module, not the function
+
+    capture_module.register_extension(Broken())
+    try:
+        with capture_events() as events:
+            with provlink.capture("robust") as cp:
+                result = "task ran"
+            failures = cp.runtime.capture_failures
+    finally:
+        capture_module._extensions.pop()
+    assert result == "task ran"
+    assert failures == 2
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
+
+
+def test_nested_points_and_parent(tmp_path: Path) -> None:
+    from provlink.model import JobRef, ParentRef
+
+    with capture_events() as events:
+        with provlink.capture("pipeline", capture_files=False) as outer:
+            parent = ParentRef(job=outer.job, run_id=outer.run_id)
+            with provlink.capture("step", parent=parent):
+                assert provlink.current().job.name == "step"
+            assert provlink.current() is outer
+    step_done = events[2]
+    assert step_done["job"]["name"] == "step"
+    assert step_done["run"]["facets"]["parent"]["run"]["runId"] == outer.run_id
+    assert isinstance(outer.job, JobRef)
