@@ -9,8 +9,8 @@ and after it runs, and compares::
     subprocess.run(command, shell=True, cwd=cwd)
     accesses = diff_snapshots(before, snapshot(paths))
 
-Limits: paths the command does not name (a script's own I/O, globs expanded later,
-``$VARIABLES``) are not seen; a rewrite that keeps the size within one clock tick of the
+Limits: paths the command does not name (a script's own I/O, ``$VARIABLES``, files
+created later that match a glob, ``tee log`` without an extension) are not seen; a rewrite that keeps the size within one clock tick of the
 "before" stat looks unchanged.
 """
 
@@ -30,7 +30,6 @@ __all__ = ["Stat", "diff_snapshots", "paths_in_command", "snapshot"]
 Stat = tuple[int, int] | None  # (size, mtime_ns), or None when absent
 
 _REDIRECTS = frozenset({">", ">>", "<", ">|", "&>", "&>>", "<>"})
-_HEREDOCS = frozenset({"<<", "<<-", "<<<"})
 _FILE_NAME = re.compile(r"[\w.~/+-]*[\w~+-]\.[A-Za-z][A-Za-z0-9]{0,9}")
 
 
@@ -39,7 +38,8 @@ def paths_in_command(command: str, cwd: Path) -> list[Path]:
 
     A token is a path if it follows a redirection, is the value of ``--opt=value``, exists
     under ``cwd``, contains ``/``, or looks like ``name.ext``. Globs are expanded against
-    ``cwd`` now. Words that cannot be paths (``$VAR``, URLs, heredoc bodies) are skipped.
+    ``cwd`` now. Words that cannot be paths (``$VAR``, URLs) are skipped; heredoc bodies are
+    read as words.
     """
     lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
     lexer.whitespace_split = True
@@ -48,14 +48,8 @@ def paths_in_command(command: str, cwd: Path) -> list[Path]:
     except ValueError:  # unbalanced quotes: fall back to whitespace
         tokens = command.split()
     found: dict[Path, None] = {}
-    after_redirect = skip_next = False
+    after_redirect = False
     for token in tokens:
-        if skip_next:
-            skip_next = False
-            continue
-        if token in _HEREDOCS:
-            skip_next = True
-            continue
         if token in _REDIRECTS:
             after_redirect = True
             continue

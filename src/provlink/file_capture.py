@@ -312,14 +312,14 @@ class FileCapture:
             after = _db_state(p)
             if after[0] is not None:
                 (writes if after != before else reads).add(p)
-        return FileAccesses(
-            reads=self._clean(reads, log.datasets), writes=self._clean(writes, log.datasets)
-        )
+        out = self._clean(writes, log.datasets, folds=())
+        folds = tuple(str(p) for p in out if p.is_dir())  # reading back one's own dataset
+        return FileAccesses(reads=self._clean(reads, log.datasets, folds=folds), writes=out)
 
-    def _clean(self, paths: set[str], datasets: set[str]) -> tuple[Path, ...]:
-        """Resolve, drop ignored paths and plain directories, fold files into dataset dirs."""
+    def _clean(self, paths: set[str], datasets: set[str], folds: Sequence[str]) -> tuple[Path, ...]:
+        """Resolve; drop ignored paths and plain directories; fold files into dataset dirs."""
         resolved = {os.path.realpath(p) for p in paths if p in datasets or not os.path.isdir(p)}
-        dirs = {p for p in resolved if os.path.isdir(p)}
+        dirs = {p for p in resolved if os.path.isdir(p)}.union(folds)
         kept = []
         for p in resolved:
             if p.endswith(".pyc") or self._ignored(p):
