@@ -1,0 +1,456 @@
+"""The ASGI app: Marquez's ``/api/v1`` over a store, plus the lineage page at ``/``.
+
+API routes are matched on the *raw* request path, segment by segment, because dataset and
+namespace names contain ``/`` and ``:`` (``models/churn/3``, ``sqlite:///x/mlflow.db``)
+and clients send them percent-encoded as single segments, as Marquez expects.
+
+>>> app = create_app(open_store(), api_keys=["s3cret-key"])   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from provlink.errors import EventValidationError
+from provlink.server.auth import KeyRing
+from provlink.server.ingest import iso
+from provlink.server.lineage import NodeNotFound
+from provlink.server.validation import parse_time, validate_event
+
+MAX_BODY = 32 * 1024 * 1024
+MAX_BATCH = 10_000
+STATIC = Path(__file__).parent / "static"
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+class HttpError(Exception):
+    """A client error, answered as Marquez does: ``{"code": ..., "message": ...}``."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.message, self.field = status, message, field
+
+    def response(self) -> JSONResponse:
+        body: dict[str, Any] = {"code": self.status, "message": self.message}
+        if self.field is not None:
+            body["field"] = self.field
+        return JSONResponse(body, status_code=self.status)
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One API request after routing: the request, its decoded path parameters, the store."""
+
+    request: Request
+    params: dict[str, str]
+    store: Any
+
+    def query(self, name: str, default: str | None = None) -> str | None:
+        value = self.request.query_params.get(name, default)
+        if value is not None and "\x00" in value:
+            raise HttpError(400, f"query parameter {name!r} must not contain NUL")
+        return value
+
+    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
+        raw = self.query(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise HttpError(400, f"query parameter {name!r} must be an integer") from None
+        if value < minimum:
+            raise HttpError(400, f"query parameter {name!r} must be >= {minimum}")
+        return min(value, 1_000_000)
+
+    async def store_call(self, method: str, *args: Any, **kw: Any) -> Any:
+        return await run_in_threadpool(getattr(self.store, method), *args, **kw)
+
+
+Handler = Callable[[Call], Awaitable[Response]]
+
+
+def _json(value: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(value, status_code=status)
+
+
+def _found(value: Any, what: str) -> JSONResponse:
+    if value is None:
+        raise HttpError(404, f"{what} not found")
+    return _json(value)
+
+
+async def _body_json(request: Request) -> Any:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > MAX_BODY:
+        raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as error:
+        raise HttpError(400, f"malformed JSON: {str(error)[:200]}") from None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+# lineage ------------------------------------------------------------------------------------
+async def post_lineage(call: Call) -> Response:
+    event = await _body_json(call.request)
+    try:
+        validate_event(event)
+    except EventValidationError as error:
+        raise HttpError(422, str(error), error.field) from None
+    await call.store_call("ingest", event)
+    return Response(status_code=201)
+
+
+async def post_lineage_batch(call: Call) -> Response:
+    """provlink's own batch endpoint (Marquez has none): valid events are stored, bad ones listed."""
+    events = await _body_json(call.request)
+    if not isinstance(events, list):
+        raise HttpError(422, "body must be a JSON array of OpenLineage events", "(body)")
+    if len(events) > MAX_BATCH:
+        raise HttpError(413, f"at most {MAX_BATCH} events per batch")
+    valid, errors = [], []
+    for index, event in enumerate(events):
+        try:
+            validate_event(event)
+            valid.append(event)
+        except EventValidationError as error:
+            errors.append({"index": index, "field": error.field, "message": error.message})
+    flags = await call.store_call("ingest_many", valid) if valid else []
+    stored = sum(flags)
+    return _json(
+        {"received": len(events), "stored": stored, "duplicates": len(valid) - stored, "errors": errors}
+    )
+
+
+async def get_lineage(call: Call) -> Response:
+    node_id = call.query("nodeId")
+    if not node_id:
+        raise HttpError(400, "query parameter 'nodeId' is required")
+    depth = call.integer("depth", 20)
+    try:
+        return _json(await call.store_call("lineage", node_id, depth))
+    except ValueError as error:
+        raise HttpError(400, str(error)) from None
+    except NodeNotFound:
+        raise HttpError(404, f"node {node_id!r} not found") from None
+
+
+async def get_column_lineage(call: Call) -> Response:
+    node_id = call.query("nodeId")
+    if not node_id:
+        raise HttpError(400, "query parameter 'nodeId' is required")
+    depth = call.integer("depth", 20)
+    downstream = (call.query("withDownstream") or "false").lower() == "true"
+    try:
+        return _json(await call.store_call("column_lineage", node_id, depth, downstream))
+    except ValueError as error:
+        raise HttpError(400, str(error)) from None
+    except NodeNotFound:
+        raise HttpError(404, f"node {node_id!r} not found") from None
+
+
+def _time_param(call: Call, name: str) -> str | None:
+    raw = call.query(name)
+    if not raw:
+        return None
+    parsed = parse_time(raw.replace(" ", "+"))
+    if parsed is None:
+        raise HttpError(400, f"query parameter {name!r} must be an ISO-8601 date-time with offset")
+    return iso(parsed)
+
+
+async def list_events(call: Call) -> Response:
+    direction = (call.query("sortDirection") or "desc").lower()
+    if direction not in ("asc", "desc"):
+        raise HttpError(400, "sortDirection must be asc or desc")
+    return _json(
+        await call.store_call(
+            "list_events",
+            before=_time_param(call, "before"),
+            after=_time_param(call, "after"),
+            ascending=direction == "asc",
+            limit=call.integer("limit", 100),
+            offset=call.integer("offset", 0),
+        )
+    )
+
+
+# namespaces, datasets, jobs, runs, tags, search ----------------------------------------------
+async def list_namespaces(call: Call) -> Response:
+    return _json(await call.store_call("namespaces", call.integer("limit", 100), call.integer("offset", 0)))
+
+
+async def get_namespace(call: Call) -> Response:
+    return _found(await call.store_call("namespace", call.params["namespace"]), "namespace")
+
+
+async def list_datasets(call: Call) -> Response:
+    return _json(
+        await call.store_call(
+            "datasets", call.params["namespace"], call.integer("limit", 100), call.integer("offset", 0)
+        )
+    )
+
+
+async def get_dataset(call: Call) -> Response:
+    p = call.params
+    return _found(await call.store_call("dataset", p["namespace"], p["dataset"]), "dataset")
+
+
+async def delete_dataset(call: Call) -> Response:
+    p = call.params
+    return _found(await call.store_call("delete_dataset", p["namespace"], p["dataset"]), "dataset")
+
+
+async def list_dataset_versions(call: Call) -> Response:
+    p = call.params
+    found = await call.store_call(
+        "dataset_versions", p["namespace"], p["dataset"], call.integer("limit", 100), call.integer("offset", 0)
+    )
+    return _found(found, "dataset")
+
+
+async def get_dataset_version(call: Call) -> Response:
+    p = call.params
+    found = await call.store_call("dataset_version", p["namespace"], p["dataset"], p["version"])
+    return _found(found, "dataset version")
+
+
+def _tagger(add: bool, field: bool) -> Handler:
+    async def handler(call: Call) -> Response:
+        p = call.params
+        found = await call.store_call(
+            "tag_dataset", p["namespace"], p["dataset"], p["tag"], p["field"] if field else None, add
+        )
+        return _found(found, "dataset field" if field else "dataset")
+
+    return handler
+
+
+def _job_tagger(add: bool) -> Handler:
+    async def handler(call: Call) -> Response:
+        p = call.params
+        return _found(await call.store_call("tag_job", p["namespace"], p["job"], p["tag"], add), "job")
+
+    return handler
+
+
+def _run_states(call: Call) -> list[str]:
+    raw = call.request.query_params.getlist("lastRunStates")
+    states = [s.strip().upper() for value in raw for s in value.split(",") if s.strip()]
+    allowed = {"NEW", "RUNNING", "COMPLETED", "FAILED", "ABORTED"}
+    if not set(states) <= allowed:
+        raise HttpError(400, f"lastRunStates must be among {sorted(allowed)}")
+    return states
+
+
+async def list_jobs(call: Call) -> Response:
+    return _json(
+        await call.store_call(
+            "jobs",
+            call.params.get("namespace"),
+            _run_states(call),
+            call.integer("limit", 100),
+            call.integer("offset", 0),
+        )
+    )
+
+
+async def get_job(call: Call) -> Response:
+    p = call.params
+    return _found(await call.store_call("job", p["namespace"], p["job"]), "job")
+
+
+async def delete_job(call: Call) -> Response:
+    p = call.params
+    return _found(await call.store_call("delete_job", p["namespace"], p["job"]), "job")
+
+
+async def list_job_runs(call: Call) -> Response:
+    p = call.params
+    found = await call.store_call(
+        "job_runs", p["namespace"], p["job"], call.integer("limit", 100), call.integer("offset", 0)
+    )
+    return _found(found, "job")
+
+
+async def get_run(call: Call) -> Response:
+    return _found(await call.store_call("run", call.params["id"]), "run")
+
+
+async def get_run_facets(call: Call) -> Response:
+    kind = (call.query("type") or "run").lower()
+    if kind not in ("run", "job"):
+        raise HttpError(400, "type must be run or job")
+    return _found(await call.store_call("run_facets", call.params["id"], kind), "run")
+
+
+async def list_tags(call: Call) -> Response:
+    return _json(await call.store_call("tags"))
+
+
+async def put_tag(call: Call) -> Response:
+    description = None
+    if await call.request.body():
+        body = await _body_json(call.request)
+        if isinstance(body, dict) and isinstance(body.get("description"), str):
+            description = body["description"].replace("\x00", "")
+    return _json(await call.store_call("put_tag", call.params["tag"], description))
+
+
+def _date_param(call: Call, name: str) -> str | None:
+    raw = call.query(name)
+    if not raw:
+        return None
+    if not _DATE.match(raw):
+        raise HttpError(400, f"query parameter {name!r} must be a date YYYY-MM-DD")
+    return raw
+
+
+async def search(call: Call) -> Response:
+    q = call.query("q")
+    if not q:
+        raise HttpError(400, "query parameter 'q' is required")
+    kind = call.query("filter")
+    if kind is not None and kind.upper() not in ("DATASET", "JOB"):
+        raise HttpError(400, "filter must be DATASET or JOB")
+    sort = (call.query("sort") or "NAME").upper()
+    if sort not in ("NAME", "UPDATE_AT"):
+        raise HttpError(400, "sort must be NAME or UPDATE_AT")
+    return _json(
+        await call.store_call(
+            "search",
+            q=q,
+            kind=kind.upper() if kind else None,
+            sort=sort,
+            limit=call.integer("limit", 10),
+            namespace=call.query("namespace") or None,
+            before=_date_param(call, "before"),
+            after=_date_param(call, "after"),
+        )
+    )
+
+
+ROUTES: list[tuple[str, str, Handler]] = [
+    ("POST", "lineage", post_lineage),
+    ("POST", "lineage/batch", post_lineage_batch),
+    ("GET", "lineage", get_lineage),
+    ("GET", "column-lineage", get_column_lineage),
+    ("GET", "events/lineage", list_events),
+    ("GET", "namespaces", list_namespaces),
+    ("GET", "namespaces/{namespace}", get_namespace),
+    ("GET", "namespaces/{namespace}/datasets", list_datasets),
+    ("GET", "namespaces/{namespace}/datasets/{dataset}", get_dataset),
+    ("DELETE", "namespaces/{namespace}/datasets/{dataset}", delete_dataset),
+    ("GET", "namespaces/{namespace}/datasets/{dataset}/versions", list_dataset_versions),
+    ("GET", "namespaces/{namespace}/datasets/{dataset}/versions/{version}", get_dataset_version),
+    ("POST", "namespaces/{namespace}/datasets/{dataset}/tags/{tag}", _tagger(True, False)),
+    ("DELETE", "namespaces/{namespace}/datasets/{dataset}/tags/{tag}", _tagger(False, False)),
+    ("POST", "namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}", _tagger(True, True)),
+    ("DELETE", "namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}", _tagger(False, True)),
+    ("GET", "namespaces/{namespace}/jobs", list_jobs),
+    ("GET", "jobs", list_jobs),
+    ("GET", "namespaces/{namespace}/jobs/{job}", get_job),
+    ("DELETE", "namespaces/{namespace}/jobs/{job}", delete_job),
+    ("POST", "namespaces/{namespace}/jobs/{job}/tags/{tag}", _job_tagger(True)),
+    ("DELETE", "namespaces/{namespace}/jobs/{job}/tags/{tag}", _job_tagger(False)),
+    ("GET", "namespaces/{namespace}/jobs/{job}/runs", list_job_runs),
+    ("GET", "jobs/runs/{id}", get_run),
+    ("GET", "jobs/runs/{id}/facets", get_run_facets),
+    ("GET", "tags", list_tags),
+    ("PUT", "tags/{tag}", put_tag),
+    ("GET", "search", search),
+]
+
+
+class Router:
+    """Matches ``/api/v1/...`` raw paths against :data:`ROUTES`, decoding each segment once."""
+
+    def __init__(self, routes: Iterable[tuple[str, str, Handler]]) -> None:
+        self._routes = [(method, tuple(pattern.split("/")), handler) for method, pattern, handler in routes]
+
+    def match(self, method: str, raw_path: str) -> tuple[Handler, dict[str, str]]:
+        segments = raw_path.split("/")
+        allowed = False
+        for route_method, pattern, handler in self._routes:
+            if len(pattern) != len(segments):
+                continue
+            params: dict[str, str] | None = {}
+            for part, segment in zip(pattern, segments):
+                if part.startswith("{"):
+                    if not segment:
+                        params = None
+                        break
+                    params[part[1:-1]] = unquote(segment)  # type: ignore[index]
+                elif part != segment:
+                    params = None
+                    break
+            if params is None:
+                continue
+            if route_method != method and not (method == "HEAD" and route_method == "GET"):
+                allowed = True
+                continue
+            if any("\x00" in value for value in params.values()):
+                raise HttpError(400, "path parameters must not contain NUL")
+            return handler, params
+        raise HttpError(405 if allowed else 404, "method not allowed" if allowed else "not found")
+
+
+def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None) -> Starlette:
+    """Build the app over ``store``; ``api_keys`` (``KEY`` or ``KEY:read``...) turn on auth."""
+    keys = api_keys if isinstance(api_keys, KeyRing) else KeyRing.from_specs(api_keys or [])
+    router = Router(ROUTES)
+
+    async def api(request: Request) -> Response:
+        raw = request.scope.get("raw_path") or request.url.path.encode()
+        path = raw.decode("latin-1").split("?", 1)[0]
+        try:
+            if keys:
+                scope = "read" if request.method in ("GET", "HEAD") else "write"
+                granted = keys.scopes(request.headers.get("authorization"))
+                if granted is None:
+                    return JSONResponse(
+                        {"code": 401, "message": "missing or unknown API key (Authorization: Bearer <key>)"},
+                        status_code=401,
+                        headers={"WWW-Authenticate": "Bearer"},
+                    )
+                if scope not in granted:
+                    raise HttpError(403, f"this API key lacks the {scope!r} scope")
+            handler, params = router.match(request.method, path.removeprefix("/api/v1/"))
+            return await handler(Call(request, params, store))
+        except HttpError as error:
+            return error.response()
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html")
+
+    return Starlette(
+        routes=[
+            Route("/api/v1/{rest:path}", api, methods=["GET", "HEAD", "POST", "PUT", "DELETE"]),
+            Route("/", index),
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ]
+    )

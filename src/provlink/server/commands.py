@@ -1,0 +1,168 @@
+"""``provlink serve``, ``provlink export`` and ``provlink import``, registered on the main CLI.
+
+>>> parser = argparse.ArgumentParser(); register(parser.add_subparsers())   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+from provlink.errors import EventValidationError, ProvlinkError
+from provlink.server.ingest import canonical_json
+from provlink.server.store import open_store
+from provlink.server.validation import validate_event
+
+IMPORT_BATCH = 1000
+
+
+def register(subparsers: Any) -> None:
+    """Add ``serve``, ``export`` and ``import``; each sets ``func(args) -> int``."""
+    serve = subparsers.add_parser("serve", help="run the lineage backend (Marquez API + lineage page)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
+    _db_argument(serve)
+    serve.add_argument(
+        "--api-key",
+        action="append",
+        default=[],
+        metavar="KEY[:SCOPES]",
+        help="accept this bearer key (scopes read,write; default both); repeatable."
+        " Also read from PROVLINK_API_KEYS (comma-separated)",
+    )
+    serve.set_defaults(func=serve_command)
+
+    export = subparsers.add_parser("export", help="write every stored raw event as JSON lines")
+    _db_argument(export)
+    export.add_argument("-o", "--output", help="file to write (default stdout)")
+    export.set_defaults(func=export_command)
+
+    imp = subparsers.add_parser("import", help="validate and store raw events from a JSON lines file")
+    _db_argument(imp)
+    imp.add_argument("input", help="JSON lines file, or - for stdin")
+    imp.set_defaults(func=import_command)
+
+
+def _db_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--db",
+        default=None,
+        metavar="URL",
+        help="store: sqlite:///path.db or postgresql://... (default $PROVLINK_HOME/lineage.db)",
+    )
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from provlink.server.app import create_app
+    from provlink.server.auth import KeyRing
+
+    specs = list(args.api_key) + [k for k in os.environ.get("PROVLINK_API_KEYS", "").split(",") if k]
+    try:
+        keys = KeyRing.from_specs(specs)
+    except ProvlinkError as error:
+        print(f"provlink serve: {error}", file=sys.stderr)
+        return 2
+    if not keys and not is_loopback(args.host):
+        print(
+            f"provlink serve: refusing to bind {args.host}: without an API key the server only"
+            " listens on loopback. Pass --api-key KEY (or set PROVLINK_API_KEYS), or use"
+            " --host 127.0.0.1.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        store = open_store(args.db)
+    except ProvlinkError as error:
+        print(f"provlink serve: {error}", file=sys.stderr)
+        return 2
+    try:
+        print(f"provlink serve: {store!r} on http://{args.host}:{args.port}/", file=sys.stderr)
+        uvicorn.run(create_app(store, api_keys=keys), host=args.host, port=args.port, log_level="warning")
+    finally:
+        store.close()
+    return 0
+
+
+def export_command(args: argparse.Namespace) -> int:
+    store = open_store(args.db)
+    try:
+        out: IO[str] = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+        try:
+            count = 0
+            for event in store.iter_events():
+                out.write(canonical_json(event) + "\n")
+                count += 1
+        finally:
+            if args.output:
+                out.close()
+        print(f"provlink export: {count} events", file=sys.stderr)
+    finally:
+        store.close()
+    return 0
+
+
+def _read_lines(path: str) -> Iterator[tuple[int, str]]:
+    if path == "-":
+        yield from enumerate(sys.stdin, start=1)
+        return
+    with open(path, encoding="utf-8") as handle:
+        yield from enumerate(handle, start=1)
+
+
+def import_command(args: argparse.Namespace) -> int:
+    """Store every valid line (idempotently); report invalid lines and exit 1 if there were any."""
+    store = open_store(args.db)
+    stored = duplicates = invalid = 0
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal stored, duplicates
+        flags = store.ingest_many(batch)
+        stored += sum(flags)
+        duplicates += len(flags) - sum(flags)
+        batch.clear()
+
+    try:
+        for number, line in _read_lines(args.input):
+            if not line.strip():
+                continue
+            try:
+                event = json.loads(line, parse_constant=_reject)
+                validate_event(event)
+            except EventValidationError as error:
+                invalid += 1
+                print(f"line {number}: {error}", file=sys.stderr)
+                continue
+            except (ValueError, RecursionError) as error:
+                invalid += 1
+                print(f"line {number}: malformed JSON: {error}", file=sys.stderr)
+                continue
+            batch.append(event)
+            if len(batch) >= IMPORT_BATCH:
+                flush()
+        if batch:
+            flush()
+    finally:
+        store.close()
+    print(f"provlink import: {stored} stored, {duplicates} duplicates, {invalid} invalid", file=sys.stderr)
+    return 1 if invalid else 0
+
+
+def _reject(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
