@@ -11,6 +11,7 @@ Three rules, applied to every string anywhere in the event, not only parameters:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -61,7 +62,12 @@ class Redactor:
                 self._secret_re = re.compile("|".join(re.escape(s) for s in ordered))
 
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
-        return self._walk(event)
+        known = len(self._secrets)
+        out = self._walk(event)
+        if len(self._secrets) != known:
+            # a value masked by its key was seen: scrub its copies elsewhere in the event too
+            out = self._walk(out)
+        return out
 
     def redact_text(self, text: str) -> str:
         if "://" in text and "@" in text:
@@ -73,6 +79,8 @@ class Redactor:
 
     def _walk(self, node: Any) -> Any:
         if isinstance(node, str):
+            if node[:1] in ("{", "[") and len(node) > 1:
+                return self._walk_embedded_json(node)
             return self.redact_text(node)
         if isinstance(node, dict):
             return self._walk_dict(node)
@@ -88,16 +96,26 @@ class Redactor:
         )
         for key, value in node.items():
             if pair_secret and key == "value":
-                out[key] = MASK
+                out[key] = self._mask_all(value)
             elif key not in _STRUCTURAL_KEYS and self.is_secret_key(key) and value not in (None, ""):
-                out[key] = MASK if not isinstance(value, (dict, list)) else self._mask_all(value)
+                out[key] = self._mask_all(value)
             else:
                 out[key] = self._walk(value)
         return out
+
+    def _walk_embedded_json(self, text: str) -> str:
+        """Parameters serialised as JSON keep their structure: redact inside it."""
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            return self.redact_text(text)
+        return self.redact_text(json.dumps(self._walk(parsed), sort_keys=True))
 
     def _mask_all(self, node: Any) -> Any:
         if isinstance(node, dict):
             return {k: self._mask_all(v) for k, v in node.items()}
         if isinstance(node, list):
             return [self._mask_all(v) for v in node]
+        if isinstance(node, str):
+            self.add_secrets([node])
         return MASK

@@ -70,3 +70,18 @@ def test_custom_patterns_replace_the_defaults() -> None:
 def test_short_values_are_not_treated_as_known_secrets() -> None:
     out = redactor("ab")({"text": "abc ab"})
     assert out["text"] == "abc ab"
+
+
+def test_secrets_inside_json_encoded_values_are_masked() -> None:
+    params = [{"key": "config", "value": '{"nested": {"client_secret": "abc-123-xyz"}, "n": 1}'}]
+    out = redactor()({"parameters": params})
+    value = json.loads(out["parameters"][0]["value"])
+    assert value == {"nested": {"client_secret": MASK}, "n": 1}
+
+
+def test_a_value_masked_by_its_key_is_scrubbed_elsewhere_too() -> None:
+    red = redactor()
+    out = red({"a_message": "login failed for pw Hunter2Hunter2", "password": "Hunter2Hunter2"})
+    assert out == {"a_message": f"login failed for pw {MASK}", "password": MASK}
+    later = red({"stack": "Hunter2Hunter2 again"})
+    assert later == {"stack": f"{MASK} again"}
