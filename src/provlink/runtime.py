@@ -101,13 +101,17 @@ _lock = threading.Lock()
 _runtime: Runtime | None = None
 
 
-def get_runtime() -> Runtime:
-    """This process's runtime, built on first use."""
+def get_runtime(factory: Callable[[], Runtime] | None = None) -> Runtime:
+    """This process's runtime, built on first use.
+
+    ``factory`` builds it when none is installed yet: adapters whose host has its own
+    configuration (Airflow's ``[provlink]`` section) pass one; an installed runtime wins.
+    """
     global _runtime
     if _runtime is None:
         with _lock:
             if _runtime is None:
-                _runtime = Runtime(ProvlinkConfig.load())
+                _runtime = factory() if factory else Runtime(ProvlinkConfig.load())
                 atexit.register(_close_at_exit)
     return _runtime
 
