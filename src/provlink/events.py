@@ -164,6 +164,7 @@ def _mlflow_run(link: Any) -> dict[str, Any]:
         "metrics": dict(link.metrics),
         "modelIds": list(link.model_ids),
         "registeredModels": list(link.registered_models),
+        "datasetInputs": [dict(d) for d in link.dataset_inputs] or None,
     }
     return {k: v for k, v in out.items() if v is not None}
 

@@ -95,6 +95,7 @@ class MlflowRunLink:
     metrics: Mapping[str, float] = field(default_factory=dict)
     model_ids: tuple[str, ...] = ()
     registered_models: tuple[str, ...] = ()
+    dataset_inputs: tuple[Mapping[str, Any], ...] = ()  # what mlflow.log_input recorded
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

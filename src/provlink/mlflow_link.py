@@ -1,0 +1,157 @@
+"""The capture-point extension that links MLflow runs and model versions into lineage.
+
+The core loads this module (``EXTENSION``) only once ``mlflow`` is imported. At the end of a
+capture point it finds the MLflow runs :mod:`provlink.mlflow_context` tagged — by tag, in
+every experiment, so runs from threads, nested runs and runs whose ``with`` block already
+ended are all found — and records their params, metrics, logged datasets (as inputs),
+LoggedModels and the model versions registered from them (as outputs, tagged with the
+capture point's ids). Models loaded by ``models:/`` URI become inputs.
+
+Example::
+
+    with provlink.capture("train"):
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(model, name="model", registered_model_name="churn")
+    # COMPLETE: output dataset models/churn/<n> in the tracking URI's namespace
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import ViewType
+
+from provlink.mlflow_context import STATE_TRACKING_URIS, TAG_RUN_ID, note_tracking_uri
+from provlink.mlflow_registry import (
+    STATE_MODEL_LOADS,
+    ModelLoad,
+    check_tracking_store,
+    dataset_summary,
+    install_load_hook,
+    loaded_model_dataset,
+    logged_dataset,
+    model_version_dataset,
+    registered_versions,
+    tag_versions,
+    tracking_namespace,
+)
+from provlink.model import MlflowRunLink
+
+if TYPE_CHECKING:
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+
+    from provlink.capture import CapturePoint
+
+log = logging.getLogger(__name__)
+
+STATE_ADOPTED = "mlflow.adopted_runs"
+
+
+class MlflowExtension:
+    """Hooks MLflow into capture points; see the module docstring."""
+
+    def on_start(self, point: CapturePoint) -> None:
+        install_load_hook()
+        _adopt_active_run(point)
+
+    def on_finish(self, point: CapturePoint) -> None:
+        _adopt_active_run(point)
+        link_point(point)
+
+
+EXTENSION = MlflowExtension()
+
+
+def _adopt_active_run(point: CapturePoint) -> None:
+    """A run already active in this thread (started before the capture point, e.g. by
+    dagster-mlflow's resource, or resumed by run id) carries no tags of ours: link it by id."""
+    active = mlflow.active_run()
+    if active is not None and active.data.tags.get(TAG_RUN_ID) != point.run_id:
+        uri = mlflow.get_tracking_uri()
+        point.state.setdefault(STATE_ADOPTED, set()).add((uri, active.info.run_id))
+        note_tracking_uri(point, uri)
+
+
+def link_point(point: CapturePoint) -> None:
+    """Add the capture point's MLflow runs, model versions and loaded models to it."""
+    adopted: set[tuple[str, str]] = point.state.get(STATE_ADOPTED, set())
+    for uri in sorted(point.state.get(STATE_TRACKING_URIS, ())):
+        link_runs(point, uri, adopted={run_id for u, run_id in adopted if u == uri})
+    loads: list[ModelLoad] = point.state.get(STATE_MODEL_LOADS, [])
+    for load in loads:
+        point.add_input(loaded_model_dataset(load))
+
+
+def link_runs(point: CapturePoint, tracking_uri: str, *, adopted: set[str] | None = None) -> None:
+    """Find this capture point's runs in one tracking store and record what they made."""
+    check_tracking_store(tracking_uri)
+    client = MlflowClient(tracking_uri=tracking_uri)
+    runs = {run.info.run_id: run for run in find_runs(client, point.run_id)}
+    adopted_ids = set(adopted or ()) - set(runs)
+    for run_id in sorted(adopted_ids):
+        runs[run_id] = client.get_run(run_id)
+    if not runs:
+        return
+    started_ms = int(point.started_at.timestamp() * 1000) if point.started_at else 0
+    versions = [
+        v for v in registered_versions(client, runs)
+        # an adopted run can outlive this capture point: claim only what was registered now
+        if v.run_id not in adopted_ids or (v.creation_timestamp or 0) >= started_ms
+    ]
+    for run in runs.values():
+        point.add_mlflow_run(_run_link(point, run, tracking_uri, versions))
+    for version in versions:
+        point.add_output(model_version_dataset(version, tracking_uri))
+    tag_versions(client, versions, point, tracking_uri)
+
+
+def find_runs(client: MlflowClient, lineage_run_id: str) -> list[Run]:
+    """Every run, in every experiment (deleted ones too), tagged with this capture point."""
+    experiment_ids: list[str] = []
+    token = None
+    while True:
+        page = client.search_experiments(view_type=ViewType.ALL, page_token=token)
+        experiment_ids.extend(e.experiment_id for e in page)
+        token = page.token
+        if not token:
+            break
+    runs: list[Run] = []
+    token = None
+    while experiment_ids:
+        page = client.search_runs(experiment_ids, f"tags.`{TAG_RUN_ID}` = '{lineage_run_id}'",
+                                  run_view_type=ViewType.ALL, page_token=token)
+        runs.extend(page)
+        token = page.token
+        if not token:
+            break
+    return runs
+
+
+def _run_link(point: CapturePoint, run: Run, tracking_uri: str,
+              versions: Sequence[ModelVersion]) -> MlflowRunLink:
+    summaries = []
+    for dataset_input in run.inputs.dataset_inputs if run.inputs else ():
+        ref = logged_dataset(dataset_input, tracking_uri)
+        if ref.key not in point.inputs:  # file capture's own digest of the same file wins
+            point.add_input(ref)
+        summaries.append(dataset_summary(dataset_input, ref))
+    outputs = run.outputs.model_outputs if run.outputs else []
+    return MlflowRunLink(
+        run_id=run.info.run_id,
+        experiment_id=run.info.experiment_id,
+        tracking_uri=tracking_namespace(tracking_uri),
+        run_name=run.info.run_name,
+        status=run.info.status,
+        parent_run_id=run.data.tags.get("mlflow.parentRunId"),
+        params=dict(run.data.params),
+        metrics=dict(run.data.metrics),
+        model_ids=tuple(sorted({o.model_id for o in outputs})),
+        registered_models=tuple(f"{v.name}/{v.version}" for v in versions
+                                if v.run_id == run.info.run_id),
+        dataset_inputs=tuple(summaries),
+    )

@@ -1,0 +1,257 @@
+"""Registered MLflow model versions as lineage datasets, in both directions.
+
+A version registered inside a capture point is an output dataset of that capture point and
+carries its OpenLineage ids as registry tags; a ``models:/name/version`` or
+``models:/name@alias`` loaded inside a capture point is an input. Dataset identity:
+namespace = the tracking URI without credentials, name = ``models/<name>/<version>`` (no bare
+``:``, which Marquez node ids split on).
+
+Only imported once MLflow is in use (through :mod:`provlink.mlflow_link`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import mlflow
+from mlflow import MlflowClient
+
+from provlink.errors import ConfigError
+from provlink.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
+from provlink.mlflow_context import (
+    TAG_JOB_NAME,
+    TAG_JOB_NAMESPACE,
+    TAG_LINEAGE_URL,
+    TAG_MODEL_VERSION,
+    TAG_RUN_ID,
+    current_point,
+)
+from provlink.model import DatasetRef, SchemaField
+
+if TYPE_CHECKING:
+    from mlflow.entities import DatasetInput
+    from mlflow.entities.model_registry import ModelVersion
+
+    from provlink.capture import CapturePoint
+
+log = logging.getLogger(__name__)
+
+MODELS_PREFIX = "models/"
+STATE_MODEL_LOADS = "mlflow.model_loads"
+
+
+def tracking_namespace(uri: str) -> str:
+    """The tracking URI without user, password or query (which can carry tokens).
+
+    >>> tracking_namespace("postgresql://ml:secret@db:5432/mlflow?sslmode=require")
+    'postgresql://db:5432/mlflow'
+    """
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return uri
+    authority, slash, path = rest.partition("/")
+    path = path.split("?", 1)[0].split("#", 1)[0]
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def check_tracking_store(uri: str) -> None:
+    """Refuse MLflow's file store: it cannot search runs by tag at any useful speed and its
+    registry is in maintenance mode."""
+    scheme = uri.partition("://")[0] if "://" in uri else ""
+    if scheme in ("", "file") and uri not in ("databricks", "databricks-uc"):
+        raise ConfigError(
+            f"MLflow tracking URI {uri!r} is a file store, which provlink cannot link runs and "
+            "model versions in; move it to a database with `mlflow migrate-filestore` and set "
+            "MLFLOW_TRACKING_URI to e.g. sqlite:///mlflow.db"
+        )
+
+
+def model_dataset_name(name: str, version: str | int) -> str:
+    return f"{MODELS_PREFIX}{name}/{version}"
+
+
+def lineage_link(base_url: str, namespace: str, name: str) -> str:
+    """The lineage page of a dataset on ``provlink serve`` (``/?nodeId=dataset:<ns>:<name>``)."""
+    return f"{base_url.rstrip('/')}/?nodeId={quote(f'dataset:{namespace}:{name}', safe='')}"
+
+
+def model_id_of(version: ModelVersion) -> str | None:
+    """The LoggedModel behind a version: its own field, or its ``models:/<model_id>`` source."""
+    if getattr(version, "model_id", None):
+        return str(version.model_id)
+    source = version.source or ""
+    if source.startswith("models:/m-") and source.count("/") == 1:
+        return source.removeprefix("models:/")
+    return None
+
+
+def model_version_dataset(version: ModelVersion, tracking_uri: str) -> DatasetRef:
+    """A model version as an OpenLineage dataset with the ``mlflow_model_version`` facet."""
+    namespace = tracking_namespace(tracking_uri)
+    facet = MlflowModelVersionDatasetFacet(
+        name=version.name, version=str(version.version), trackingUri=namespace,
+        runId=version.run_id or None, modelId=model_id_of(version), source=version.source,
+        aliases=sorted(getattr(version, "aliases", None) or []),
+    )
+    return DatasetRef(namespace=namespace, name=model_dataset_name(version.name, version.version),
+                      version=str(version.version), data_source=version.source or None,
+                      facets={MODEL_VERSION: facet})
+
+
+def registered_versions(client: MlflowClient, run_ids: Iterable[str]) -> list[ModelVersion]:
+    """Every model version registered from these runs (one query per 100 runs)."""
+    ids = sorted(set(run_ids))
+    found: list[ModelVersion] = []
+    for start in range(0, len(ids), 100):
+        quoted = ", ".join(f"'{run_id}'" for run_id in ids[start:start + 100])
+        token = None
+        while True:
+            page = client.search_model_versions(f"run_id IN ({quoted})", page_token=token)
+            found.extend(page)
+            token = page.token
+            if not token:
+                break
+    return sorted(found, key=lambda v: (v.name, int(v.version)))
+
+
+def tag_versions(client: MlflowClient, versions: Iterable[ModelVersion], point: CapturePoint,
+                 tracking_uri: str) -> None:
+    """Write the capture point's ids on each version, and on each registered model the ids
+    of its newest version registered here."""
+    namespace = tracking_namespace(tracking_uri)
+    base_url = point.runtime.config.lineage_url
+    newest: dict[str, tuple[int, dict[str, str]]] = {}
+    for version in versions:
+        tags = {
+            TAG_RUN_ID: point.run_id,
+            TAG_JOB_NAMESPACE: point.job.namespace,
+            TAG_JOB_NAME: point.job.name,
+            TAG_LINEAGE_URL: lineage_link(
+                base_url, namespace, model_dataset_name(version.name, version.version)),
+        }
+        for key, value in tags.items():
+            if version.tags.get(key) != value:
+                client.set_model_version_tag(version.name, str(version.version), key, value)
+        number = int(version.version)
+        if number >= newest.get(version.name, (-1, {}))[0]:
+            newest[version.name] = (number, {**tags, TAG_MODEL_VERSION: str(number)})
+    for name, (_, tags) in newest.items():
+        for key, value in tags.items():
+            client.set_registered_model_tag(name, key, value)
+
+
+def logged_dataset(dataset_input: DatasetInput, tracking_uri: str) -> DatasetRef:
+    """An ``mlflow.log_input`` dataset as an OpenLineage input, named after its source.
+
+    A dataset with a URI source (a file, ``s3://``, ``https://``) gets that source's name, so
+    it joins the node file capture or other integrations made; one built in code gets
+    ``datasets/<name>`` in the tracking namespace, versioned by MLflow's digest.
+    """
+    ds = dataset_input.dataset
+    source = _json_object(ds.source)
+    uri = next((str(source[k]) for k in ("uri", "url", "path") if source.get(k)), None)
+    namespace, name = _source_identity(uri) if uri else (
+        tracking_namespace(tracking_uri), f"datasets/{ds.name}")
+    columns = _json_object(ds.schema).get("mlflow_colspec") or []
+    rows = _json_object(ds.profile).get("num_rows")
+    return DatasetRef(
+        namespace=namespace, name=name, version=ds.digest or None, data_source=uri,
+        schema=tuple(SchemaField(name=str(c.get("name")), type=c.get("type"))
+                     for c in columns if isinstance(c, Mapping) and c.get("name")),
+        row_count=rows if isinstance(rows, int) else None,
+    )
+
+
+def dataset_summary(dataset_input: DatasetInput, ref: DatasetRef) -> dict[str, Any]:
+    """What the ``mlflow`` run facet says about one logged dataset."""
+    ds = dataset_input.dataset
+    context = next((t.value for t in dataset_input.tags or () if t.key == "mlflow.data.context"),
+                   None)
+    out = {"name": ds.name, "digest": ds.digest, "sourceType": ds.source_type,
+           "context": context, "lineage": {"namespace": ref.namespace, "name": ref.name}}
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _source_identity(uri: str) -> tuple[str, str]:
+    """OpenLineage naming of a dataset source URI: ``file`` + path, or scheme://authority +
+    path."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep:
+        return "file", uri
+    if scheme == "file":
+        return "file", "/" + rest.lstrip("/")
+    authority, _, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}", path or "/"
+
+
+def _json_object(text: str | None) -> dict[str, Any]:
+    try:
+        value = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+# -- models loaded by URI -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelLoad:
+    """A ``models:/`` URI resolved to a version while a capture point was active."""
+
+    tracking_uri: str
+    registry_uri: str
+    name: str
+    version: str
+    alias: str | None = None
+
+
+def install_load_hook() -> None:
+    """Note every ``models:/`` URI MLflow resolves, whatever flavor loads it.
+
+    Every flavor's ``load_model`` (and ``mlflow.artifacts.download_artifacts``) resolves a
+    registry URI through ``ModelsArtifactRepository``, which MLflow has no hook for, so its
+    constructor is wrapped once per process.
+    """
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository as Repo
+
+    if getattr(Repo.__init__, "_provlink", False):
+        return
+    original = Repo.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, artifact_uri: str, *args: Any, **kwargs: Any) -> None:
+        original(self, artifact_uri, *args, **kwargs)
+        _note_load(self, artifact_uri)
+
+    __init__._provlink = True  # type: ignore[attr-defined]
+    Repo.__init__ = __init__
+
+
+def _note_load(repo: Any, artifact_uri: str) -> None:
+    try:
+        point = current_point()
+        name, version = getattr(repo, "model_name", None), getattr(repo, "model_version", None)
+        if point is None or not name or version is None:
+            return
+        head = str(artifact_uri).removeprefix("models:/").split("/", 1)[0]
+        alias = head.rpartition("@")[2] if "@" in head else None
+        load = ModelLoad(tracking_uri=mlflow.get_tracking_uri(),
+                         registry_uri=repo.registry_uri or mlflow.get_registry_uri(),
+                         name=str(name), version=str(version), alias=alias)
+        loads = point.state.setdefault(STATE_MODEL_LOADS, [])
+        if load not in loads:
+            loads.append(load)
+    except Exception:  # noqa: BLE001 - never fail the user's load_model
+        log.warning("provlink: could not record a model load", exc_info=True)
+
+
+def loaded_model_dataset(load: ModelLoad) -> DatasetRef:
+    """The input dataset of a loaded model version, with its registry facts."""
+    client = MlflowClient(tracking_uri=load.tracking_uri, registry_uri=load.registry_uri)
+    return model_version_dataset(client.get_model_version(load.name, load.version),
+                                 load.tracking_uri)
