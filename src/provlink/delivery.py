@@ -41,13 +41,26 @@ class Target(Protocol):
 
 
 class TransportTarget:
-    """Delivers through an openlineage-python transport, one event per call."""
+    """Delivers through an openlineage-python transport, in order.
+
+    With an HTTP transport and a backlog, it first tries provlink's batch endpoint
+    (``<endpoint>/batch``, served by ``provlink serve``); a backend without one (a real
+    Marquez answers 404/405) is remembered and gets one POST per event.
+    """
 
     def __init__(self, transport: Any) -> None:
         self.transport = transport
         self.kind = f"openlineage:{getattr(transport, 'kind', type(transport).__name__)}"
+        self._batch_url = _batch_url(transport)
 
     def deliver(self, payloads: list[str]) -> list[Outcome]:
+        if self._batch_url is not None and len(payloads) > 1:
+            outcomes = self._deliver_batch(payloads)
+            if outcomes is not None:
+                return outcomes
+        return self._deliver_each(payloads)
+
+    def _deliver_each(self, payloads: list[str]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for payload in payloads:
             try:
@@ -63,8 +76,41 @@ class TransportTarget:
                 outcomes.append(Outcome(ok=True))
         return outcomes
 
+    def _deliver_batch(self, payloads: list[str]) -> list[Outcome] | None:
+        """One POST for the whole backlog; None means "no batch endpoint here"."""
+        config = self.transport.config
+        headers = {"Content-Type": "application/json", **config.custom_headers}
+        if bearer := config.auth.get_bearer():
+            headers["Authorization"] = bearer
+        try:
+            response = self.transport.session.post(
+                self._batch_url, data="[" + ",".join(payloads) + "]", headers=headers,
+                timeout=max(config.timeout, 30.0), verify=self.transport.verify)
+        except Exception as exc:  # noqa: BLE001 - connection errors are transient
+            return [Outcome(ok=False, error=str(classify(exc)))]
+        status = response.status_code
+        if status >= 500 or status in (408, 429):
+            return [Outcome(ok=False, error=f"{status} {response.text[:500]}")]
+        if status != 200:
+            self._batch_url = None  # not provlink's batch endpoint: per-event from now on
+            return None
+        refused = {e["index"]: f"422 {e.get('field')}: {e.get('message')}"
+                   for e in response.json().get("errors", [])}
+        return [Outcome(ok=False, permanent=True, error=refused[i]) if i in refused
+                else Outcome(ok=True) for i in range(len(payloads))]
+
     def close(self, timeout: float) -> bool:
         return bool(self.transport.close(timeout))
+
+
+def _batch_url(transport: Any) -> str | None:
+    from urllib.parse import urljoin
+
+    from openlineage.client.transport.http import HttpTransport
+
+    if not isinstance(transport, HttpTransport):
+        return None
+    return urljoin(transport.url, transport.endpoint.rstrip("/") + "/batch")
 
 
 class StoreTarget:

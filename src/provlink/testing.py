@@ -73,9 +73,11 @@ class RecordingEndpoint:
         endpoint = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as real backends do
+
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status = endpoint.respond_with
+                status = endpoint.respond_with if self.path == "/api/v1/lineage" else 404
                 if status < 300:
                     with endpoint._lock:
                         endpoint.bodies.append(body)
