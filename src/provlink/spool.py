@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS events_dead ON events (seq) WHERE state = 2;
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
 CREATE TABLE IF NOT EXISTS sender_lease (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     owner TEXT,
@@ -191,6 +192,13 @@ class Spool:
     def release_lease(self, owner: str) -> None:
         self._update("UPDATE sender_lease SET owner = NULL, expires = 0 WHERE id = 1 AND owner = ?",
                      [(owner,)])
+
+    def latest_for_run(self, run_id: str) -> tuple[int, str] | None:
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT seq, entry_hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
+                (run_id,)).fetchone()
+        return (row[0], row[1]) if row else None
 
     # -- inspection ----------------------------------------------------------------------
     def status(self) -> SpoolStatus:

@@ -1,0 +1,58 @@
+"""The ledger detects edits, deletions and reordering of spooled events."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from provlink.ledger import latest_entry_for_run, verify
+from provlink.spool import Spool
+
+
+def spool_with(tmp_path: Path, n: int = 5) -> Spool:
+    spool = Spool(tmp_path / "spool.db")
+    for i in range(n):
+        spool.append({"run": {"runId": f"run-{i % 2}"}, "i": i})
+    return spool
+
+
+def tamper(tmp_path: Path, sql: str) -> None:
+    with sqlite3.connect(tmp_path / "spool.db") as conn:
+        conn.execute(sql)
+
+
+def test_intact_chain_verifies(tmp_path: Path) -> None:
+    spool = spool_with(tmp_path)
+    report = verify(spool)
+    assert report.ok and report.entries == 5 and report.head_seq == 5
+    assert report.head_hash == list(spool.entries())[-1].entry_hash
+
+
+def test_edited_payload_is_detected(tmp_path: Path) -> None:
+    spool = spool_with(tmp_path)
+    tamper(tmp_path, "UPDATE events SET payload = replace(payload, '\"i\":2', '\"i\":9') WHERE seq = 3")
+    report = verify(spool)
+    assert not report.ok
+    assert report.problems == ("entry 3: payload was modified",)
+
+
+def test_edited_payload_and_digest_is_detected(tmp_path: Path) -> None:
+    spool = spool_with(tmp_path)
+    tamper(tmp_path, "UPDATE events SET payload = 'x', payload_sha256 = "
+                     "'2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881' WHERE seq = 2")
+    assert verify(spool).problems == ("entry 2: entry_hash does not match its contents",)
+
+
+def test_deleted_entry_is_detected(tmp_path: Path) -> None:
+    spool = spool_with(tmp_path)
+    tamper(tmp_path, "DELETE FROM events WHERE seq = 4")
+    problems = verify(spool).problems
+    assert "entry 5: expected sequence 4 (entries missing)" in problems
+    assert "entry 5: prev_hash does not match entry 4" in problems
+
+
+def test_latest_entry_for_run(tmp_path: Path) -> None:
+    spool = spool_with(tmp_path)
+    seq, digest = latest_entry_for_run(spool, "run-0")
+    assert seq == 5 and digest == list(spool.entries())[4].entry_hash
+    assert latest_entry_for_run(spool, "nope") is None
