@@ -1,0 +1,74 @@
+"""The Airflow plugin: registers provlink's listener in every Airflow process.
+
+Found through the ``airflow.plugins`` entry point, so installing ``provlink[airflow]`` is
+the only change a team makes.
+
+Coexistence with apache-airflow-providers-openlineage
+-----------------------------------------------------
+The provider is installed with provlink and activates itself as soon as an OpenLineage
+transport is configured (``OPENLINEAGE_URL``, ``[openlineage] transport``, ...), which is
+also how provlink is pointed at a remote Marquez. Two writers for one task run would give
+the backend two START and two COMPLETE events with different inputs and outputs for the
+same run id, and so competing job versions. provlink therefore is the single writer:
+
+- its events use the provider's job names, namespace and run ids (``identity``), so
+  anything that used the provider's macros (``lineage_run_id``, ``lineage_parent_id``,
+  e.g. a Spark job launched by a task) still joins the task's run;
+- they contain what the provider would have found: provlink runs the provider's own
+  extractor manager (operator OpenLineage methods, hook lineage, inlets/outlets), and adds
+  files, parameters and MLflow links the provider cannot see;
+- when the provider is enabled, :meth:`ProvlinkPlugin.on_load` prepends a global rule
+  ``{"scope": {}, "controls": {"emit": false}}`` to the provider's own
+  ``[openlineage] emission_policy`` in this process (and so in the task processes it
+  starts). The provider's macros and hook-lineage reader keep working; only its events stop.
+  A user rule for a specific DAG or task that sets ``emit`` again wins over this global one,
+  by the provider's precedence, for anyone who wants both writers there.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from typing import Any
+
+from airflow.plugins_manager import AirflowPlugin
+
+from provlink_airflow.listener import listener
+
+log = logging.getLogger(__name__)
+
+PROVIDER_MUTE_RULE: dict[str, Any] = {"scope": {}, "controls": {"emit": False}}
+_POLICY_ENV = "AIRFLOW__OPENLINEAGE__EMISSION_POLICY"
+
+
+def mute_provider_events() -> bool:
+    """Stop the OpenLineage provider's own events in this process if it is enabled.
+
+    Returns True when the provider is enabled (and now muted).
+    """
+    from airflow.providers.openlineage import conf as ol_conf
+
+    if ol_conf.is_disabled():
+        return False
+    rules = list(ol_conf.emission_policy())
+    if PROVIDER_MUTE_RULE not in rules:
+        os.environ[_POLICY_ENV] = json.dumps([PROVIDER_MUTE_RULE, *rules])
+        ol_conf.emission_policy.cache_clear()
+    return True
+
+
+class ProvlinkPlugin(AirflowPlugin):
+    """provlink's listener, plus the single-writer rule above."""
+
+    name = "provlink"
+    listeners = [listener]
+
+    @classmethod
+    def on_load(cls, *args: Any, **kwargs: Any) -> None:
+        try:
+            if mute_provider_events():
+                log.info("provlink: the OpenLineage provider is enabled; provlink emits the "
+                         "task and DAG events with the provider's ids and mutes the provider's")
+        except Exception:  # noqa: BLE001 - never break plugin loading
+            log.warning("provlink: could not configure the OpenLineage provider", exc_info=True)
