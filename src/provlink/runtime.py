@@ -39,6 +39,8 @@ class SpoolEmitter:
     def __init__(self, spool: Spool, sender: Sender) -> None:
         self.spool = spool
         self.sender = sender
+        if spool.has_pending():
+            sender.start()  # a previous process died with events spooled: deliver them
 
     def emit(self, event: dict[str, Any]) -> None:
         self.spool.append(event)

@@ -193,6 +193,22 @@ class Spool:
         self._update("UPDATE sender_lease SET owner = NULL, expires = 0 WHERE id = 1 AND owner = ?",
                      [(owner,)])
 
+    def has_pending(self) -> bool:
+        with self._lock:
+            return self._conn.execute(
+                "SELECT 1 FROM events WHERE state = 0 LIMIT 1").fetchone() is not None
+
+    def prune_payloads(self, older_than: float) -> int:
+        """Drop the payloads of events sent before ``older_than`` (epoch seconds).
+
+        Their digests stay, so the ledger still verifies; disk stays bounded.
+        """
+        with self._lock:
+            cur = self._conn.execute(
+                "UPDATE events SET payload = NULL WHERE state = 1 AND payload IS NOT NULL "
+                "AND sent_at < ?", (older_than,))
+            return cur.rowcount
+
     def latest_for_run(self, run_id: str) -> tuple[int, str] | None:
         with self._lock:
             row = self._conn.execute(

@@ -56,3 +56,21 @@ def test_latest_entry_for_run(tmp_path: Path) -> None:
     seq, digest = latest_entry_for_run(spool, "run-0")
     assert seq == 5 and digest == list(spool.entries())[4].entry_hash
     assert latest_entry_for_run(spool, "nope") is None
+
+
+def test_pruned_payloads_still_verify_and_cli_reports(tmp_path: Path, monkeypatch, capsys) -> None:
+    import json
+    import time
+
+    from provlink.cli import main
+
+    monkeypatch.setenv("PROVLINK_HOME", str(tmp_path))
+    spool = spool_with(tmp_path)
+    spool.mark_sent([1, 2, 3])
+    assert spool.prune_payloads(time.time() + 1) == 3
+    assert [e.payload is None for e in spool.entries()] == [True, True, True, False, False]
+    assert main(["ledger", "verify", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["ok"] is True
+    tamper(tmp_path, "UPDATE events SET payload_sha256 = 'ff' WHERE seq = 1")
+    assert main(["ledger", "verify"]) == 1
+    assert "BROKEN entry 1" in capsys.readouterr().out
