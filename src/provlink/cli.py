@@ -62,7 +62,7 @@ def cmd_spool_flush(args: argparse.Namespace) -> int:
 
     config = ProvlinkConfig.load()
     spool = _spool(config)
-    sender = Sender(spool, resolve_target, batch_size=config.sender_batch_size,
+    sender = Sender(spool, lambda: resolve_target(config.home), batch_size=config.sender_batch_size,
                     backoff_initial=config.sender_backoff_initial,
                     backoff_max=config.sender_backoff_max)
     done = sender.close(args.timeout)

@@ -184,12 +184,13 @@ def openlineage_configured(env: dict[str, str] | None = None, cwd: Path | None =
     return any(p.is_file() for p in candidates)
 
 
-def resolve_target() -> Target:
-    """The delivery target for this process, from the environment and config files."""
+def resolve_target(home: Path) -> Target:
+    """The delivery target for this process, from the environment and config files;
+    the embedded store lives under ``home`` (``PROVLINK_HOME``)."""
     if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
         return NullTarget()
     if not openlineage_configured():
-        return StoreTarget()
+        return StoreTarget(f"sqlite:///{home.resolve() / 'lineage.db'}")
     from openlineage.client import OpenLineageClient
 
     transport = OpenLineageClient().transport

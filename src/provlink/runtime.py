@@ -67,7 +67,8 @@ class Runtime:
     @staticmethod
     def _spool_emitter(config: ProvlinkConfig) -> SpoolEmitter:
         spool = Spool(config.spool_path, sync=config.spool_sync)
-        sender = Sender(spool, resolve_target, batch_size=config.sender_batch_size,
+        sender = Sender(spool, lambda: resolve_target(config.home),
+                        batch_size=config.sender_batch_size,
                         poll_interval=config.sender_poll_interval,
                         backoff_initial=config.sender_backoff_initial,
                         backoff_max=config.sender_backoff_max)
