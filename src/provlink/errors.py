@@ -40,3 +40,8 @@ class EventValidationError(ProvlinkError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class LineageQueryError(ProvlinkError):
+    """A governance query could not be answered: the lineage backend or the MLflow registry
+    is unreachable, or has no record of what was asked; the message says which."""

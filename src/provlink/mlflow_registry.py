@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 
 from provlink.errors import ConfigError
 from provlink.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
+from provlink.governance import dataset_identity
 from provlink.mlflow_context import (
     TAG_JOB_NAME,
     TAG_JOB_NAMESPACE,
@@ -156,7 +157,7 @@ def logged_dataset(dataset_input: DatasetInput, tracking_uri: str) -> DatasetRef
     ds = dataset_input.dataset
     source = _json_object(ds.source)
     uri = next((str(source[k]) for k in ("uri", "url", "path") if source.get(k)), None)
-    namespace, name = _source_identity(uri) if uri else (
+    namespace, name = dataset_identity(uri) if uri else (
         tracking_namespace(tracking_uri), f"datasets/{ds.name}")
     columns = _json_object(ds.schema).get("mlflow_colspec") or []
     rows = _json_object(ds.profile).get("num_rows")
@@ -176,18 +177,6 @@ def dataset_summary(dataset_input: DatasetInput, ref: DatasetRef) -> dict[str, A
     out = {"name": ds.name, "digest": ds.digest, "sourceType": ds.source_type,
            "context": context, "lineage": {"namespace": ref.namespace, "name": ref.name}}
     return {k: v for k, v in out.items() if v is not None}
-
-
-def _source_identity(uri: str) -> tuple[str, str]:
-    """OpenLineage naming of a dataset source URI: ``file`` + path, or scheme://authority +
-    path."""
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return "file", uri
-    if scheme == "file":
-        return "file", "/" + rest.lstrip("/")
-    authority, _, path = rest.partition("/")
-    return f"{scheme}://{authority.rpartition('@')[2]}", path or "/"
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
