@@ -1,0 +1,205 @@
+"""One capture point per executed step, in the step's own process.
+
+START is emitted just before the op's compute function runs, so files the step reads and
+writes and MLflow runs it starts are attributed to it. The point stays current while
+Dagster's IO manager stores the outputs, and is finished when the step's STEP_SUCCESS or
+STEP_FAILURE event is stored — by then every ASSET_MATERIALIZATION of the step, with the
+IO manager's ``path``/``dagster/uri``/``dagster/table_name`` metadata, has been seen.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote
+
+from provlink.capture import CapturePoint
+from provlink.model import DatasetRef, JobKind
+from provlink.runtime import get_runtime
+from provlink_dagster import _compat
+from provlink_dagster.asset_metadata import CODE_VERSION_TAG, asset_dataset
+from provlink_dagster.observe import RunObserver, observer_for
+from provlink_dagster.translator import DagsterLineageTranslator, run_parent, step_uuid
+
+log = logging.getLogger(__name__)
+
+FINISHED_STEPS = "finished_steps"  # RunObserver.state key shared with the run tracker
+RUN_ID_METADATA = "provlink/openlineage_run_id"
+LINK_METADATA = "provlink/lineage"
+STORAGE_KIND_TAG = "dagster/storage_kind"
+
+
+def start_step(context: Any, translator: DagsterLineageTranslator) -> StepCapture | None:
+    """Start capturing the step behind ``context``; never raises into the step."""
+    try:
+        return _start(context, translator)
+    except Exception:  # noqa: BLE001 - lineage must never fail a Dagster step
+        log.warning("provlink: could not start lineage capture for a Dagster step",
+                    exc_info=True)
+        get_runtime().capture_failures += 1
+        return None
+
+
+def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | None:
+    runtime = get_runtime()
+    if runtime.config.disabled:
+        return None
+    step = _compat.step_context(context)
+    run = step.dagster_run
+    namespace = translator.get_namespace(runtime.config.namespace)
+    observer = observer_for(step.instance, run.run_id)
+
+    from provlink_dagster.runs import ensure_in_process_tracker
+
+    ensure_in_process_tracker(step, observer, translator, namespace)
+
+    layer = step.job_def.asset_layer
+    outputs = sorted(step.get_output_asset_keys(), key=lambda k: k.to_user_string())
+    asset_keys = [k.to_user_string() for k in outputs]
+    storage_kinds = {k.to_user_string(): _storage_kind(layer, k) for k in outputs}
+    upstream = upstream_datasets(step, translator, namespace)
+    key = step.step.key
+    point = CapturePoint(
+        translator.get_step_job_name(run.job_name, key, asset_keys),
+        namespace=namespace, run_id=step_uuid(run.run_id, key),
+        parent=run_parent(namespace, translator.get_run_job_name(run.job_name), run.run_id),
+        kind=JobKind(integration="DAGSTER", job_type="ASSET" if asset_keys else "JOB"),
+        parameters=_parameters(context, step, layer, outputs),
+        orchestrator="dagster", orchestrator_version=_compat.dagster_version(),
+        tags=_tags(run, key, asset_keys),
+        **_nominal_time(context),
+    )
+    for dataset in upstream.values():
+        point.add_input(dataset)
+    capture = StepCapture(point, observer, key, translator, namespace, upstream, storage_kinds)
+    observer.subscribers.append(capture.on_event)
+    point.start()
+    _link_back(step, point, runtime.config.lineage_url)
+    return capture
+
+
+class StepCapture:
+    """Collects the step's materializations and finishes its point on the step's end."""
+
+    def __init__(self, point: CapturePoint, observer: RunObserver, step_key: str,
+                 translator: DagsterLineageTranslator, namespace: str,
+                 upstream: Mapping[str, DatasetRef], storage_kinds: Mapping[str, str | None]):
+        self.point = point
+        self.observer = observer
+        self.step_key = step_key
+        self.translator = translator
+        self.namespace = namespace
+        self.upstream = upstream
+        self.storage_kinds = storage_kinds
+
+    def on_event(self, entry: Any) -> None:
+        event = entry.dagster_event
+        if event.step_key != self.step_key:
+            return
+        kind = event.event_type.name
+        if kind == "ASSET_MATERIALIZATION":
+            mat = event.step_materialization_data.materialization
+            key = mat.asset_key.to_user_string()
+            self.point.add_output(asset_dataset(
+                self.translator, key, mat.metadata, mat.tags, namespace=self.namespace,
+                storage_kind=self.storage_kinds.get(key), upstream=self.upstream))
+        elif kind == "STEP_SUCCESS":
+            self._finish(None)
+        elif kind in ("STEP_FAILURE", "STEP_UP_FOR_RETRY"):
+            self._finish(_error_text(event) or kind)
+
+    def _finish(self, error: str | None) -> None:
+        self.observer.state.setdefault(FINISHED_STEPS, set()).add(self.step_key)
+        if self.on_event in self.observer.subscribers:
+            self.observer.subscribers.remove(self.on_event)
+        self.point.finish(error)
+
+
+def upstream_datasets(step: Any, translator: DagsterLineageTranslator,
+                      namespace: str) -> dict[str, DatasetRef]:
+    """The upstream assets' datasets, as of the materialization Dagster reads for provenance
+    (the asset record's last materialization: the one its ``input_event_pointer`` names)."""
+    layer = step.job_def.asset_layer
+    outputs = set(step.get_output_asset_keys())
+    parents = {p for key in outputs if layer.has(key) for p in layer.get(key).parent_keys}
+    parents -= outputs
+    if not parents:
+        return {}
+    return latest_datasets(step.instance, layer, sorted(parents, key=str), translator, namespace)
+
+
+def latest_datasets(instance: Any, layer: Any, keys: list[Any],
+                    translator: DagsterLineageTranslator, namespace: str) -> dict[str, DatasetRef]:
+    """Each asset's dataset from its latest materialization (asset key when none)."""
+    records = {r.asset_entry.asset_key: r for r in instance.get_asset_records(keys)}
+    found: dict[str, DatasetRef] = {}
+    for key in keys:
+        name = key.to_user_string()
+        record = records.get(key)
+        last = record.asset_entry.last_materialization_record if record else None
+        mat = last.asset_materialization if last is not None else None
+        found[name] = asset_dataset(
+            translator, name, mat.metadata if mat else {}, mat.tags if mat else {},
+            namespace=namespace, storage_kind=_storage_kind(layer, key))
+    return found
+
+
+def _storage_kind(layer: Any, key: Any) -> str | None:
+    if layer is None or not layer.has(key):
+        return None
+    return (getattr(layer.get(key), "tags", None) or {}).get(STORAGE_KIND_TAG)
+
+
+def _parameters(context: Any, step: Any, layer: Any, outputs: list[Any]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    config = step.op_config
+    if isinstance(config, Mapping):
+        params.update({f"config.{k}": v for k, v in config.items()})
+    elif config is not None:
+        params["config"] = config
+    if context.has_partition_key:
+        params["dagster.partition_key"] = context.partition_key
+    for key in outputs:
+        code_version = layer.get(key).code_version if layer.has(key) else None
+        if code_version:
+            params[f"dagster.code_version.{key.to_user_string()}"] = code_version
+    return params
+
+
+def _tags(run: Any, step_key: str, asset_keys: list[str]) -> dict[str, str]:
+    tags = {"dagster.run_id": run.run_id, "dagster.step_key": step_key}
+    if asset_keys:
+        tags["dagster.asset_keys"] = ",".join(asset_keys)
+    return tags
+
+
+def _nominal_time(context: Any) -> dict[str, datetime]:
+    if not context.has_partition_key:
+        return {}
+    try:
+        window = context.partition_time_window
+    except Exception:  # noqa: BLE001 - static/dynamic partitions have no time window
+        return {}
+    return {"nominal_start": window.start.astimezone(timezone.utc),
+            "nominal_end": window.end.astimezone(timezone.utc)}
+
+
+def _link_back(step: Any, point: CapturePoint, lineage_url: str) -> None:
+    """Each materialization names its OpenLineage run and links to the lineage page."""
+    from dagster import MetadataValue
+
+    node = quote(f"job:{point.job.namespace}:{point.job.name}", safe="")
+    url = f"{lineage_url.rstrip('/')}/?nodeId={node}&runId={point.run_id}"
+    metadata = {RUN_ID_METADATA: MetadataValue.text(point.run_id),
+                LINK_METADATA: MetadataValue.url(url)}
+    for output in step.step.step_outputs:
+        if output.properties.asset_key is not None:
+            step.add_output_metadata(metadata, output_name=output.name)
+
+
+def _error_text(event: Any) -> str | None:
+    data = event.event_specific_data
+    error = getattr(data, "error", None)
+    return error.to_string() if error is not None else None
