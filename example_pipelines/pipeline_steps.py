@@ -24,12 +24,12 @@ LABEL = "target"
 
 
 def data_dir() -> Path:
-    """``PROVLINK_DEMO_DIR``, else ``$PROVLINK_HOME/demo``, else ``~/.provlink/demo``."""
-    explicit = os.environ.get("PROVLINK_DEMO_DIR")
-    if explicit:
-        root = Path(explicit)
-    else:
-        root = Path(os.environ.get("PROVLINK_HOME") or Path.home() / ".provlink") / "demo"
+    """``DEMO_DATA_DIR``, else ``~/provlink-demo``.
+
+    Not under ``PROVLINK_HOME``: file capture ignores provlink's own directory, so data
+    there would never show up as inputs and outputs.
+    """
+    root = Path(os.environ.get("DEMO_DATA_DIR") or Path.home() / "provlink-demo")
     root.mkdir(parents=True, exist_ok=True)
     return root.resolve()
 

@@ -2,7 +2,8 @@
 
 No provlink code: installing ``provlink[airflow]`` is what makes this DAG report its files,
 parameters, MLflow runs and model versions. The steps live in ``pipeline_steps.py`` (shared
-with the Dagster example); data goes under ``PROVLINK_DEMO_DIR`` or ``$PROVLINK_HOME/demo``.
+with the Dagster example); data goes under
+``DEMO_DATA_DIR`` (default ``~/provlink-demo``).
 """
 
 from __future__ import annotations
