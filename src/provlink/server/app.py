@@ -37,6 +37,13 @@ STATIC = Path(__file__).parent / "static"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
+class AsciiJSONResponse(JSONResponse):
+    """JSON with non-ASCII escaped: facets may carry lone surrogates, which UTF-8 cannot encode."""
+
+    def render(self, content: Any) -> bytes:
+        return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 class HttpError(Exception):
     """A client error, answered as Marquez does: ``{"code": ..., "message": ...}``."""
 
@@ -44,11 +51,11 @@ class HttpError(Exception):
         super().__init__(message)
         self.status, self.message, self.field = status, message, field
 
-    def response(self) -> JSONResponse:
+    def response(self) -> AsciiJSONResponse:
         body: dict[str, Any] = {"code": self.status, "message": self.message}
         if self.field is not None:
             body["field"] = self.field
-        return JSONResponse(body, status_code=self.status)
+        return AsciiJSONResponse(body, status_code=self.status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +91,11 @@ class Call:
 Handler = Callable[[Call], Awaitable[Response]]
 
 
-def _json(value: Any, status: int = 200) -> JSONResponse:
-    return JSONResponse(value, status_code=status)
+def _json(value: Any, status: int = 200) -> AsciiJSONResponse:
+    return AsciiJSONResponse(value, status_code=status)
 
 
-def _found(value: Any, what: str) -> JSONResponse:
+def _found(value: Any, what: str) -> AsciiJSONResponse:
     if value is None:
         raise HttpError(404, f"{what} not found")
     return _json(value)
@@ -448,7 +455,7 @@ def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None) -
                 scope = "read" if request.method in ("GET", "HEAD") else "write"
                 granted = keys.scopes(request.headers.get("authorization"))
                 if granted is None:
-                    return JSONResponse(
+                    return AsciiJSONResponse(
                         {"code": 401, "message": "missing or unknown API key (Authorization: Bearer <key>)"},
                         status_code=401,
                         headers={"WWW-Authenticate": "Bearer"},

@@ -56,7 +56,7 @@ def _run_event(event: dict[str, Any]) -> None:
     _facets(run, "run.facets")
     _job(_required(event, "job", "job"), "job")
     event_type = event.get("eventType")
-    if event_type is not None and event_type not in RUN_EVENT_TYPES:
+    if event_type is not None and (not isinstance(event_type, str) or event_type not in RUN_EVENT_TYPES):
         raise EventValidationError("eventType", f"must be one of {sorted(RUN_EVENT_TYPES)}")
     _datasets(event, "inputs", ("facets", "inputFacets"))
     _datasets(event, "outputs", ("facets", "outputFacets"))
