@@ -43,13 +43,17 @@ _POLICY_ENV = "AIRFLOW__OPENLINEAGE__EMISSION_POLICY"
 
 
 def mute_provider_events() -> bool:
-    """Stop the OpenLineage provider's own events in this process if it is enabled.
+    """Stop the OpenLineage provider's own events in this process if it is enabled and
+    provlink is not disabled (then the provider stays the only writer).
 
-    Returns True when the provider is enabled (and now muted).
+    Returns True when the provider was muted.
     """
     from airflow.providers.openlineage import conf as ol_conf
 
-    if ol_conf.is_disabled():
+    from provlink import ProvlinkConfig
+    from provlink_airflow.config import section_values
+
+    if ol_conf.is_disabled() or ProvlinkConfig.load(**section_values()).disabled:
         return False
     rules = list(ol_conf.emission_policy())
     if PROVIDER_MUTE_RULE not in rules:

@@ -1,0 +1,230 @@
+"""The Airflow integration on real Airflow 3 under ``dag.test()``: the example ML DAG's graph
+in the embedded backend, a team's file DAG, secrets, provider-compatible run ids, and the
+single-writer rule when the OpenLineage provider is enabled too."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.conformance import require_spec, validate_event
+from tests.integration.airflow_support import (
+    DAGS,
+    AirflowEnv,
+    dag_test,
+    every_spooled_byte,
+    migrate,
+    parameters,
+    spooled_events,
+    task_events,
+)
+
+pytestmark = pytest.mark.timeout(900)
+
+CONF_SECRET = "conf-tok-8f2b61d0c3"
+PARAM_SECRET = "param-pw-5e1a9c7744"
+CONN_SECRET = "conn-pw-3d9b0e6f21"
+VAR_SECRET = "var-sec-71c4aa2e58"
+SECRETS = (CONF_SECRET, PARAM_SECRET, CONN_SECRET, VAR_SECRET)
+
+
+@pytest.fixture(scope="session")
+def airflow_env(tmp_path_factory: pytest.TempPathFactory) -> AirflowEnv:
+    return migrate(tmp_path_factory.mktemp("airflow_home"))
+
+
+@pytest.fixture(scope="module")
+def ml_run(airflow_env: AirflowEnv, tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("ml")
+    result = dag_test(airflow_env, work, DAGS / "ml_pipeline_dag.py", "ml_pipeline",
+                      conf={"C": 0.5, "api_token": CONF_SECRET})
+    return work, result, spooled_events(work / "provlink")
+
+
+def _edges(graph: dict) -> set[tuple[str, str]]:
+    return {(e["origin"], e["destination"]) for node in graph["graph"]
+            for e in [*node["inEdges"], *node["outEdges"]]}
+
+
+def test_ml_dag_graph_in_backend(ml_run) -> None:
+    work, result, events = ml_run
+    assert result["state"] == "success" and result["delivered"]
+    demo = (work / "demo").resolve()
+    train = task_events(events, "ml_pipeline.train")["COMPLETE"]
+    [model] = [o for o in train["outputs"] if o["name"].startswith("models/wine_classifier/")]
+    raw, feats = demo / "raw" / "wine.csv", demo / "features" / "wine_features.parquet"
+    preds = demo / "predictions" / "wine_predictions.parquet"
+    job = "job:default:ml_pipeline.{}".format
+    expected = {
+        (job("raw_data"), f"dataset:file:{raw}"),
+        (f"dataset:file:{raw}", job("features")),
+        (job("features"), f"dataset:file:{feats}"),
+        (f"dataset:file:{feats}", job("train")),
+        (job("train"), f"dataset:{model['namespace']}:{model['name']}"),
+        (f"dataset:{model['namespace']}:{model['name']}", job("score")),
+        (job("score"), f"dataset:file:{preds}"),
+    }
+    from provlink.server.store import open_store
+
+    store = open_store(f"sqlite:///{work / 'provlink' / 'lineage.db'}")
+    try:
+        graph = store.lineage(f"dataset:file:{preds}", 20)
+    finally:
+        store.close()
+    assert expected <= _edges(graph), sorted(expected - _edges(graph))
+
+
+def test_ml_dag_events_parents_parameters_and_mlflow(ml_run) -> None:
+    work, _, events = ml_run
+    dag = task_events(events, "ml_pipeline")
+    assert set(dag) == {"START", "COMPLETE"}  # START although on_dag_run_running never fires
+    assert events[0]["job"]["name"] == "ml_pipeline" and events[0]["eventType"] == "START"
+    for name in ("raw_data", "features", "train", "score"):
+        by_type = task_events(events, f"ml_pipeline.{name}")
+        assert set(by_type) == {"START", "COMPLETE"}
+        parent = by_type["COMPLETE"]["run"]["facets"]["parent"]
+        assert parent["run"]["runId"] == dag["START"]["run"]["runId"]
+        assert (parent["job"]["namespace"], parent["job"]["name"]) == ("default", "ml_pipeline")
+        params = parameters(by_type["START"])
+        assert params["params.C"] == "0.5"  # conf overrides the DAG's params
+        assert params["conf.api_token"] == "***"
+    assert json.loads(parameters(task_events(events, "ml_pipeline.features")["START"])
+                      ["template.op_args"]) == [str((work / "demo/raw/wine.csv").resolve())]
+    train = task_events(events, "ml_pipeline.train")["COMPLETE"]
+    [mlflow_run] = train["run"]["facets"]["mlflow"]["runs"]
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{work / 'demo' / 'mlflow.db'}")
+    tags = client.get_run(mlflow_run["runId"]).data.tags
+    assert tags["openlineage.run_id"] == train["run"]["runId"]
+    assert tags["openlineage.job.name"] == "ml_pipeline.train"
+    assert tags["openlineage.job.namespace"] == "default"
+    version = client.get_model_version("wine_classifier", "1")
+    assert version.run_id == mlflow_run["runId"]
+    assert any(v == train["run"]["runId"] for v in version.tags.values()), version.tags
+
+
+def test_ml_dag_events_conform_to_openlineage(ml_run) -> None:
+    require_spec()
+    for event in ml_run[2]:
+        validate_event(event)
+
+
+SECRET_DAG = textwrap.dedent('''
+    from datetime import datetime
+    from airflow.providers.standard.operators.bash import BashOperator
+    from airflow.sdk import DAG, task
+
+    with DAG(dag_id="secret_paths", schedule=None, start_date=datetime(2026, 1, 1),
+             params={"db_password": "%s", "region": "eu"}):
+        BashOperator(task_id="use_conn", bash_command=(
+            "test -n '{{ conn.warehouse.password }}{{ var.value.service_secret }}'"))
+
+        @task
+        def leak():
+            from airflow.sdk import Connection
+            raise RuntimeError("login refused for " + Connection.get("warehouse").password)
+
+        leak()
+''' % PARAM_SECRET)
+
+
+def test_secrets_never_reach_the_spool(airflow_env: AirflowEnv, tmp_path: Path) -> None:
+    dag_file = tmp_path / "secret_dag.py"
+    dag_file.write_text(SECRET_DAG)
+    result = dag_test(airflow_env, tmp_path, dag_file, "secret_paths",
+                      conf={"api_token": CONF_SECRET},
+                      AIRFLOW_CONN_WAREHOUSE=f"postgres://etl:{CONN_SECRET}@db:5432/dw",
+                      AIRFLOW_VAR_SERVICE_SECRET=VAR_SECRET)
+    assert result["state"] == "failed"
+    events = spooled_events(tmp_path / "provlink")
+    fail = task_events(events, "secret_paths.leak")["FAIL"]
+    assert "login refused for ***" in fail["run"]["facets"]["errorMessage"]["message"]
+    command = parameters(task_events(events, "secret_paths.use_conn")["START"])
+    assert command["template.bash_command"] == "test -n '******'"
+    assert command["params.db_password"] == "***" and command["params.region"] == "eu"
+    assert task_events(events, "secret_paths")["FAIL"]
+    spool = every_spooled_byte(tmp_path / "provlink")
+    assert spool and not [s for s in SECRETS if s.encode() in spool]
+
+
+def test_team_dag_gets_files_with_digests(airflow_env: AirflowEnv, tmp_path: Path) -> None:
+    result = dag_test(airflow_env, tmp_path, DAGS / "team_files_dag.py", "team_files")
+    assert result["state"] == "success"
+    events = spooled_events(tmp_path / "provlink")
+    team = (tmp_path / "team").resolve()
+
+    def files(job: str, side: str) -> dict[str, dict]:
+        event = task_events(events, f"team_files.{job}")["COMPLETE"]
+        return {d["name"]: d for d in event[side] if d["namespace"] == "file"}
+
+    assert set(files("export_orders", "outputs")) == {str(team / "orders.csv")}
+    assert set(files("sort_orders", "inputs")) == {str(team / "orders.csv")}
+    assert set(files("sort_orders", "outputs")) == {str(team / "orders_sorted.csv")}
+    assert set(files("summarise", "inputs")) == {str(team / "orders_sorted.csv")}
+    assert set(files("summarise", "outputs")) == {str(team / "summary.csv"),
+                                                  str(team / "orders.parquet")}
+    import hashlib
+
+    for job, side in [("export_orders", "outputs"), ("sort_orders", "inputs"),
+                      ("sort_orders", "outputs"), ("summarise", "outputs")]:
+        for name, dataset in files(job, side).items():
+            digest = dataset["facets"]["version"]["datasetVersion"]
+            if side == "outputs" and name.endswith(".csv"):  # unchanged since written
+                assert digest == "sha256:" + hashlib.sha256(Path(name).read_bytes()).hexdigest()
+            assert digest.startswith("sha256:")
+    parquet = files("summarise", "outputs")[str(team / "orders.parquet")]
+    assert [f["name"] for f in parquet["facets"]["schema"]["fields"]] == ["order_id", "amount"]
+
+
+def test_run_ids_equal_the_providers(airflow_env: AirflowEnv, tmp_path: Path) -> None:
+    """Recompute every id with the provider's own adapter from Airflow's metadata DB."""
+    dag_test(airflow_env, tmp_path, DAGS / "team_files_dag.py", "team_files")
+    events = spooled_events(tmp_path / "provlink")
+    from airflow.providers.openlineage.plugins.adapter import OpenLineageAdapter
+    from pendulum import parse
+
+    run_id = task_events(events, "team_files")["START"]["run"]["facets"]["tags"]
+    airflow_run = {t["key"]: t["value"] for t in run_id["tags"]}["airflow.run_id"]
+    with sqlite3.connect(airflow_env.home / "airflow.db") as db:
+        logical, run_after, clear = db.execute(
+            "SELECT logical_date, run_after, clear_number FROM dag_run "
+            "WHERE dag_id='team_files' AND run_id=?", (airflow_run,)).fetchone()
+        tis = db.execute("SELECT task_id, try_number, map_index FROM task_instance "
+                         "WHERE dag_id='team_files' AND run_id=?", (airflow_run,)).fetchall()
+    date = parse(logical or run_after)
+    assert task_events(events, "team_files")["START"]["run"]["runId"] == \
+        OpenLineageAdapter.build_dag_run_id("team_files", date, clear)
+    assert len(tis) == 3
+    for task_id, try_number, map_index in tis:
+        expected = OpenLineageAdapter.build_task_instance_run_id(
+            dag_id="team_files", task_id=task_id, try_number=try_number, logical_date=date,
+            map_index=map_index)
+        assert task_events(events, f"team_files.{task_id}")["COMPLETE"]["run"]["runId"] == \
+            expected
+
+
+def test_provider_enabled_one_writer_per_run(airflow_env: AirflowEnv, tmp_path: Path) -> None:
+    """With an OpenLineage transport configured, the provider activates; the backend must
+    still get exactly one START and one terminal event per run, all from provlink."""
+    sink = tmp_path / "ol_events"
+    result = dag_test(airflow_env, tmp_path, DAGS / "team_files_dag.py", "team_files",
+                      OPENLINEAGE__TRANSPORT__TYPE="file",
+                      OPENLINEAGE__TRANSPORT__LOG_FILE_PATH=str(sink),
+                      OPENLINEAGE__TRANSPORT__APPEND="true")
+    assert result["state"] == "success" and result["delivered"]
+    delivered = [json.loads(line) for line in sink.read_text().splitlines() if line.strip()]
+    jobs = {"team_files", *(f"team_files.{t}" for t in
+                            ("export_orders", "sort_orders", "summarise"))}
+    assert {e["job"]["name"] for e in delivered} == jobs
+    pairs = [(e["run"]["runId"], e["eventType"]) for e in delivered]
+    assert len(pairs) == len(set(pairs)) == 2 * len(jobs)
+    assert all("provlink" in e["producer"] for e in delivered), {e["producer"] for e in delivered}
+    sort = next(e for e in delivered
+                if e["job"]["name"] == "team_files.sort_orders" and e["eventType"] == "COMPLETE")
+    assert [d["name"] for d in sort["outputs"]] == [str((tmp_path / "team" / "orders_sorted.csv")
+                                                       .resolve())]
