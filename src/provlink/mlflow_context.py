@@ -1,9 +1,10 @@
 """MLflow's ``run_context_provider`` plugin: every MLflow run started inside a capture point
 is tagged with that capture point's OpenLineage ids, with no change to user code.
 
-MLflow imports this module (through the ``mlflow.run_context_provider`` entry point) whenever
-``mlflow`` itself is imported, so it imports nothing heavy: with provlink not in use it
-costs one dictionary lookup per ``mlflow.start_run``. It never raises into ``start_run``.
+MLflow imports this module (through the ``mlflow.run_context_provider`` entry point) while
+``import mlflow`` is still running, so it imports neither MLflow (that would be circular)
+nor anything else of its own; outside a capture point it costs one lookup per
+``mlflow.start_run``. It never raises into ``start_run``.
 
 Example (inside a capture point)::
 

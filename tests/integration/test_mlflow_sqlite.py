@@ -38,7 +38,9 @@ def tracking_uri(tmp_path_factory: pytest.TempPathFactory) -> str:
     """One migrated SQLite tracking store for the session (migrations take seconds)."""
     path = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     uri = f"sqlite:///{path}"
-    mlflow.MlflowClient(tracking_uri=uri).search_experiments()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(path.parent)  # the default experiment keeps its artifacts in ./mlruns
+        mlflow.MlflowClient(tracking_uri=uri).search_experiments()
     return uri
 
 

@@ -1,0 +1,210 @@
+"""Unit tests of the MLflow link: naming, the run context provider, registry drift rules."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+from urllib.parse import unquote
+
+import pytest
+
+import provlink
+from provlink.errors import ConfigError, LineageQueryError
+from provlink.governance import (
+    Trace,
+    TracedDataset,
+    TracedRun,
+    dataset_identity,
+    parse_model_uri,
+    verify_registry,
+)
+from provlink.governance_cli import render_trace
+from provlink.mlflow_context import (
+    TAG_JOB_NAME,
+    TAG_JOB_NAMESPACE,
+    TAG_PARENT_JOB_NAME,
+    TAG_PARENT_RUN_ID,
+    TAG_RUN_ID,
+    ProvlinkRunContextProvider,
+)
+from provlink.model import JobRef, ParentRef
+from provlink.server.nodeid import parse_node_id
+from provlink.testing import capture_events
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVLINK_HOME", str(tmp_path / "home"))
+
+
+@pytest.mark.parametrize(("uri", "namespace"), [
+    ("sqlite:////tmp/x/mlflow.db", "sqlite:////tmp/x/mlflow.db"),
+    ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+    ("http://alice:s3cret@mlflow.internal:5000", "http://mlflow.internal:5000"),
+    ("https://mlflow.example.com/?token=abc", "https://mlflow.example.com/"),
+    ("postgresql+psycopg://ml:pw@db:5432/mlflow?sslmode=require", "postgresql+psycopg://db:5432/mlflow"),
+    ("databricks", "databricks"),
+])
+def test_tracking_namespace_drops_credentials(uri: str, namespace: str) -> None:
+    from provlink.mlflow_registry import tracking_namespace
+
+    assert tracking_namespace(uri) == namespace
+
+
+@pytest.mark.parametrize("uri", ["/tmp/mlruns", "./mlruns", "file:///tmp/mlruns"])
+def test_file_stores_are_refused_with_the_migration_command(uri: str) -> None:
+    from provlink.mlflow_registry import check_tracking_store
+
+    with pytest.raises(ConfigError, match="mlflow migrate-filestore"):
+        check_tracking_store(uri)
+
+
+@pytest.mark.parametrize("uri", ["sqlite:///m.db", "http://h:5000", "postgresql://h/db",
+                                 "databricks"])
+def test_database_and_server_stores_are_accepted(uri: str) -> None:
+    from provlink.mlflow_registry import check_tracking_store
+
+    check_tracking_store(uri)
+
+
+def test_lineage_link_names_the_model_dataset_node() -> None:
+    from provlink.mlflow_registry import lineage_link, model_dataset_name
+
+    link = lineage_link("http://127.0.0.1:5000/", "sqlite:////tmp/m.db", model_dataset_name("churn", 7))
+    base, _, node = link.partition("/?nodeId=")
+    assert base == "http://127.0.0.1:5000"
+    parsed = parse_node_id(unquote(node))
+    assert (parsed.kind, parsed.namespace, parsed.name) == ("dataset", "sqlite:////tmp/m.db",
+                                                            "models/churn/7")
+
+
+@pytest.mark.parametrize(("uri", "parsed"), [
+    ("models:/churn/7", ("churn", "7", None)),
+    ("models:/churn@champion", ("churn", None, "champion")),
+    ("models:/team/churn/3", ("team/churn", "3", None)),
+])
+def test_parse_model_uri(uri: str, parsed: tuple[str, str | None, str | None]) -> None:
+    assert parse_model_uri(uri) == parsed
+
+
+@pytest.mark.parametrize("uri", ["runs:/abc/model", "models:/churn", "models:/churn/latest"])
+def test_parse_model_uri_rejects_what_is_not_a_version_or_alias(uri: str) -> None:
+    with pytest.raises(LineageQueryError):
+        parse_model_uri(uri)
+
+
+def test_dataset_identity_follows_openlineage_naming(tmp_path: Any) -> None:
+    assert dataset_identity(str(tmp_path / "a.csv")) == ("file", str((tmp_path / "a.csv").resolve()))
+    assert dataset_identity("s3://bucket/raw/a.parquet") == ("s3://bucket", "raw/a.parquet")
+    assert dataset_identity("public.orders", "postgres://db:5432") == ("postgres://db:5432",
+                                                                       "public.orders")
+
+
+# -- the run context provider --------------------------------------------------------------
+def test_provider_is_silent_outside_a_capture_point() -> None:
+    provider = ProvlinkRunContextProvider()
+    assert provider.in_context() is False
+    assert provider.tags() == {}
+
+
+def test_provider_tags_name_the_capture_point_and_its_parent() -> None:
+    provider = ProvlinkRunContextProvider()
+    parent = ParentRef(job=JobRef(namespace="airflow", name="dag"), run_id="parent-run")
+    with capture_events(), provlink.capture("task", namespace="ns", parent=parent,
+                                            capture_files=False) as point:
+        assert provider.in_context() is True
+        tags = provider.tags()
+    assert tags[TAG_RUN_ID] == point.run_id
+    assert (tags[TAG_JOB_NAMESPACE], tags[TAG_JOB_NAME]) == ("ns", "task")
+    assert (tags[TAG_PARENT_RUN_ID], tags[TAG_PARENT_JOB_NAME]) == ("parent-run", "dag")
+    assert provider.tags() == {}
+
+
+def test_the_entry_point_module_does_not_import_mlflow() -> None:
+    """MLflow imports the provider while ``import mlflow`` is still running: importing MLflow
+    back from it would be circular."""
+    code = "import sys, provlink.mlflow_context; assert 'mlflow' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_entry_point_is_registered_with_mlflow() -> None:
+    from importlib.metadata import entry_points
+
+    (entry,) = [e for e in entry_points(group="mlflow.run_context_provider")
+                if e.name == "provlink"]
+    assert entry.load() is ProvlinkRunContextProvider
+
+
+# -- LoggedModel ids and logged datasets, on MLflow's own entity classes ---------------------
+def test_logged_dataset_is_named_after_its_source(tmp_path: Any) -> None:
+    from mlflow.entities import Dataset, DatasetInput, InputTag
+
+    from provlink.mlflow_registry import dataset_summary, logged_dataset
+
+    schema = '{"mlflow_colspec": [{"type": "double", "name": "x", "required": true}]}'
+    local = DatasetInput(Dataset(name="train", digest="abc123", source_type="local",
+                                 source=f'{{"uri": "{tmp_path}/t.csv"}}', schema=schema,
+                                 profile='{"num_rows": 12}'),
+                         tags=[InputTag("mlflow.data.context", "training")])
+    ref = logged_dataset(local, "sqlite:///m.db")
+    assert (ref.namespace, ref.name, ref.version) == ("file", f"{tmp_path.resolve()}/t.csv", "abc123")
+    assert [f.name for f in ref.schema] == ["x"] and ref.row_count == 12
+    assert dataset_summary(local, ref)["context"] == "training"
+
+    in_code = DatasetInput(Dataset(name="frame", digest="d1", source_type="code", source="{}"))
+    ref = logged_dataset(in_code, "http://u:p@h:5000")
+    assert (ref.namespace, ref.name, ref.version) == ("http://h:5000", "datasets/frame", "d1")
+
+
+# -- registry drift rules --------------------------------------------------------------------
+class _Backend:
+    """Answers ``dataset_versions`` like Marquez, from a dict of writer runs."""
+
+    base_url = "memory://"
+
+    def __init__(self, writers: dict[str, dict[str, Any]]) -> None:
+        self.writers = writers
+
+    def dataset_versions(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        run = self.writers.get(name)
+        return [{"createdByRun": run}] if run else []
+
+
+def _writer(run_id: str, job: str) -> dict[str, Any]:
+    return {"id": run_id, "jobVersion": {"namespace": "ns", "name": job, "version": "v"}}
+
+
+def test_verify_registry_classifies_drift() -> None:
+    tags = {TAG_RUN_ID: "r1", TAG_JOB_NAMESPACE: "ns", TAG_JOB_NAME: "train", "team": "x"}
+    backend = _Backend({"models/a/1": _writer("r1", "train"), "models/a/2": _writer("r2", "train"),
+                        "models/a/3": _writer("r3", "train")})
+    versions = [
+        ("a", "1", tags),                                 # matches
+        ("a", "2", {**tags, TAG_RUN_ID: "r2", TAG_JOB_NAME: "other"}),  # edited
+        ("a", "3", {"team": "x"}),                        # tags removed
+        ("a", "4", {**tags}),                             # tagged, never recorded
+        ("a", "5", {}),                                   # outside provlink's view
+    ]
+    drift = {d.model: d.problem for d in verify_registry(backend, versions, "ns")}  # type: ignore[arg-type]
+    assert drift == {"models:/a/2": "tags-changed", "models:/a/3": "tags-missing",
+                     "models:/a/4": "not-in-lineage"}
+
+
+def test_render_trace_puts_each_producer_under_what_it_wrote() -> None:
+    trace = Trace(
+        model="models:/m/1", namespace="sqlite:///m.db", dataset="models/m/1",
+        datasets=(TracedDataset(namespace="sqlite:///m.db", name="models/m/1", produced_by="t"),
+                  TracedDataset(namespace="file", name="/f.csv", digest="sha256:ff", produced_by="f"),
+                  TracedDataset(namespace="file", name="/raw.csv", digest="sha256:aa")),
+        runs=(TracedRun(run_id="t", job_namespace="ns", job_name="train", inputs=(("file", "/f.csv"),),
+                        parameters={"C": "1"}),
+              TracedRun(run_id="f", job_namespace="ns", job_name="features",
+                        inputs=(("file", "/raw.csv"),))),
+    )
+    lines = list(render_trace(trace))
+    assert lines[1].startswith("└─ job ns/train  run t")
+    assert "parameters: C=1" in lines[2]
+    assert lines[3].endswith("dataset file /f.csv  sha256:ff")
+    assert "job ns/features  run f" in lines[4]
+    assert lines[-1].endswith("dataset file /raw.csv  sha256:aa")
