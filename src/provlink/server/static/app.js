@@ -2,7 +2,7 @@
 "use strict";
 
 const API = "/api/v1";
-const NODE_W = 210, NODE_H = 44, COL_GAP = 90, ROW_GAP = 22;
+const NODE_W = 190, NODE_H = 44, COL_GAP = 60, ROW_GAP = 22;
 const state = { nodes: new Map(), expanded: new Set(), selected: null };
 
 function apiKey() { return sessionStorage.getItem("provlink-api-key"); }
@@ -54,7 +54,8 @@ async function openNode(nodeId, reset) {
 
 async function expand(nodeId) {
   setStatus("Loading…");
-  const graph = await api("/lineage", { nodeId, depth: 1 });
+  // depth 0: the jobs next to this node and their datasets, i.e. one step per click
+  const graph = await api("/lineage", { nodeId, depth: 0 });
   for (const node of graph.graph) {
     const known = state.nodes.get(node.id);
     if (!known) state.nodes.set(node.id, node);
@@ -95,7 +96,7 @@ function layout() {
   }
   const pos = new Map();
   for (const [l, column] of columns)
-    column.forEach((id, row) => pos.set(id, { x: 20 + l * (NODE_W + COL_GAP), y: 40 + row * (NODE_H + ROW_GAP) }));
+    column.forEach((id, row) => pos.set(id, { x: 20 + l * (NODE_W + COL_GAP), y: 80 + row * (NODE_H + ROW_GAP) }));
   return pos;
 }
 
@@ -123,7 +124,12 @@ function render() {
       if (!a || !b) continue;
       const x1 = a.x + NODE_W, y1 = a.y + NODE_H / 2, x2 = b.x, y2 = b.y + NODE_H / 2;
       const mid = (x1 + x2) / 2;
-      svg.append(svgEl("path", { class: "edge", d: `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}` }));
+      const span = Math.round((x2 - x1 + NODE_W) / (NODE_W + COL_GAP));
+      // edges that skip columns arc over the nodes in between instead of running through them
+      const d = span > 1
+        ? `M${x1},${y1} C${x1 + COL_GAP},${y1 - 30 - 8 * span} ${x2 - COL_GAP},${y2 - 30 - 8 * span} ${x2},${y2}`
+        : `M${x1},${y1} C${mid},${y1} ${mid},${y2} ${x2},${y2}`;
+      svg.append(svgEl("path", { class: "edge", d }));
     }
   for (const [id, node] of state.nodes) {
     const p = pos.get(id);
@@ -137,7 +143,7 @@ function render() {
     title.textContent = id;
     g.append(title, svgEl("rect", { width: NODE_W, height: NODE_H }));
     const name = svgEl("text", { x: 10, y: 18 });
-    name.textContent = short(node.data.name || id, 30);
+    name.textContent = short(node.data.name || id, 27);
     const sub = svgEl("text", { x: 10, y: 34, class: "sub" });
     sub.textContent = kindOf(node) + " · " + short(node.data.namespace || "", 24);
     g.append(name, sub);
@@ -145,8 +151,12 @@ function render() {
     g.addEventListener("keydown", (ev) => { if (ev.key === "Enter") onNodeClick(id); });
     svg.append(g);
   }
-  svg.setAttribute("width", width);
-  svg.setAttribute("height", height);
+  // shrink wide graphs to the canvas width (never enlarge small ones)
+  const available = document.getElementById("canvas").clientWidth || width;
+  const scale = Math.min(1, available / Math.max(width, 1));
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", Math.floor(width * scale));
+  svg.setAttribute("height", Math.floor(height * scale));
   svg.dataset.nodes = String(state.nodes.size);
 }
 
