@@ -26,6 +26,7 @@ from provlink_dagster.translator import DagsterLineageTranslator, run_parent, st
 log = logging.getLogger(__name__)
 
 FINISHED_STEPS = "finished_steps"  # RunObserver.state key shared with the run tracker
+MATERIALIZED = "materialized"  # RunObserver.state: asset key -> dataset written in this run
 RUN_ID_METADATA = "provlink/openlineage_run_id"
 LINK_METADATA = "provlink/lineage"
 STORAGE_KIND_TAG = "dagster/storage_kind"
@@ -59,7 +60,8 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
     outputs = sorted(step.get_output_asset_keys(), key=lambda k: k.to_user_string())
     asset_keys = [k.to_user_string() for k in outputs]
     storage_kinds = {k.to_user_string(): _storage_kind(layer, k) for k in outputs}
-    upstream = upstream_datasets(step, translator, namespace)
+    upstream = upstream_datasets(step, translator, namespace,
+                                 observer.state.setdefault(MATERIALIZED, {}))
     key = step.step.key
     point = CapturePoint(
         translator.get_step_job_name(run.job_name, key, asset_keys),
@@ -102,9 +104,11 @@ class StepCapture:
         if kind == "ASSET_MATERIALIZATION":
             mat = event.step_materialization_data.materialization
             key = mat.asset_key.to_user_string()
-            self.point.add_output(asset_dataset(
+            dataset = asset_dataset(
                 self.translator, key, mat.metadata, mat.tags, namespace=self.namespace,
-                storage_kind=self.storage_kinds.get(key), upstream=self.upstream))
+                storage_kind=self.storage_kinds.get(key), upstream=self.upstream)
+            self.observer.state.setdefault(MATERIALIZED, {})[key] = dataset
+            self.point.add_output(dataset)
         elif kind == "STEP_SUCCESS":
             self._finish(None)
         elif kind in ("STEP_FAILURE", "STEP_UP_FOR_RETRY"):
@@ -117,17 +121,21 @@ class StepCapture:
         self.point.finish(error)
 
 
-def upstream_datasets(step: Any, translator: DagsterLineageTranslator,
-                      namespace: str) -> dict[str, DatasetRef]:
+def upstream_datasets(step: Any, translator: DagsterLineageTranslator, namespace: str,
+                      seen: Mapping[str, DatasetRef]) -> dict[str, DatasetRef]:
     """The upstream assets' datasets, as of the materialization Dagster reads for provenance
-    (the asset record's last materialization: the one its ``input_event_pointer`` names)."""
+    (the asset record's last materialization: the one its ``input_event_pointer`` names).
+    Those this process saw materialize in this run need no query."""
     layer = step.job_def.asset_layer
     outputs = set(step.get_output_asset_keys())
     parents = {p for key in outputs if layer.has(key) for p in layer.get(key).parent_keys}
     parents -= outputs
-    if not parents:
-        return {}
-    return latest_datasets(step.instance, layer, sorted(parents, key=str), translator, namespace)
+    found = {p.to_user_string(): seen[p.to_user_string()] for p in parents
+             if p.to_user_string() in seen}
+    missing = sorted((p for p in parents if p.to_user_string() not in found), key=str)
+    if missing:
+        found.update(latest_datasets(step.instance, layer, missing, translator, namespace))
+    return found
 
 
 def latest_datasets(instance: Any, layer: Any, keys: list[Any],
