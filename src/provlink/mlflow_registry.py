@@ -127,6 +127,7 @@ def tag_versions(client: MlflowClient, versions: Iterable[ModelVersion], point: 
     of its newest version registered here."""
     namespace = tracking_namespace(tracking_uri)
     base_url = point.runtime.config.lineage_url
+    registry = _tag_writer(client)
     newest: dict[str, tuple[int, dict[str, str]]] = {}
     for version in versions:
         tags = {
@@ -138,13 +139,24 @@ def tag_versions(client: MlflowClient, versions: Iterable[ModelVersion], point: 
         }
         for key, value in tags.items():
             if version.tags.get(key) != value:
-                client.set_model_version_tag(version.name, str(version.version), key, value)
+                registry.set_model_version_tag(version.name, str(version.version), key, value)
         number = int(version.version)
         if number >= newest.get(version.name, (-1, {}))[0]:
             newest[version.name] = (number, {**tags, TAG_MODEL_VERSION: str(number)})
     for name, (_, tags) in newest.items():
         for key, value in tags.items():
-            client.set_registered_model_tag(name, key, value)
+            registry.set_registered_model_tag(name, key, value)
+
+
+def _tag_writer(client: MlflowClient) -> Any:
+    """MlflowClient's registry client, or the client itself if a later MLflow drops it.
+
+    The public ``set_*_tag`` first fetch the whole registered model to refuse prompts (every
+    version, alias and tag: ~20 ms each on SQLite); these are models we just found as
+    versions, so that check is skipped.
+    """
+    getter = getattr(client, "_get_registry_client", None)
+    return getter() if callable(getter) else client
 
 
 def logged_dataset(dataset_input: DatasetInput, tracking_uri: str) -> DatasetRef:
