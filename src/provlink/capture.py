@@ -14,6 +14,7 @@ import contextvars
 import functools
 import importlib
 import logging
+import os
 import sys
 import threading
 import traceback
@@ -253,7 +254,12 @@ def _error_info(error: BaseException | str | None) -> ErrorInfo | None:
 
 def _default_code_dir() -> Path | None:
     main = getattr(sys.modules.get("__main__"), "__file__", None)
-    return Path(main).resolve().parent if main else Path.cwd()
+    return _code_dir_of(main, os.getcwd())
+
+
+@functools.lru_cache(maxsize=64)
+def _code_dir_of(main: str | None, cwd: str) -> Path:
+    return Path(main).resolve().parent if main else Path(cwd)
 
 
 @contextmanager

@@ -13,10 +13,12 @@ import os
 import platform
 import socket
 import subprocess
+import time
 
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from provlink.model import CodeVersion, EnvironmentInfo
 
@@ -28,10 +30,25 @@ KEY_PACKAGES: tuple[str, ...] = (
 _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provlink-probe")
 
 
+DIRTY_TTL = 30.0  # seconds a dirty flag is reused: one `git status` per checkout, not per task
+_recent: dict[tuple[Path | None, str, str | None], tuple[float, Future[Any]]] = {}
+
+
 def probe_async(code_dir: Path | None, orchestrator: str,
                 orchestrator_version: str | None) -> Future[tuple[CodeVersion | None, EnvironmentInfo]]:
-    """Start probing in the background; the caller waits on the future at the end."""
-    return _EXECUTOR.submit(probe, code_dir, orchestrator, orchestrator_version)
+    """Start probing in the background; the caller waits on the future at the end.
+
+    A probe of the same code and orchestrator from the last ``DIRTY_TTL`` seconds is
+    reused, so a process running many capture points probes once.
+    """
+    key = (code_dir, orchestrator, orchestrator_version)
+    now = time.monotonic()
+    cached = _recent.get(key)
+    if cached is not None and now - cached[0] < DIRTY_TTL:
+        return cached[1]
+    future = _EXECUTOR.submit(probe, code_dir, orchestrator, orchestrator_version)
+    _recent[key] = (now, future)
+    return future
 
 
 def probe(code_dir: Path | None, orchestrator: str,

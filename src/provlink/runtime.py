@@ -34,7 +34,9 @@ class Emitter(Protocol):
 
 
 class SpoolEmitter:
-    """Durable append, then a nudge to the sender: the whole critical path."""
+    """A durable append: the whole critical path. The sender polls the spool every
+    ``sender_poll_interval`` (no wake-up per event: waking it would hand it the GIL in
+    the middle of the task, and polling lets it deliver in batches)."""
 
     def __init__(self, spool: Spool, sender: Sender) -> None:
         self.spool = spool
@@ -45,7 +47,6 @@ class SpoolEmitter:
     def emit(self, event: dict[str, Any]) -> None:
         self.spool.append(event)
         self.sender.start()
-        self.sender.notify()
 
     def flush(self, timeout: float) -> bool:
         return self.sender.flush(timeout)

@@ -87,6 +87,8 @@ class Sender:
     def _drain_locked(self) -> bool:
         if time.monotonic() < self._retry_at:
             return False
+        if not self._spool.has_pending():  # a read: idle senders take no write lock
+            return False
         if not self._spool.acquire_lease(self._owner, LEASE_TTL):
             return False
         batch = self._spool.pending(self._batch_size)
