@@ -91,7 +91,7 @@ def _run_event(tx: Tx, event: dict[str, Any], t: str) -> None:
                 "INSERT INTO run_io (run_id, dataset_id, direction, version, facets)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, direction, dataset_id)"
                 " DO UPDATE SET version = excluded.version, facets = excluded.facets",
-                (run_id, dataset_id, direction, version, canonical_json(_facets(item, extra))),
+                (run_id, dataset_id, direction, version, _json_or_empty(_facets(item, extra))),
             )
     streaming = job_type == "STREAM" and event_type in ("START", "RUNNING")
     if terminal or streaming:
@@ -120,6 +120,9 @@ def _dataset_event(tx: Tx, dataset: dict[str, Any], t: str) -> None:
 
 
 def _namespace(tx: Tx, name: str, t: str) -> None:
+    if ("namespace", name) in tx.seen:
+        return
+    tx.seen.add(("namespace", name))
     tx.run(
         "INSERT INTO namespaces (name, created_at, updated_at, owner_name) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (name) DO NOTHING",
@@ -144,11 +147,12 @@ def _upsert_job(
         " updated_at = CASE WHEN excluded.updated_at > jobs.updated_at"
         " THEN excluded.updated_at ELSE jobs.updated_at END"
         " RETURNING id, type, facets, location, description, parent_job_name, current_version,"
-        " latest_run_id, latest_run_at",
+        " latest_run_id, latest_run_at, deleted",
         (namespace, name, t, t),
     )
     assert row is not None
-    job_id, job_type, old_facets, location, description, parent, current, latest_id, latest_at = row
+    job_id, job_type, old_facets, location, description, parent, current, latest_id, latest_at, deleted = row
+    old_row = (job_type, old_facets, location, description, parent, latest_id, latest_at, deleted)
     facets = _merge(json.loads(old_facets), job_facets, newer=latest_at is None or t >= latest_at)
     job_type = _job_type(facets) or job_type
     location = _text(_get(facets, "sourceCodeLocation", "url")) or location
@@ -156,11 +160,14 @@ def _upsert_job(
     parent = _text(_get(run_facets, "parent", "job", "name")) or parent
     if run_id is not None and (latest_at is None or t >= latest_at):
         latest_id, latest_at = run_id, t
-    tx.run(
-        "UPDATE jobs SET type = ?, facets = ?, location = ?, description = ?, parent_job_name = ?,"
-        " latest_run_id = ?, latest_run_at = ?, deleted = 0 WHERE id = ?",
-        (job_type, canonical_json(facets), location, description, parent, latest_id, latest_at, job_id),
-    )
+    new_row = (job_type, canonical_json(facets) if job_facets else old_facets, location, description,
+               parent, latest_id, latest_at, 0)
+    if new_row != old_row:
+        tx.run(
+            "UPDATE jobs SET type = ?, facets = ?, location = ?, description = ?, parent_job_name = ?,"
+            " latest_run_id = ?, latest_run_at = ?, deleted = ? WHERE id = ?",
+            (*new_row, job_id),
+        )
     return job_id, job_type, current
 
 
@@ -210,8 +217,9 @@ def _upsert_run(
             ended,
             n_start,
             n_end,
-            canonical_json(facets),
-            canonical_json(_merge(json.loads(old_job_facets), job_facets, newer=newer)),
+            canonical_json(facets) if run_facets else old_facets,
+            canonical_json(_merge(json.loads(old_job_facets), job_facets, newer=newer))
+            if job_facets else old_job_facets,
             parent_run.lower() if parent_run else parent,
             run_id,
         ),
@@ -238,36 +246,43 @@ def _upsert_dataset(
         " WHEN excluded.updated_at > datasets.updated_at THEN excluded.updated_at"
         " ELSE datasets.updated_at END"
         " RETURNING id, facets, fields, source_name, description, current_version,"
-        " last_modified_at, lifecycle_state, updated_at",
+        " last_modified_at, lifecycle_state, updated_at, deleted",
         (namespace, name, namespace, t, t),
     )
     assert row is not None
-    dataset_id, old_facets, old_fields, source, description, version, last_modified, lifecycle, updated = row
+    dataset_id, old_facets, old_fields, source, description, version, last_modified, lifecycle, updated, deleted = row
+    old_row = (old_facets, old_fields, source, description, version, last_modified, lifecycle, deleted)
     newer = updated == t
-    facets = _merge(json.loads(old_facets), incoming, newer=newer)
-    fields = _fields(incoming.get("schema")) if "schema" in incoming else json.loads(old_fields)
+    facets_text, fields_text = old_facets, old_fields
+    if incoming:
+        facets = _merge(json.loads(old_facets), incoming, newer=newer)
+        facets_text = canonical_json(facets)
+    else:
+        facets = json.loads(old_facets) if old_facets != "{}" else {}
+    if "schema" in incoming:
+        fields_text = canonical_json(_fields(incoming["schema"]))
     source = _source(tx, incoming, t) or source
     description = _text(_get(facets, "documentation", "description")) or description
     lifecycle = _text(_get(incoming, "lifecycleStateChange", "lifecycleStateChange")) or lifecycle
     if run_id is not None or new_version or version is None:
         explicit = _text(_get(incoming, "version", "datasetVersion"))
-        version = str(
-            uuid.uuid5(_VERSION_NS, canonical_json([namespace, name, source, fields, run_id, explicit]))
-        )
+        identity = "\x1f".join([namespace, name, source, fields_text, run_id or "", explicit or ""])
+        version = str(uuid.uuid5(_VERSION_NS, identity))
         tx.run(
             "INSERT INTO dataset_versions (version, dataset_id, run_id, created_at, fields, facets,"
             " lifecycle_state) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET"
             " facets = excluded.facets, lifecycle_state = excluded.lifecycle_state",
-            (version, dataset_id, run_id, t, canonical_json(fields), canonical_json(facets), lifecycle),
+            (version, dataset_id, run_id, t, fields_text, facets_text, lifecycle),
         )
         if modified:
             last_modified = t
-    tx.run(
-        "UPDATE datasets SET facets = ?, fields = ?, source_name = ?, description = ?,"
-        " current_version = ?, last_modified_at = ?, lifecycle_state = ?, deleted = 0 WHERE id = ?",
-        (canonical_json(facets), canonical_json(fields), source, description, version,
-         last_modified, lifecycle, dataset_id),
-    )
+    new_row = (facets_text, fields_text, source, description, version, last_modified, lifecycle, 0)
+    if new_row != old_row:
+        tx.run(
+            "UPDATE datasets SET facets = ?, fields = ?, source_name = ?, description = ?,"
+            " current_version = ?, last_modified_at = ?, lifecycle_state = ?, deleted = ? WHERE id = ?",
+            (*new_row, dataset_id),
+        )
     if "columnLineage" in incoming:
         _column_lineage(tx, dataset_id, incoming["columnLineage"])
     return dataset_id, version
@@ -368,6 +383,10 @@ def _job_type(facets: dict[str, Any]) -> str | None:
     if processing is None:
         return None
     return "STREAM" if processing.upper() == "STREAMING" else "BATCH"
+
+
+def _json_or_empty(value: dict[str, Any]) -> str:
+    return canonical_json(value) if value else "{}"
 
 
 def _merge(old: dict[str, Any], new: dict[str, Any], *, newer: bool) -> dict[str, Any]:

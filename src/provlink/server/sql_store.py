@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, TypeVar
 
 from provlink.server import lineage, queries
@@ -48,6 +48,10 @@ class SqlStore:
 
     def _begin(self, conn: Any) -> None:
         conn.execute("BEGIN")
+
+    def _pipeline(self, conn: Any) -> AbstractContextManager[Any]:
+        """Batch statements whose results are not read (PostgreSQL pipeline mode)."""
+        return nullcontext()
 
     def _lock_migrations(self, tx: Tx) -> None:
         """Serialise concurrent first opens (SQLite's BEGIN IMMEDIATE already does)."""
@@ -93,9 +97,10 @@ class SqlStore:
         for attempt in range(_RETRIES):
             with self._connection() as conn:
                 try:
-                    self._begin(conn)
-                    result = work(Tx(conn, self._translate, self.dialect))
-                    conn.execute("COMMIT")
+                    with self._pipeline(conn):
+                        self._begin(conn)
+                        result = work(Tx(conn, self._translate, self.dialect))
+                        conn.execute("COMMIT")
                     return result
                 except BaseException as error:
                     try:

@@ -15,12 +15,13 @@ Params = Sequence[Any]
 class Tx:
     """A connection inside one transaction (or one autocommit read)."""
 
-    __slots__ = ("_conn", "_sql", "dialect")
+    __slots__ = ("_conn", "_sql", "dialect", "seen")
 
     def __init__(self, conn: Any, translate: Callable[[str], str], dialect: str) -> None:
         self._conn = conn
         self._sql = translate
         self.dialect = dialect
+        self.seen: set[Any] = set()  # keys already written in this transaction (e.g. namespaces)
 
     def rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
         return list(self._conn.execute(self._sql(sql), params).fetchall())

@@ -1,0 +1,180 @@
+"""Benchmark of ``provlink serve``: ingest throughput (single and batch) and ``/lineage``
+latency at depth 20 on synthetic graphs of 1k, 10k and 100k nodes, on SQLite and PostgreSQL.
+
+Everything goes through a real uvicorn server on loopback, as clients see it.
+
+    .venv/bin/python benchmarks/bench_server.py                       # all sizes, both stores
+    .venv/bin/python benchmarks/bench_server.py --sizes 1000 --stores sqlite
+
+The synthetic graph is a long chain of jobs (each reads the previous job's output and a
+side table of its own, and writes one dataset): 3 nodes per job, all connected, so a depth-20
+query returns the same ~120-node neighbourhood whatever the total size - which is what
+shows whether a lineage query's cost grows with the store.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import socket
+import statistics
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import uvicorn
+
+from provlink.server.app import create_app
+from provlink.server.store import open_store
+
+PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+PRODUCER = "https://github.com/provlink/provlink/benchmarks"
+
+
+def facet(**fields: Any) -> dict[str, Any]:
+    return {"_producer": PRODUCER, "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/X.json", **fields}
+
+
+def chain_event(index: int, run_id: str | None = None, event_type: str = "COMPLETE") -> dict[str, Any]:
+    """Job ``index`` reads ``ds{index-1}`` and ``side{index}``, writes ``ds{index}``."""
+    inputs = [{"namespace": "bench", "name": f"side{index}"}]
+    if index > 0:
+        inputs.append({"namespace": "bench", "name": f"ds{index - 1}"})
+    schema = facet(fields=[{"name": f"c{i}", "type": "BIGINT"} for i in range(5)])
+    return {
+        "eventType": event_type,
+        "eventTime": (START + timedelta(seconds=index)).isoformat(),
+        "producer": PRODUCER,
+        "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+        "run": {"runId": run_id or str(uuid.uuid4()),
+                "facets": {"nominalTime": facet(nominalStartTime=START.isoformat())}},
+        "job": {"namespace": "bench", "name": f"job{index}",
+                "facets": {"sourceCodeLocation": facet(type="git", url="https://example.com/repo")}},
+        "inputs": inputs,
+        "outputs": [{"namespace": "bench", "name": f"ds{index}", "facets": {"schema": schema}}],
+    }
+
+
+class Server:
+    def __init__(self, store: Any) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(create_app(store), host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> Server:
+        self.thread.start()
+        while not self.server.started:
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join()
+
+
+class Database:
+    """A fresh store per measurement: a temp SQLite file or a throw-away PG database."""
+
+    def __init__(self, kind: str, tag: str) -> None:
+        self.kind, self.name = kind, f"provlink_bench_{tag}_{uuid.uuid4().hex[:8]}"
+
+    def __enter__(self) -> Any:
+        if self.kind == "sqlite":
+            import tempfile
+
+            self.dir = tempfile.TemporaryDirectory()
+            self.store = open_store(f"sqlite:///{self.dir.name}/lineage.db")
+        else:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'CREATE DATABASE "{self.name}"')
+            self.store = open_store(PG_ADMIN.rsplit("/", 1)[0] + f"/{self.name}")
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+        if self.kind == "sqlite":
+            self.dir.cleanup()
+        else:
+            import psycopg
+
+            with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)')
+
+
+def single_ingest(kind: str, count: int) -> float:
+    with Database(kind, "single") as store, Server(store) as server, httpx.Client(base_url=server.url) as client:
+        events = [chain_event(i) for i in range(count)]
+        began = time.perf_counter()
+        for event in events:
+            assert client.post("/api/v1/lineage", json=event).status_code == 201
+        return count / (time.perf_counter() - began)
+
+
+def build_and_query(kind: str, nodes: int, batch: int, queries: int) -> dict[str, float]:
+    jobs = nodes // 3
+    with Database(kind, str(nodes)) as store, Server(store) as server:
+        with httpx.Client(base_url=server.url, timeout=600) as client:
+            began = time.perf_counter()
+            for offset in range(0, jobs, batch):
+                chunk = [chain_event(i) for i in range(offset, min(jobs, offset + batch))]
+                answer = client.post("/api/v1/lineage/batch", json=chunk).json()
+                assert answer["stored"] == len(chunk), answer
+            rate = jobs / (time.perf_counter() - began)
+            counts = store.counts()
+            total_nodes = counts["jobs"] + counts["datasets"]
+            rng = random.Random(7)
+            latencies, sizes = [], []
+            for _ in range(queries):
+                node = f"dataset:bench:ds{rng.randrange(jobs // 4, 3 * jobs // 4)}"
+                t0 = time.perf_counter()
+                response = client.get("/api/v1/lineage", params={"nodeId": node, "depth": 20})
+                latencies.append((time.perf_counter() - t0) * 1000)
+                assert response.status_code == 200
+                sizes.append(len(response.json()["graph"]))
+    latencies.sort()
+    return {
+        "nodes": total_nodes,
+        "batch_rate": rate,
+        "p50": statistics.median(latencies),
+        "p95": latencies[int(0.95 * (len(latencies) - 1))],
+        "graph_nodes": statistics.median(sizes),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
+    parser.add_argument("--stores", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--single", type=int, default=2000, help="events for the single-POST rate")
+    parser.add_argument("--batch", type=int, default=1000, help="events per batch request")
+    parser.add_argument("--queries", type=int, default=50)
+    args = parser.parse_args(argv)
+    print("| store | measurement | result |\n|---|---|---|")
+    for kind in args.stores:
+        rate = single_ingest(kind, args.single)
+        print(f"| {kind} | single POST /lineage, {args.single} events | {rate:,.0f} events/s |")
+        sys.stdout.flush()
+        for size in args.sizes:
+            result = build_and_query(kind, size, args.batch, args.queries)
+            print(f"| {kind} | batch ingest building {result['nodes']:,} nodes ({args.batch}/request)"
+                  f" | {result['batch_rate']:,.0f} events/s ({result['batch_rate'] / 2000:.1f}x the 2,000/s goal) |")
+            print(f"| {kind} | /lineage depth 20 at {result['nodes']:,} nodes"
+                  f" ({result['graph_nodes']:.0f} nodes returned) | p50 {result['p50']:.1f} ms,"
+                  f" p95 {result['p95']:.1f} ms (p50 = {result['p50'] / 50:.2f}x the 50 ms budget) |")
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
