@@ -81,23 +81,6 @@ def cmd_spool_prune(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_ledger_verify(args: argparse.Namespace) -> int:
-    from provlink.ledger import verify
-
-    config = ProvlinkConfig.load()
-    report = verify(_spool(config))
-    if args.json:
-        print(json.dumps({"ok": report.ok, "entries": report.entries, "headSeq": report.head_seq,
-                          "headHash": report.head_hash, "problems": list(report.problems)}))
-    else:
-        print(f"ledger: {config.spool_path}: {report.entries} entries, head "
-              f"{report.head_seq}:{report.head_hash}")
-        for problem in report.problems:
-            print(f"  BROKEN {problem}")
-        print("OK: the hash chain is intact" if report.ok else "FAILED: the ledger was altered")
-    return 0 if report.ok else 1
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="provlink", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -118,11 +101,6 @@ def build_parser() -> argparse.ArgumentParser:
     prune.add_argument("--older-than-days", type=float, default=30.0)
     prune.set_defaults(func=cmd_spool_prune)
 
-    ledger = sub.add_parser("ledger", help="the tamper-evident ledger of emitted events")
-    ledger_sub = ledger.add_subparsers(dest="ledger_command", required=True)
-    check = ledger_sub.add_parser("verify", help="check the hash chain of every emitted event")
-    check.add_argument("--json", action="store_true")
-    check.set_defaults(func=cmd_ledger_verify)
 
     for name in COMMAND_MODULES:
         try:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
@@ -46,7 +45,8 @@ def register(subparsers: Any) -> None:
     _common(p, registry=False)
     p.set_defaults(func=cmd_models)
 
-    p = subparsers.add_parser("verify", help="check recorded lineage against what others hold")
+    p = subparsers.add_parser("verify", help="check the ledger's hash chain (and, with "
+                              "--registry, MLflow's lineage tags) against what was recorded")
     p.add_argument("--registry", action="store_true",
                    help="report model versions whose MLflow lineage tags no longer match")
     p.add_argument("--model", help="only versions of this registered model")
@@ -172,18 +172,27 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 # -- verify --registry ---------------------------------------------------------------------
 def cmd_verify(args: argparse.Namespace) -> int:
-    if not args.registry:
-        print("provlink verify: nothing to check; pass --registry", file=sys.stderr)
-        return 2
-    from provlink.mlflow_registry import tracking_namespace
+    """The ledger's hash chain always; with ``--registry`` also the MLflow registry's tags."""
+    ledger = _verify_ledger()
+    out: dict[str, Any] = {"ledger": ledger}
+    ok = ledger["ok"]
+    if args.registry:
+        from provlink.mlflow_registry import tracking_namespace
 
-    client, uri = _mlflow_client(args)
-    versions = [(v.name, str(v.version), dict(v.tags)) for v in _all_versions(client, args.model)]
-    drift = list(verify_registry(_api(args), versions, tracking_namespace(uri)))
+        client, uri = _mlflow_client(args)
+        versions = [(v.name, str(v.version), dict(v.tags)) for v in _all_versions(client, args.model)]
+        drift = list(verify_registry(_api(args), versions, tracking_namespace(uri)))
+        out["registry"] = {"checked": len(versions), "drift": [asdict(d) for d in drift]}
+        ok = ok and not drift
     if args.json:
-        print(json.dumps({"checked": len(versions), "drift": [asdict(d) for d in drift]},
-                         indent=2))
-    else:
+        print(json.dumps(out, indent=2))
+        return 0 if ok else 1
+    print(f"ledger {ledger['path']}: {ledger['entries']} entries, head "
+          f"{ledger['headSeq']}:{ledger['headHash']}")
+    for problem in ledger["problems"]:
+        print(f"  BROKEN {problem}")
+    print("ledger OK: the hash chain is intact" if ledger["ok"] else "ledger FAILED: it was altered")
+    if args.registry:
         for item in drift:
             print(f"{item.model}: {item.problem}")
             for key in sorted(set(item.tags) | set(item.recorded)):
@@ -191,7 +200,18 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 if registry != recorded:
                     print(f"    {key}: registry {registry!r}, lineage {recorded!r}")
         print(f"{len(versions)} model versions checked, {len(drift)} drifted")
-    return 1 if drift else 0
+    return 0 if ok else 1
+
+
+def _verify_ledger() -> dict[str, Any]:
+    from provlink.ledger import verify
+    from provlink.spool import Spool
+
+    config = ProvlinkConfig.load()
+    report = verify(Spool(config.spool_path, sync=config.spool_sync))
+    return {"path": str(config.spool_path), "ok": report.ok, "entries": report.entries,
+            "headSeq": report.head_seq, "headHash": report.head_hash,
+            "problems": list(report.problems)}
 
 
 def _all_versions(client: Any, model: str | None) -> Iterator[Any]:
