@@ -54,7 +54,11 @@ _active_lock = threading.Lock()
 
 
 class Extension(Protocol):
-    """Something that contributes to every capture point (file capture, MLflow links)."""
+    """Something that contributes to every capture point (file capture, MLflow links).
+
+    An extension may also define ``after_emit(point)``, called once the terminal event is
+    spooled and ``point.ledger_entry`` holds its ledger entry hash.
+    """
 
     def on_start(self, point: CapturePoint) -> None: ...
 
@@ -121,6 +125,7 @@ class CapturePoint:
         self.run_facets: dict[str, Any] = {}
         self.job_facets: dict[str, Any] = {}
         self.started_at: datetime | None = None
+        self.ledger_entry: str | None = None
         self.finished = False
         self.state: dict[str, Any] = {}  # extensions keep their per-point state here
         self._token: contextvars.Token[CapturePoint | None] | None = None
@@ -178,11 +183,16 @@ class CapturePoint:
             return None
         self.finished = True
         late = [e for e in self._guard(_extensions_now) or [] if e not in self._extensions]
-        for ext in [*self._extensions, *late]:
+        extensions = [*self._extensions, *late]
+        for ext in extensions:
             self._guard(ext.on_finish, self)
         self._leave()
         kind = event_type or (EventType.FAIL if error is not None else EventType.COMPLETE)
-        return self._guard(self._emit, kind, _error_info(error), with_environment=True)
+        event = self._guard(self._emit, kind, _error_info(error), with_environment=True)
+        for ext in extensions:
+            if hasattr(ext, "after_emit"):
+                self._guard(ext.after_emit, self)
+        return event
 
     def _leave(self) -> None:
         with _active_lock:
@@ -226,7 +236,9 @@ class CapturePoint:
 
     def _emit(self, event_type: EventType, error: ErrorInfo | None, *,
               with_environment: bool) -> dict[str, Any]:
-        return self.runtime.emit(self.record(event_type, error, with_environment=with_environment))
+        record = self.record(event_type, error, with_environment=with_environment)
+        event, self.ledger_entry = self.runtime.emit_with_entry(record)
+        return event
 
     def _guard(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R | None:
         """Run a capture step; log and count its failure instead of raising."""

@@ -33,6 +33,7 @@ TAG_ROOT_RUN_ID = "openlineage.root_parent.run_id"
 TAG_ORCHESTRATOR = "openlineage.orchestrator"
 TAG_LINEAGE_URL = "openlineage.lineage_url"
 TAG_MODEL_VERSION = "openlineage.model_version"
+TAG_LEDGER_ENTRY = "provlink.ledger_entry"
 
 # Keys of CapturePoint.state this plugin and provlink.mlflow_link share.
 STATE_TRACKING_URIS = "mlflow.tracking_uris"

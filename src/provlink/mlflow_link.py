@@ -36,6 +36,7 @@ from provlink.mlflow_registry import (
     logged_dataset,
     model_version_dataset,
     registered_versions,
+    tag_ledger_entry,
     tag_versions,
     tracking_namespace,
 )
@@ -62,6 +63,11 @@ class MlflowExtension:
     def on_finish(self, point: CapturePoint) -> None:
         _adopt_active_run(point)
         link_point(point)
+
+    def after_emit(self, point: CapturePoint) -> None:
+        """Tag the versions registered here with the ledger entry of the event naming them."""
+        if point.ledger_entry is not None:
+            tag_ledger_entry(point, point.ledger_entry)
 
 
 EXTENSION = MlflowExtension()

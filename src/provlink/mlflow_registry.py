@@ -27,6 +27,7 @@ from provlink.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
 from provlink.governance import dataset_identity
 from provlink.mlflow_context import (
     TAG_JOB_NAME,
+    TAG_LEDGER_ENTRY,
     TAG_JOB_NAMESPACE,
     TAG_LINEAGE_URL,
     TAG_MODEL_VERSION,
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MODELS_PREFIX = "models/"
 STATE_MODEL_LOADS = "mlflow.model_loads"
+STATE_TAGGED = "mlflow.tagged_versions"
 
 
 def tracking_namespace(uri: str) -> str:
@@ -140,12 +142,22 @@ def tag_versions(client: MlflowClient, versions: Iterable[ModelVersion], point: 
         for key, value in tags.items():
             if version.tags.get(key) != value:
                 registry.set_model_version_tag(version.name, str(version.version), key, value)
+        point.state.setdefault(STATE_TAGGED, []).append(
+            (tracking_uri, version.name, str(version.version)))
         number = int(version.version)
         if number >= newest.get(version.name, (-1, {}))[0]:
             newest[version.name] = (number, {**tags, TAG_MODEL_VERSION: str(number)})
     for name, (_, tags) in newest.items():
         for key, value in tags.items():
             registry.set_registered_model_tag(name, key, value)
+
+
+def tag_ledger_entry(point: CapturePoint, entry: str) -> None:
+    """Write the ledger entry hash of the terminal event onto every version tagged above,
+    so a registry entry can be checked against the tamper-evident ledger."""
+    for tracking_uri, name, version in point.state.get(STATE_TAGGED, ()):
+        registry = _tag_writer(MlflowClient(tracking_uri=tracking_uri))
+        registry.set_model_version_tag(name, version, TAG_LEDGER_ENTRY, entry)
 
 
 def _tag_writer(client: MlflowClient) -> Any:

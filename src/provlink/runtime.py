@@ -28,7 +28,8 @@ Step = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class Emitter(Protocol):
-    def emit(self, event: dict[str, Any]) -> None: ...
+    def emit(self, event: dict[str, Any]) -> str | None:
+        """Emit one event; returns its ledger entry hash where the emitter keeps a ledger."""
 
     def close(self, timeout: float) -> bool: ...
 
@@ -44,9 +45,10 @@ class SpoolEmitter:
         if spool.has_pending():
             sender.start()  # a previous process died with events spooled: deliver them
 
-    def emit(self, event: dict[str, Any]) -> None:
-        self.spool.append(event)
+    def emit(self, event: dict[str, Any]) -> str | None:
+        _, entry = self.spool.append(event)
         self.sender.start()
+        return entry
 
     def flush(self, timeout: float) -> bool:
         return self.sender.flush(timeout)
@@ -83,9 +85,12 @@ class Runtime:
         return event
 
     def emit(self, record: CaptureRecord) -> dict[str, Any]:
+        return self.emit_with_entry(record)[0]
+
+    def emit_with_entry(self, record: CaptureRecord) -> tuple[dict[str, Any], str | None]:
+        """Emit and return the event with its ledger entry hash (None without a ledger)."""
         event = self.build(record)
-        self.emitter.emit(event)
-        return event
+        return event, self.emitter.emit(event)
 
     def emit_event(self, event: dict[str, Any]) -> None:
         """Emit an already-built OpenLineage event (still redacted)."""

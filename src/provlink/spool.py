@@ -104,8 +104,8 @@ class Spool:
             self._conn.close()
 
     # -- the critical path -------------------------------------------------------------
-    def append(self, event: dict[str, Any]) -> int:
-        """Durably append one event; returns its sequence number."""
+    def append(self, event: dict[str, Any]) -> tuple[int, str]:
+        """Durably append one event; returns its sequence number and ledger entry hash."""
         payload = json.dumps(event, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
         digest = hashlib.sha256(payload.encode()).hexdigest()
         run_id = str(event.get("run", {}).get("runId", ""))
@@ -115,16 +115,17 @@ class Spool:
                 row = self._conn.execute(
                     "SELECT seq, entry_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
                 seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
+                link = entry_hash(seq, prev, digest)
                 self._conn.execute(
                     "INSERT INTO events (seq, run_id, payload, payload_sha256, prev_hash, "
                     "entry_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (seq, run_id, payload, digest, prev, entry_hash(seq, prev, digest), time.time()),
+                    (seq, run_id, payload, digest, prev, link, time.time()),
                 )
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
                 raise SpoolError(f"cannot append to the spool at {self.path}: {exc}") from exc
-        return seq
+        return seq, link
 
     def _rollback(self) -> None:
         try:

@@ -22,6 +22,7 @@ class InMemoryEmitter:
     def emit(self, event: dict[str, Any]) -> None:
         with self._lock:
             self.events.append(event)
+        return None
 
     def close(self, timeout: float) -> bool:
         return True

@@ -19,6 +19,7 @@ from provlink.datasets import file_dataset
 from provlink.mlflow_context import (
     TAG_JOB_NAME,
     TAG_JOB_NAMESPACE,
+    TAG_LEDGER_ENTRY,
     TAG_LINEAGE_URL,
     TAG_MODEL_VERSION,
     TAG_RUN_ID,
@@ -55,8 +56,9 @@ class Deployed:
     """The pipeline's run, the events it spooled and the backend serving them."""
 
     def __init__(self, run: PipelineRun, events: list[dict[str, Any]], server: LiveServer,
-                 tracking_uri: str) -> None:
+                 tracking_uri: str, ledger: dict[tuple[str, str], str]) -> None:
         self.run, self.events, self.server, self.tracking_uri = run, events, server, tracking_uri
+        self.ledger = ledger  # (runId, eventType) -> ledger entry hash
 
 
 @pytest.fixture(scope="module")
@@ -78,8 +80,11 @@ def deployed(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 runtime.close()
                 set_runtime(old)
             assert runtime.capture_failures == 0
-            events = [json.loads(e.payload) for e in Spool(home / "spool.db").entries()]
-            yield Deployed(run, events, server, tracking_uri)
+            entries = list(Spool(home / "spool.db").entries())
+            events = [json.loads(e.payload) for e in entries]
+            ledger = {(ev["run"]["runId"], ev["eventType"]): e.entry_hash
+                      for ev, e in zip(events, entries)}
+            yield Deployed(run, events, server, tracking_uri, ledger)
         store.close()
 
 
@@ -109,6 +114,7 @@ def test_model_version_and_registered_model_carry_the_lineage_tags(deployed: Dep
     assert version.tags[TAG_JOB_NAME] == "train"
     assert version.tags[TAG_JOB_NAMESPACE] == "tests"
     assert version.tags[TAG_LINEAGE_URL].startswith(deployed.server.url + "/?nodeId=dataset")
+    assert version.tags[TAG_LEDGER_ENTRY] == deployed.ledger[(run.train_run_id, "COMPLETE")]
     registered = client.get_registered_model(MODEL).tags
     assert registered[TAG_RUN_ID] == run.train_run_id
     assert registered[TAG_MODEL_VERSION] == run.version
@@ -246,7 +252,9 @@ def test_verify_registry_reports_an_edited_tag(deployed: Deployed,
     monkeypatch.setenv("MLFLOW_TRACKING_URI", deployed.tracking_uri)
     args = ("verify", "--registry", "--model", MODEL, "--url", deployed.server.url, "--json")
     code, out = _cli(capsys, *args)
-    assert code == 0 and json.loads(out) == {"checked": 1, "drift": []}
+    answer = json.loads(out)
+    assert code == 0 and answer["registry"] == {"checked": 1, "drift": []}
+    assert answer["ledger"]["ok"] is True
     client = mlflow.MlflowClient()
     client.set_model_version_tag(MODEL, deployed.run.version, TAG_JOB_NAME, "someone-else")
     try:
@@ -254,7 +262,7 @@ def test_verify_registry_reports_an_edited_tag(deployed: Deployed,
     finally:
         client.set_model_version_tag(MODEL, deployed.run.version, TAG_JOB_NAME, "train")
     assert code == 1
-    (drift,) = json.loads(out)["drift"]
+    (drift,) = json.loads(out)["registry"]["drift"]
     assert drift["problem"] == "tags-changed"
     assert drift["tags"][TAG_JOB_NAME] == "someone-else"
     assert drift["recorded"][TAG_JOB_NAME] == "train"

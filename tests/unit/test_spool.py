@@ -15,7 +15,7 @@ def event(i: int, run: str = "r") -> dict:
 
 def test_appends_are_ordered_and_chained(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool.db")
-    seqs = [spool.append(event(i)) for i in range(5)]
+    seqs = [spool.append(event(i))[0] for i in range(5)]
     assert seqs == [1, 2, 3, 4, 5]
     entries = list(spool.entries(batch=2))
     assert [e.seq for e in entries] == seqs
