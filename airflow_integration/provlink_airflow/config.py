@@ -27,7 +27,7 @@ def section_values() -> dict[str, str]:
 
     if not conf.has_section(SECTION) and not _env_has_section():
         return {}
-    return {key.lower(): value for key, value in (conf.getsection(SECTION) or {}).items()}
+    return {key.lower(): str(value) for key, value in (conf.getsection(SECTION) or {}).items()}
 
 
 def _env_has_section() -> bool:

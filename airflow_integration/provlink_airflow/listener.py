@@ -32,8 +32,14 @@ from provlink import CapturePoint
 from provlink.model import ErrorInfo, EventType, JobKind, JobRef, ParentRef
 from provlink.runtime import Runtime
 from provlink_airflow import config, identity
-from provlink_airflow.extraction import BashFiles, OperatorLineage, bash_files, parameters, \
-    scrub, sync_secrets
+from provlink_airflow.extraction import (
+    BashFiles,
+    OperatorLineage,
+    bash_files,
+    parameters,
+    scrub,
+    sync_secrets,
+)
 
 log = logging.getLogger(__name__)
 
@@ -237,7 +243,7 @@ def _safely(hook: str, fn: Callable[..., None], *args: Any) -> None:
     """Listener entry points: lineage must never fail the task or the scheduler."""
     try:
         fn(*args)
-    except Exception:  # noqa: BLE001
+    except Exception:
         log.warning("provlink: %s failed; lineage for this event is incomplete", hook,
                     exc_info=True)
 

@@ -66,7 +66,7 @@ class ProvlinkPlugin(AirflowPlugin):
     """provlink's listener, plus the single-writer rule above."""
 
     name = "provlink"
-    listeners = [listener]
+    listeners = [listener]  # noqa: RUF012 - AirflowPlugin declares it a list
 
     @classmethod
     def on_load(cls, *args: Any, **kwargs: Any) -> None:
@@ -74,5 +74,5 @@ class ProvlinkPlugin(AirflowPlugin):
             if mute_provider_events():
                 log.info("provlink: the OpenLineage provider is enabled; provlink emits the "
                          "task and DAG events with the provider's ids and mutes the provider's")
-        except Exception:  # noqa: BLE001 - never break plugin loading
+        except Exception:
             log.warning("provlink: could not configure the OpenLineage provider", exc_info=True)

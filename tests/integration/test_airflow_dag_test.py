@@ -120,7 +120,7 @@ SECRET_DAG = textwrap.dedent('''
     from airflow.sdk import DAG, task
 
     with DAG(dag_id="secret_paths", schedule=None, start_date=datetime(2026, 1, 1),
-             params={"db_password": "%s", "region": "eu"}):
+             params={"db_password": "PARAM_SECRET", "region": "eu"}):
         BashOperator(task_id="use_conn", bash_command=(
             "test -n '{{ conn.warehouse.password }}{{ var.value.service_secret }}'"))
 
@@ -130,7 +130,7 @@ SECRET_DAG = textwrap.dedent('''
             raise RuntimeError("login refused for " + Connection.get("warehouse").password)
 
         leak()
-''' % PARAM_SECRET)
+''').replace("PARAM_SECRET", PARAM_SECRET)
 
 
 def test_secrets_never_reach_the_spool(airflow_env: AirflowEnv, tmp_path: Path) -> None:

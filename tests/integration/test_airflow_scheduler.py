@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.airflow_support import AIRFLOW, DAGS, AirflowEnv, migrate
+from tests.integration.airflow_support import AIRFLOW, AirflowEnv, migrate
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
