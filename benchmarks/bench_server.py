@@ -15,32 +15,37 @@ shows whether a lineage query's cost grows with the store.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import socket
 import statistics
+import subprocess
 import sys
-import threading
 import time
 import uuid
-from datetime import datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, Self
 
 import httpx
-import uvicorn
 
-from provlink.server.app import create_app
 from provlink.server.store import open_store
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
-START = datetime(2024, 1, 1, tzinfo=timezone.utc)
+START = datetime(2024, 1, 1, tzinfo=UTC)
 PRODUCER = "https://github.com/provlink/provlink/benchmarks"
 
 
 def facet(**fields: Any) -> dict[str, Any]:
-    return {"_producer": PRODUCER, "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/X.json", **fields}
+    return {
+        "_producer": PRODUCER,
+        "_schemaURL": "https://openlineage.io/spec/facets/1-0-0/X.json",
+        **fields,
+    }
 
 
-def chain_event(index: int, run_id: str | None = None, event_type: str = "COMPLETE") -> dict[str, Any]:
+def chain_event(
+    index: int, run_id: str | None = None, event_type: str = "COMPLETE"
+) -> dict[str, Any]:
     """Job ``index`` reads ``ds{index-1}`` and ``side{index}``, writes ``ds{index}``."""
     inputs = [{"namespace": "bench", "name": f"side{index}"}]
     if index > 0:
@@ -51,34 +56,57 @@ def chain_event(index: int, run_id: str | None = None, event_type: str = "COMPLE
         "eventTime": (START + timedelta(seconds=index)).isoformat(),
         "producer": PRODUCER,
         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
-        "run": {"runId": run_id or str(uuid.uuid4()),
-                "facets": {"nominalTime": facet(nominalStartTime=START.isoformat())}},
-        "job": {"namespace": "bench", "name": f"job{index}",
-                "facets": {"sourceCodeLocation": facet(type="git", url="https://example.com/repo")}},
+        "run": {
+            "runId": run_id or str(uuid.uuid4()),
+            "facets": {"nominalTime": facet(nominalStartTime=START.isoformat())},
+        },
+        "job": {
+            "namespace": "bench",
+            "name": f"job{index}",
+            "facets": {"sourceCodeLocation": facet(type="git", url="https://example.com/repo")},
+        },
         "inputs": inputs,
         "outputs": [{"namespace": "bench", "name": f"ds{index}", "facets": {"schema": schema}}],
     }
 
 
 class Server:
-    def __init__(self, store: Any) -> None:
+    """``provlink serve`` in its own process, so client and server do not share a GIL."""
+
+    def __init__(self, url: str) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(create_app(store), host="127.0.0.1", port=self.port, log_level="warning")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.db = url
 
-    def __enter__(self) -> Server:
-        self.thread.start()
-        while not self.server.started:
-            time.sleep(0.01)
-        return self
+    def __enter__(self) -> Self:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "provlink.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--db",
+                self.db,
+            ],
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                httpx.get(self.url + "/api/v1/namespaces")
+                return self
+            except httpx.ConnectError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("provlink serve did not start") from None
+                time.sleep(0.1)
 
     def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join()
+        self.process.terminate()
+        self.process.wait(timeout=60)
 
 
 class Database:
@@ -87,19 +115,20 @@ class Database:
     def __init__(self, kind: str, tag: str) -> None:
         self.kind, self.name = kind, f"provlink_bench_{tag}_{uuid.uuid4().hex[:8]}"
 
-    def __enter__(self) -> Any:
+    def __enter__(self) -> str:
         if self.kind == "sqlite":
             import tempfile
 
             self.dir = tempfile.TemporaryDirectory()
-            self.store = open_store(f"sqlite:///{self.dir.name}/lineage.db")
+            self.url = f"sqlite:///{self.dir.name}/lineage.db"
         else:
             import psycopg
 
             with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
                 conn.execute(f'CREATE DATABASE "{self.name}"')
-            self.store = open_store(PG_ADMIN.rsplit("/", 1)[0] + f"/{self.name}")
-        return self.store
+            self.url = PG_ADMIN.rsplit("/", 1)[0] + f"/{self.name}"
+        self.store = open_store(self.url)  # migrates; also used to read counts
+        return self.url
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()
@@ -113,35 +142,51 @@ class Database:
 
 
 def single_ingest(kind: str, count: int) -> float:
-    with Database(kind, "single") as store, Server(store) as server, httpx.Client(base_url=server.url) as client:
-        events = [chain_event(i) for i in range(count)]
+    with (
+        Database(kind, "single") as url,
+        Server(url) as server,
+        httpx.Client(base_url=server.url) as client,
+    ):
+        bodies = [json.dumps(chain_event(i)).encode() for i in range(count)]
+        headers = {"Content-Type": "application/json"}
         began = time.perf_counter()
-        for event in events:
-            assert client.post("/api/v1/lineage", json=event).status_code == 201
+        for body in bodies:
+            assert client.post("/api/v1/lineage", content=body, headers=headers).status_code == 201
         return count / (time.perf_counter() - began)
 
 
 def build_and_query(kind: str, nodes: int, batch: int, queries: int) -> dict[str, float]:
     jobs = nodes // 3
-    with Database(kind, str(nodes)) as store, Server(store) as server:
-        with httpx.Client(base_url=server.url, timeout=600) as client:
-            began = time.perf_counter()
-            for offset in range(0, jobs, batch):
-                chunk = [chain_event(i) for i in range(offset, min(jobs, offset + batch))]
-                answer = client.post("/api/v1/lineage/batch", json=chunk).json()
-                assert answer["stored"] == len(chunk), answer
-            rate = jobs / (time.perf_counter() - began)
-            counts = store.counts()
-            total_nodes = counts["jobs"] + counts["datasets"]
-            rng = random.Random(7)
-            latencies, sizes = [], []
-            for _ in range(queries):
-                node = f"dataset:bench:ds{rng.randrange(jobs // 4, 3 * jobs // 4)}"
-                t0 = time.perf_counter()
-                response = client.get("/api/v1/lineage", params={"nodeId": node, "depth": 20})
-                latencies.append((time.perf_counter() - t0) * 1000)
-                assert response.status_code == 200
-                sizes.append(len(response.json()["graph"]))
+    database = Database(kind, str(nodes))
+    with (
+        database as url,
+        Server(url) as server,
+        httpx.Client(base_url=server.url, timeout=600) as client,
+    ):
+        bodies = [
+            json.dumps([chain_event(i) for i in range(offset, min(jobs, offset + batch))]).encode()
+            for offset in range(0, jobs, batch)
+        ]
+        headers = {"Content-Type": "application/json"}
+        began = time.perf_counter()
+        stored = 0
+        for body in bodies:
+            stored += client.post("/api/v1/lineage/batch", content=body, headers=headers).json()[
+                "stored"
+            ]
+        rate = jobs / (time.perf_counter() - began)
+        assert stored == jobs, (stored, jobs)
+        counts = database.store.counts()
+        total_nodes = counts["jobs"] + counts["datasets"]
+        rng = random.Random(7)
+        latencies, sizes = [], []
+        for _ in range(queries):
+            node = f"dataset:bench:ds{rng.randrange(jobs // 4, 3 * jobs // 4)}"
+            t0 = time.perf_counter()
+            response = client.get("/api/v1/lineage", params={"nodeId": node, "depth": 20})
+            latencies.append((time.perf_counter() - t0) * 1000)
+            assert response.status_code == 200
+            sizes.append(len(response.json()["graph"]))
     latencies.sort()
     return {
         "nodes": total_nodes,
@@ -167,11 +212,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         for size in args.sizes:
             result = build_and_query(kind, size, args.batch, args.queries)
-            print(f"| {kind} | batch ingest building {result['nodes']:,} nodes ({args.batch}/request)"
-                  f" | {result['batch_rate']:,.0f} events/s ({result['batch_rate'] / 2000:.1f}x the 2,000/s goal) |")
-            print(f"| {kind} | /lineage depth 20 at {result['nodes']:,} nodes"
-                  f" ({result['graph_nodes']:.0f} nodes returned) | p50 {result['p50']:.1f} ms,"
-                  f" p95 {result['p95']:.1f} ms (p50 = {result['p50'] / 50:.2f}x the 50 ms budget) |")
+            print(
+                f"| {kind} | batch ingest building {result['nodes']:,} nodes ({args.batch}/request)"
+                f" | {result['batch_rate']:,.0f} events/s ({result['batch_rate'] / 2000:.1f}x the 2,000/s goal) |"
+            )
+            print(
+                f"| {kind} | /lineage depth 20 at {result['nodes']:,} nodes"
+                f" ({result['graph_nodes']:.0f} nodes returned) | p50 {result['p50']:.1f} ms,"
+                f" p95 {result['p95']:.1f} ms (p50 = {result['p50'] / 50:.2f}x the 50 ms budget) |"
+            )
             sys.stdout.flush()
     return 0
 

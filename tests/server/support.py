@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pytest
 
@@ -28,10 +28,12 @@ def spec_dir() -> Path:
 def _pg_reason() -> str | None:
     try:
         import psycopg
-
+    except ImportError as error:
+        return f"psycopg not installed: {error}"
+    try:
         with psycopg.connect(PG_ADMIN, connect_timeout=3):
             return None
-    except Exception as error:  # any failure means: no PostgreSQL here
+    except psycopg.Error as error:
         return f"PostgreSQL not reachable at {PG_ADMIN}: {error}"
 
 
@@ -69,12 +71,15 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(store, api_keys=api_keys), host="127.0.0.1", port=self.port, log_level="warning"
+            create_app(store, api_keys=api_keys),
+            host="127.0.0.1",
+            port=self.port,
+            log_level="warning",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
 
-    def __enter__(self) -> LiveServer:
+    def __enter__(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 30
         while not self._server.started:

@@ -19,7 +19,9 @@ from tests.server.support import LiveServer
 MODEL_NS = "sqlite:////tmp/mlruns/mlflow.db"
 
 
-def _post(server: LiveServer, body: Any, path: str = "/api/v1/lineage", **kw: Any) -> httpx.Response:
+def _post(
+    server: LiveServer, body: Any, path: str = "/api/v1/lineage", **kw: Any
+) -> httpx.Response:
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
     headers = {"Content-Type": "application/json", **kw.pop("headers", {})}
     return httpx.post(server.url + path, content=content, headers=headers, **kw)
@@ -36,7 +38,10 @@ def test_post_lineage_answers_like_marquez(server: LiveServer, store: Any) -> No
     del missing["eventTime"]
     unprocessable = _post(server, missing)
     assert unprocessable.status_code == 422
-    assert unprocessable.json()["field"] == "eventTime" and "eventTime" in unprocessable.json()["message"]
+    assert (
+        unprocessable.json()["field"] == "eventTime"
+        and "eventTime" in unprocessable.json()["message"]
+    )
 
     bad_job = run_event("job")
     del bad_job["job"]["name"]
@@ -55,7 +60,9 @@ def test_gzip_bodies_are_accepted(server: LiveServer, store: Any) -> None:
     assert store.job("provlink-tests", "zipped") is not None
 
 
-def test_batch_endpoint_stores_valid_events_and_lists_errors(server: LiveServer, store: Any) -> None:
+def test_batch_endpoint_stores_valid_events_and_lists_errors(
+    server: LiveServer, store: Any
+) -> None:
     good = pipeline()
     bad = run_event("bad")
     bad["run"]["runId"] = "nope"
@@ -99,7 +106,10 @@ def test_read_endpoints_with_encoded_names(server: LiveServer) -> None:
     runs = httpx.get(f"{api}/namespaces/provlink-tests/jobs/train/runs").json()
     assert runs["totalCount"] == 1 and runs["runs"][0]["state"] == "COMPLETED"
     run_id = runs["runs"][0]["id"]
-    assert httpx.get(f"{api}/jobs/runs/{run_id}/facets", params={"type": "job"}).json()["runId"] == run_id
+    assert (
+        httpx.get(f"{api}/jobs/runs/{run_id}/facets", params={"type": "job"}).json()["runId"]
+        == run_id
+    )
     search = httpx.get(f"{api}/search", params={"q": "churn"}).json()
     assert search["results"][0]["nodeId"] == node
     events = httpx.get(f"{api}/events/lineage", params={"limit": 2, "sortDirection": "asc"}).json()
@@ -111,7 +121,9 @@ def test_client_errors_are_4xx(server: LiveServer) -> None:
     assert httpx.get(f"{api}/lineage").status_code == 400
     assert httpx.get(f"{api}/lineage", params={"nodeId": "nonsense"}).status_code == 400
     assert httpx.get(f"{api}/lineage", params={"nodeId": "job:a:b"}).status_code == 404
-    assert httpx.get(f"{api}/lineage", params={"nodeId": "job:a:b", "depth": "x"}).status_code == 400
+    assert (
+        httpx.get(f"{api}/lineage", params={"nodeId": "job:a:b", "depth": "x"}).status_code == 400
+    )
     assert httpx.get(f"{api}/namespaces/a/datasets/b").status_code == 404
     assert httpx.get(f"{api}/namespaces/a%00/datasets/b").status_code == 400
     assert httpx.get(f"{api}/nothing/here").status_code == 404
@@ -124,12 +136,16 @@ def test_tags_endpoints(server: LiveServer) -> None:
     _post(server, run_event("job", outputs=[dataset("f", "out", ["a"])]))
     api = server.url + "/api/v1"
     assert httpx.put(f"{api}/tags/PII", json={"description": "personal"}).json() == {
-        "name": "PII", "description": "personal"}
+        "name": "PII",
+        "description": "personal",
+    }
     assert httpx.post(f"{api}/namespaces/f/datasets/out/tags/PII").json()["tags"] == ["PII"]
     field = httpx.post(f"{api}/namespaces/f/datasets/out/fields/a/tags/PII").json()
     assert field["fields"][0]["tags"] == ["PII"]
     assert httpx.post(f"{api}/namespaces/f/datasets/out/fields/zz/tags/PII").status_code == 404
-    assert httpx.post(f"{api}/namespaces/provlink-tests/jobs/job/tags/core").json()["tags"] == ["core"]
+    assert httpx.post(f"{api}/namespaces/provlink-tests/jobs/job/tags/core").json()["tags"] == [
+        "core"
+    ]
     assert httpx.delete(f"{api}/namespaces/provlink-tests/jobs/job/tags/core").json()["tags"] == []
     assert {t["name"] for t in httpx.get(f"{api}/tags").json()["tags"]} == {"PII", "core"}
     assert httpx.delete(f"{api}/namespaces/f/datasets/out").status_code == 200
@@ -140,8 +156,14 @@ def test_api_keys_and_scopes(store: Any) -> None:
     with LiveServer(store, api_keys=["writer-key-123", "reader-key-123:read"]) as live:
         event = run_event("secured")
         assert _post(live, event).status_code == 401
-        assert _post(live, event, headers={"Authorization": "Bearer reader-key-123"}).status_code == 403
-        assert _post(live, event, headers={"Authorization": "Bearer writer-key-123"}).status_code == 201
+        assert (
+            _post(live, event, headers={"Authorization": "Bearer reader-key-123"}).status_code
+            == 403
+        )
+        assert (
+            _post(live, event, headers={"Authorization": "Bearer writer-key-123"}).status_code
+            == 201
+        )
         api = live.url + "/api/v1/namespaces"
         assert httpx.get(api).status_code == 401
         assert httpx.get(api, headers={"Authorization": "Bearer wrong-key-1234"}).status_code == 401
@@ -160,7 +182,14 @@ def test_api_keys_and_scopes(store: Any) -> None:
 
 
 def _ol_event(job: str, event_type: Any = None) -> Any:
-    from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
+    from openlineage.client.event_v2 import (
+        InputDataset,
+        Job,
+        OutputDataset,
+        Run,
+        RunEvent,
+        RunState,
+    )
 
     return RunEvent(
         eventType=event_type or RunState.COMPLETE,
@@ -186,8 +215,8 @@ def test_openlineage_http_transport(server: LiveServer, store: Any) -> None:
     node = f"dataset:{MODEL_NS}:models/sync-0/1"
     graph = httpx.get(server.url + "/api/v1/lineage", params={"nodeId": node}).json()["graph"]
     assert {n["id"] for n in graph} == {"job:provlink-tests:sync-0", "dataset:file:/in", node} | {
-        f"job:provlink-tests:sync-{i}" for i in range(1, 5)} | {
-        f"dataset:{MODEL_NS}:models/sync-{i}/1" for i in range(1, 5)}
+        f"job:provlink-tests:sync-{i}" for i in range(1, 5)
+    } | {f"dataset:{MODEL_NS}:models/sync-{i}/1" for i in range(1, 5)}
 
 
 def test_openlineage_async_http_transport(server: LiveServer, store: Any) -> None:
@@ -209,12 +238,18 @@ def test_marquez_python_client(server: LiveServer) -> None:
     events = pipeline(model_ns=MODEL_NS)
     _post(server, events, path="/api/v1/lineage/batch")
     client = MarquezClient(url=server.url)
-    assert {n["name"] for n in client.list_namespaces()["namespaces"]} >= {"provlink-tests", MODEL_NS}
+    assert {n["name"] for n in client.list_namespaces()["namespaces"]} >= {
+        "provlink-tests",
+        MODEL_NS,
+    }
     assert client.get_dataset(MODEL_NS, "models/churn/3")["name"] == "models/churn/3"
     versions = client.list_dataset_versions(MODEL_NS, "models/churn/3")["versions"]
     assert client.get_dataset_version(MODEL_NS, "models/churn/3", versions[0]["version"])["version"]
     assert [d["name"] for d in client.list_datasets("file")["datasets"]] == [
-        "/data/features.parquet", "/data/predictions.parquet", "/data/raw.csv"]
+        "/data/features.parquet",
+        "/data/predictions.parquet",
+        "/data/raw.csv",
+    ]
     assert client.get_job("provlink-tests", "train")["latestRun"]["state"] == "COMPLETED"
     assert client.list_jobs("provlink-tests")["totalCount"] == 3
     runs = client.list_job_runs("provlink-tests", "score")["runs"]

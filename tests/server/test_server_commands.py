@@ -9,7 +9,6 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -34,7 +33,9 @@ def test_serve_refuses_public_host_without_api_key(capsys: pytest.CaptureFixture
     assert not Path("unused.db").exists()
 
 
-def test_zero_configuration_store_lives_under_provlink_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_zero_configuration_store_lives_under_provlink_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROVLINK_HOME", str(tmp_path / "home"))
     assert default_path() == tmp_path / "home" / "lineage.db"
     store = open_store()
@@ -56,8 +57,19 @@ def test_provlink_serve_subprocess_serves_the_store(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PROVLINK_HOME": str(home)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "provlink.cli", "serve", "--port", str(port), "--api-key", "key-for-tests:read"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "provlink.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--api-key",
+            "key-for-tests:read",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         url = f"http://127.0.0.1:{port}/api/v1/namespaces/provlink-tests/jobs"
@@ -68,18 +80,26 @@ def test_provlink_serve_subprocess_serves_the_store(tmp_path: Path) -> None:
                 response = httpx.get(url, headers=headers)
                 break
             except httpx.ConnectError:
-                assert process.poll() is None, process.stderr.read().decode() if process.stderr else ""
+                assert process.poll() is None, (
+                    process.stderr.read().decode() if process.stderr else ""
+                )
                 assert time.monotonic() < deadline, "provlink serve did not start"
                 time.sleep(0.2)
         assert response.json()["totalCount"] == 3
-        assert httpx.post(f"http://127.0.0.1:{port}/api/v1/lineage", json=run_event("x"),
-                          headers=headers).status_code == 403
+        assert (
+            httpx.post(
+                f"http://127.0.0.1:{port}/api/v1/lineage", json=run_event("x"), headers=headers
+            ).status_code
+            == 403
+        )
     finally:
         process.terminate()
         process.wait(timeout=30)
 
 
-def test_export_then_import_round_trip(store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_then_import_round_trip(
+    store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     source = tmp_path / "source.db"
     store = open_store(f"sqlite:///{source}")
     store.ingest_many(pipeline())
@@ -101,7 +121,9 @@ def test_export_then_import_round_trip(store_url: str, tmp_path: Path, capsys: p
     assert "0 stored, 6 duplicates, 0 invalid" in capsys.readouterr().err
     target = open_store(store_url)
     try:
-        assert [e["eventTime"] for e in target.iter_events()] == [json.loads(x)["eventTime"] for x in lines]
+        assert [e["eventTime"] for e in target.iter_events()] == [
+            json.loads(x)["eventTime"] for x in lines
+        ]
     finally:
         target.close()
 

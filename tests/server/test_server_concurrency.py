@@ -23,13 +23,15 @@ def _writer_events(writer: int, count: int) -> list[dict[str, Any]]:
     """Jobs that share datasets across writers, so writers contend on the same rows."""
     events = []
     for index in range(count):
-        events.append(run_event(
-            f"writer{writer}.job{index % 25}",
-            run_id=str(uuid.uuid4()),
-            inputs=[dataset("shared", f"table{index % 10}")],
-            outputs=[dataset("shared", f"table{(index + writer) % 10 + 10}")],
-            minutes=index,
-        ))
+        events.append(
+            run_event(
+                f"writer{writer}.job{index % 25}",
+                run_id=str(uuid.uuid4()),
+                inputs=[dataset("shared", f"table{index % 10}")],
+                outputs=[dataset("shared", f"table{(index + writer) % 10 + 10}")],
+                minutes=index,
+            )
+        )
     return events
 
 
@@ -58,7 +60,9 @@ def test_eight_http_writers_lose_nothing(store: Any) -> None:
         assert counts["runs"] == WRITERS * EVENTS_PER_WRITER
         assert counts["jobs"] == WRITERS * 25
         assert counts["datasets"] == 20
-        total = httpx.get(live.url + "/api/v1/events/lineage", params={"limit": 1}).json()["totalCount"]
+        total = httpx.get(live.url + "/api/v1/events/lineage", params={"limit": 1}).json()[
+            "totalCount"
+        ]
         assert total == WRITERS * EVENTS_PER_WRITER
 
 

@@ -59,7 +59,9 @@ def _openapi() -> dict[str, Any]:
     # DatasetVersion.description is @Nullable in Marquez; absent when a dataset has none
     version["required"].remove("description")
     # FacetsResult.facets is a map name -> facet in Marquez (FacetsResult.java), not one facet
-    assert schemas["FacetsResult"]["properties"]["facets"] == {"$ref": "#/components/schemas/CustomFacet"}
+    assert schemas["FacetsResult"]["properties"]["facets"] == {
+        "$ref": "#/components/schemas/CustomFacet"
+    }
     schemas["FacetsResult"]["properties"]["facets"] = {"$ref": "#/components/schemas/RunFacets"}
     # GraphNode.data is oneOf Dataset/Job, but neither has required properties, so every
     # object matches both and oneOf can never pass; the node's own "type" tells them apart
@@ -95,7 +97,9 @@ def test_responses_on_real_data_match_openapi_components(seeded: Any) -> None:
     """Each implemented GET, on seeded data, validates against the component the spec names."""
     openapi = _openapi()
     runs = seeded.job_runs("provlink-tests", "train", 10, 0)["runs"]
-    version = seeded.dataset_versions("file", "/data/features.parquet", 10, 0)["versions"][0]["version"]
+    version = seeded.dataset_versions("file", "/data/features.parquet", 10, 0)["versions"][0][
+        "version"
+    ]
     with LiveServer(seeded) as live:
         api = live.url + "/api/v1"
         checks = {
@@ -118,7 +122,10 @@ def test_responses_on_real_data_match_openapi_components(seeded: Any) -> None:
         for path, component in checks.items():
             response = httpx.get(api + path)
             assert response.status_code == 200, path
-            errors = [e.message for e in _schema_validator(openapi, component).iter_errors(response.json())]
+            errors = [
+                e.message
+                for e in _schema_validator(openapi, component).iter_errors(response.json())
+            ]
             assert errors == [], f"{path} vs {component}: {errors[:3]}"
 
 
@@ -135,11 +142,17 @@ def test_schemathesis_implemented_operations(seeded: Any) -> None:
             operation = schema[path][method]
 
             @given(case=operation.as_strategy())
-            @settings(max_examples=15, deadline=None, database=None,
-                      suppress_health_check=list(HealthCheck))
+            @settings(
+                max_examples=15,
+                deadline=None,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+            )
             def exercise(case: Any) -> None:
                 response = case.call(base_url=base)
-                case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+                case.validate_response(
+                    response, checks=[not_a_server_error, response_schema_conformance]
+                )
 
             exercise()
     assert seeded.counts()["jobs"] >= 3
@@ -158,8 +171,12 @@ def test_lineage_node_shape_matches_marquez_example(seeded: Any) -> None:
     from tests.server.server_events import dataset, facet
 
     example = json.loads((spec_dir() / "marquez" / "examples" / "lineage-node.json").read_text())
-    documented = dataset("file", "/data/features.parquet", ["a", "b"],
-                         documentation=facet(description="the features"))
+    documented = dataset(
+        "file",
+        "/data/features.parquet",
+        ["a", "b"],
+        documentation=facet(description="the features"),
+    )
     seeded.ingest(run_event("ingest", outputs=[documented], minutes=60))
     graph = seeded.lineage("dataset:file:/data/features.parquet", 20)["graph"]
     node = next(n for n in graph if n["id"] == "dataset:file:/data/features.parquet")
@@ -183,17 +200,40 @@ def test_lineage_node_shape_matches_marquez_example(seeded: Any) -> None:
 def test_column_lineage_node_shape_matches_marquez_example(store: Any) -> None:
     from tests.server.server_events import dataset, facet
 
-    example = json.loads((spec_dir() / "marquez" / "examples" / "column-lineage-node.json").read_text())
-    lineage_facet = facet(fields={"columnA": {"inputFields": [
-        {"namespace": "namespace", "name": "otherDataset", "field": "columnB",
-         "transformations": [{"type": "IDENTITY", "description": "identical"}]}]}})
-    store.ingest(run_event("j", inputs=[dataset("namespace", "otherDataset", ["columnB"])],
-                           outputs=[dataset("namespace", "commonDataset", ["columnA"], columnLineage=lineage_facet)]))
+    example = json.loads(
+        (spec_dir() / "marquez" / "examples" / "column-lineage-node.json").read_text()
+    )
+    lineage_facet = facet(
+        fields={
+            "columnA": {
+                "inputFields": [
+                    {
+                        "namespace": "namespace",
+                        "name": "otherDataset",
+                        "field": "columnB",
+                        "transformations": [{"type": "IDENTITY", "description": "identical"}],
+                    }
+                ]
+            }
+        }
+    )
+    store.ingest(
+        run_event(
+            "j",
+            inputs=[dataset("namespace", "otherDataset", ["columnB"])],
+            outputs=[
+                dataset("namespace", "commonDataset", ["columnA"], columnLineage=lineage_facet)
+            ],
+        )
+    )
     graph = store.column_lineage("datasetField:namespace:commonDataset:columnA", 20, False)["graph"]
     node = next(n for n in graph if n["id"] == example["id"])
     assert set(node) == set(example) and node["type"] == example["type"]
     assert set(node["data"]) == set(example["data"])
-    assert _shape(node["data"]["inputFields"][0]).keys() >= _shape(example["data"]["inputFields"][0]).keys()
+    assert (
+        _shape(node["data"]["inputFields"][0]).keys()
+        >= _shape(example["data"]["inputFields"][0]).keys()
+    )
     assert node["inEdges"] == example["inEdges"]
 
 
@@ -203,8 +243,11 @@ def _facet_examples() -> list[tuple[str, Path]]:
 
 
 def _event_with_facet(kind: str, facets: dict[str, Any]) -> dict[str, Any]:
-    event = run_event("example", inputs=[{"namespace": "n", "name": "in"}],
-                      outputs=[{"namespace": "n", "name": "out"}])
+    event = run_event(
+        "example",
+        inputs=[{"namespace": "n", "name": "in"}],
+        outputs=[{"namespace": "n", "name": "out"}],
+    )
     if kind.endswith("RunFacet"):
         event["run"]["facets"] = facets
     elif kind.endswith("JobFacet"):
@@ -242,15 +285,24 @@ def test_openlineage_spec_examples_are_accepted(store: Any) -> None:
 
 def test_dataset_and_job_events_per_spec(store: Any) -> None:
     events = [
-        {"eventTime": "2024-05-01T00:00:00Z", "producer": PRODUCER,
-         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
-         "dataset": {"namespace": "n", "name": "d", "facets": {}}},
-        {"eventTime": "2024-05-01T00:00:00Z", "producer": PRODUCER,
-         "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
-         "job": {"namespace": "n", "name": "j"}, "inputs": [{"namespace": "n", "name": "d"}], "outputs": []},
+        {
+            "eventTime": "2024-05-01T00:00:00Z",
+            "producer": PRODUCER,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/DatasetEvent",
+            "dataset": {"namespace": "n", "name": "d", "facets": {}},
+        },
+        {
+            "eventTime": "2024-05-01T00:00:00Z",
+            "producer": PRODUCER,
+            "schemaURL": "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/JobEvent",
+            "job": {"namespace": "n", "name": "j"},
+            "inputs": [{"namespace": "n", "name": "d"}],
+            "outputs": [],
+        },
     ]
     validator = jsonschema.Draft202012Validator(
-        json.loads((spec_dir() / "openlineage" / "OpenLineage.json").read_text()))
+        json.loads((spec_dir() / "openlineage" / "OpenLineage.json").read_text())
+    )
     for event in events:
         assert list(validator.iter_errors(event)) == []
         store.ingest(event)

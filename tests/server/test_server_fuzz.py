@@ -20,12 +20,33 @@ from tests.server.server_events import dataset, facet, pipeline, run_event
 
 ODD_TEXT = st.one_of(
     st.text(max_size=12),
-    st.sampled_from(["", " ", "\x00", "\ud800", "a:b", "job:x:y", "9" * 400, "2024-13-45T99:00:00Z",
-                     "2024-05-01T00:00:00", "0001-01-01T00:00:00+14:00", "é✓", "%2F", "../.."]),
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "\ud800",
+            "a:b",
+            "job:x:y",
+            "9" * 400,
+            "2024-13-45T99:00:00Z",
+            "2024-05-01T00:00:00",
+            "0001-01-01T00:00:00+14:00",
+            "é✓",
+            "%2F",
+            "../..",
+        ]
+    ),
 )
 JSON_VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | ODD_TEXT,
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(ODD_TEXT, children, max_size=3),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | ODD_TEXT,
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(ODD_TEXT, children, max_size=3)
+    ),
     max_leaves=8,
 )
 
@@ -34,17 +55,38 @@ def _bases() -> list[dict[str, Any]]:
     lineage = facet(fields={"c": {"inputFields": [{"namespace": "f", "name": "in", "field": "c"}]}})
     return [
         *pipeline()[:2],
-        run_event("fuzz", inputs=[dataset("f", "in", ["c"])],
-                  outputs=[dataset("f", "out", ["c"], columnLineage=lineage)],
-                  run_facets={"parent": facet(run={"runId": "3f6d5b6e-1a52-4c07-9b36-3c1f1d2b1a11"},
-                                              job={"namespace": "p", "name": "parent"}),
-                              "nominalTime": facet(nominalStartTime="2024-05-01T00:00:00Z")},
-                  job_facets={"jobType": facet(processingType="STREAMING", integration="X", jobType="J"),
-                              "sourceCodeLocation": facet(type="git", url="https://x/y")}),
-        {"eventTime": "2024-05-01T00:00:00Z", "producer": "https://p", "schemaURL": "https://s",
-         "dataset": dataset("f", "static", ["x"], dataSource=facet(name="src", uri="postgres://h:5432"))},
-        {"eventTime": "2024-05-01T00:00:00Z", "producer": "https://p", "schemaURL": "https://s",
-         "job": {"namespace": "n", "name": "j"}, "inputs": [dataset("f", "in")], "outputs": []},
+        run_event(
+            "fuzz",
+            inputs=[dataset("f", "in", ["c"])],
+            outputs=[dataset("f", "out", ["c"], columnLineage=lineage)],
+            run_facets={
+                "parent": facet(
+                    run={"runId": "3f6d5b6e-1a52-4c07-9b36-3c1f1d2b1a11"},
+                    job={"namespace": "p", "name": "parent"},
+                ),
+                "nominalTime": facet(nominalStartTime="2024-05-01T00:00:00Z"),
+            },
+            job_facets={
+                "jobType": facet(processingType="STREAMING", integration="X", jobType="J"),
+                "sourceCodeLocation": facet(type="git", url="https://x/y"),
+            },
+        ),
+        {
+            "eventTime": "2024-05-01T00:00:00Z",
+            "producer": "https://p",
+            "schemaURL": "https://s",
+            "dataset": dataset(
+                "f", "static", ["x"], dataSource=facet(name="src", uri="postgres://h:5432")
+            ),
+        },
+        {
+            "eventTime": "2024-05-01T00:00:00Z",
+            "producer": "https://p",
+            "schemaURL": "https://s",
+            "job": {"namespace": "n", "name": "j"},
+            "inputs": [dataset("f", "in")],
+            "outputs": [],
+        },
     ]
 
 
@@ -107,7 +149,9 @@ def _assert_store_intact(store: Any, client: TestClient, stored: set[str]) -> No
     assert counts["events"] == len(stored)
     for name in ("jobs", "datasets", "namespaces"):
         assert counts[name] >= 0
-    assert client.get("/api/v1/events/lineage", params={"limit": 1}).json()["totalCount"] == len(stored)
+    assert client.get("/api/v1/events/lineage", params={"limit": 1}).json()["totalCount"] == len(
+        stored
+    )
     for job in client.get("/api/v1/jobs", params={"limit": 1000}).json()["jobs"]:
         node = f"job:{job['namespace']}:{job['name']}"
         assert client.get("/api/v1/lineage", params={"nodeId": node}).status_code in (200, 400)
@@ -120,10 +164,14 @@ def test_fuzzed_single_events(store: Any) -> None:
     stored: set[str] = set()
 
     @given(event=mutated_events())
-    @settings(max_examples=1200, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=1200, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     def post(event: Any) -> None:
         body = json.dumps(event)
-        response = client.post("/api/v1/lineage", content=body, headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/api/v1/lineage", content=body, headers={"Content-Type": "application/json"}
+        )
         if _check_answer(response, event):
             stored.add(hashlib.sha256(canonical_json(json.loads(body)).encode()).hexdigest())
 
@@ -136,9 +184,13 @@ def test_fuzzed_raw_bodies_and_batches(store: Any) -> None:
     client = TestClient(create_app(store))  # a server exception fails the test with its traceback
     stored: set[str] = set()
 
-    @given(body=st.binary(max_size=64) | st.sampled_from([b"[", b"{}", b"[]", b"null", b'"x"',
-                                                          b"[" * 5000, b'{"a": Infinity}']))
-    @settings(max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        body=st.binary(max_size=64)
+        | st.sampled_from([b"[", b"{}", b"[]", b"null", b'"x"', b"[" * 5000, b'{"a": Infinity}'])
+    )
+    @settings(
+        max_examples=300, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     def raw(body: bytes) -> None:
         for path in ("/api/v1/lineage", "/api/v1/lineage/batch"):
             response = client.post(path, content=body, headers={"Content-Type": "application/json"})
@@ -146,10 +198,15 @@ def test_fuzzed_raw_bodies_and_batches(store: Any) -> None:
             assert response.status_code == 200 or response.json()["message"]
 
     @given(events=st.lists(mutated_events(), max_size=6))
-    @settings(max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=250, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
     def batch(events: list[Any]) -> None:
-        response = client.post("/api/v1/lineage/batch", content=json.dumps(events),
-                               headers={"Content-Type": "application/json"})
+        response = client.post(
+            "/api/v1/lineage/batch",
+            content=json.dumps(events),
+            headers={"Content-Type": "application/json"},
+        )
         assert response.status_code == 200, response.text
         answer = response.json()
         invalid = {error["index"] for error in answer["errors"]}
@@ -159,7 +216,9 @@ def test_fuzzed_raw_bodies_and_batches(store: Any) -> None:
                 validate_event(event)
                 assert index not in invalid
             except EventValidationError as error:
-                assert {"index": index, "field": error.field, "message": error.message} in answer["errors"]
+                assert {"index": index, "field": error.field, "message": error.message} in answer[
+                    "errors"
+                ]
         assert answer["stored"] + answer["duplicates"] == len(valid)
         stored.update(hashlib.sha256(canonical_json(e).encode()).hexdigest() for e in valid)
 

@@ -12,8 +12,15 @@ from tests.server.server_events import pipeline
 from tests.server.support import LiveServer
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DOCS_SCREENSHOT = Path(__file__).resolve().parents[2] / "benchmarks" / "lineage-page.png"
 
 

@@ -6,9 +6,9 @@ import uuid
 from typing import Any
 
 import pytest
-from tests.server.server_events import dataset, facet, pipeline, run_event
 
 from provlink.errors import EventValidationError
+from tests.server.server_events import dataset, facet, pipeline, run_event
 
 
 def test_identical_event_is_stored_once(store: Any) -> None:
@@ -64,11 +64,23 @@ def test_new_dataset_version_per_output_of_each_run(store: Any) -> None:
 
 def test_facets_are_merged_across_events(store: Any) -> None:
     run_id = str(uuid.uuid4())
-    store.ingest(run_event("job", event_type="START", run_id=run_id,
-                           run_facets={"nominalTime": facet(nominalStartTime="2024-05-01T00:00:00Z")},
-                           job_facets={"sql": facet(query="SELECT 1")}))
-    store.ingest(run_event("job", run_id=run_id, minutes=1,
-                           run_facets={"errorMessage": facet(message="boom", programmingLanguage="py")}))
+    store.ingest(
+        run_event(
+            "job",
+            event_type="START",
+            run_id=run_id,
+            run_facets={"nominalTime": facet(nominalStartTime="2024-05-01T00:00:00Z")},
+            job_facets={"sql": facet(query="SELECT 1")},
+        )
+    )
+    store.ingest(
+        run_event(
+            "job",
+            run_id=run_id,
+            minutes=1,
+            run_facets={"errorMessage": facet(message="boom", programmingLanguage="py")},
+        )
+    )
     facets = store.run_facets(run_id, "run")["facets"]
     assert set(facets) == {"nominalTime", "errorMessage"}
     assert store.run_facets(run_id, "job")["facets"]["sql"]["query"] == "SELECT 1"
@@ -80,28 +92,61 @@ def test_lineage_graph_walks_the_pipeline_with_model_versions(store: Any) -> Non
     graph = store.lineage("dataset:http://127.0.0.1:5001:models/churn/3", 20)["graph"]
     ids = {node["id"] for node in graph}
     assert ids == {
-        "job:provlink-tests:ingest", "job:provlink-tests:train", "job:provlink-tests:score",
-        "dataset:file:/data/raw.csv", "dataset:file:/data/features.parquet",
-        "dataset:http://127.0.0.1:5001:models/churn/3", "dataset:file:/data/predictions.parquet",
+        "job:provlink-tests:ingest",
+        "job:provlink-tests:train",
+        "job:provlink-tests:score",
+        "dataset:file:/data/raw.csv",
+        "dataset:file:/data/features.parquet",
+        "dataset:http://127.0.0.1:5001:models/churn/3",
+        "dataset:file:/data/predictions.parquet",
     }
     model = next(n for n in graph if n["id"].endswith("models/churn/3"))
     assert model["type"] == "DATASET"
-    assert model["inEdges"] == [{"origin": "job:provlink-tests:train",
-                                 "destination": "dataset:http://127.0.0.1:5001:models/churn/3"}]
-    assert model["outEdges"] == [{"origin": "dataset:http://127.0.0.1:5001:models/churn/3",
-                                  "destination": "job:provlink-tests:score"}]
+    assert model["inEdges"] == [
+        {
+            "origin": "job:provlink-tests:train",
+            "destination": "dataset:http://127.0.0.1:5001:models/churn/3",
+        }
+    ]
+    assert model["outEdges"] == [
+        {
+            "origin": "dataset:http://127.0.0.1:5001:models/churn/3",
+            "destination": "job:provlink-tests:score",
+        }
+    ]
     # depth counts job hops: from train, depth 0 is train and its datasets only
     shallow = {n["id"] for n in store.lineage("job:provlink-tests:train", 0)["graph"]}
-    assert shallow == {"job:provlink-tests:train", "dataset:file:/data/features.parquet",
-                       "dataset:http://127.0.0.1:5001:models/churn/3"}
+    assert shallow == {
+        "job:provlink-tests:train",
+        "dataset:file:/data/features.parquet",
+        "dataset:http://127.0.0.1:5001:models/churn/3",
+    }
 
 
 def test_column_lineage_from_facet(store: Any) -> None:
-    column_facet = facet(fields={"total": {"inputFields": [
-        {"namespace": "f", "name": "orders", "field": "price",
-         "transformations": [{"type": "DIRECT", "subtype": "AGGREGATION", "description": "sum"}]}]}})
-    store.ingest(run_event("agg", inputs=[dataset("f", "orders", ["price"])],
-                           outputs=[dataset("f", "totals", ["total"], columnLineage=column_facet)]))
+    column_facet = facet(
+        fields={
+            "total": {
+                "inputFields": [
+                    {
+                        "namespace": "f",
+                        "name": "orders",
+                        "field": "price",
+                        "transformations": [
+                            {"type": "DIRECT", "subtype": "AGGREGATION", "description": "sum"}
+                        ],
+                    }
+                ]
+            }
+        }
+    )
+    store.ingest(
+        run_event(
+            "agg",
+            inputs=[dataset("f", "orders", ["price"])],
+            outputs=[dataset("f", "totals", ["total"], columnLineage=column_facet)],
+        )
+    )
     graph = store.column_lineage("datasetField:f:totals:total", 20, False)["graph"]
     by_id = {node["id"]: node for node in graph}
     assert set(by_id) == {"datasetField:f:totals:total", "datasetField:f:orders:price"}
@@ -109,19 +154,33 @@ def test_column_lineage_from_facet(store: Any) -> None:
     assert total["type"] == "DATASET_FIELD"
     assert total["data"]["inputFields"][0]["field"] == "price"
     assert total["data"]["transformationType"] == "DIRECT"
-    assert total["inEdges"] == [{"origin": "datasetField:f:orders:price",
-                                 "destination": "datasetField:f:totals:total"}]
+    assert total["inEdges"] == [
+        {"origin": "datasetField:f:orders:price", "destination": "datasetField:f:totals:total"}
+    ]
     downstream = store.column_lineage("dataset:f:orders", 20, True)["graph"]
     assert "datasetField:f:totals:total" in {n["id"] for n in downstream}
 
 
 def test_dataset_and_job_events(store: Any) -> None:
-    store.ingest({"eventTime": "2024-05-01T00:00:00Z", "producer": "https://p", "schemaURL": "https://s",
-                  "dataset": dataset("f", "static", ["x"])})
+    store.ingest(
+        {
+            "eventTime": "2024-05-01T00:00:00Z",
+            "producer": "https://p",
+            "schemaURL": "https://s",
+            "dataset": dataset("f", "static", ["x"]),
+        }
+    )
     assert store.dataset("f", "static")["fields"][0]["name"] == "x"
-    store.ingest({"eventTime": "2024-05-01T00:00:00Z", "producer": "https://p", "schemaURL": "https://s",
-                  "job": {"namespace": "n", "name": "defined"},
-                  "inputs": [dataset("f", "static")], "outputs": [dataset("f", "derived")]})
+    store.ingest(
+        {
+            "eventTime": "2024-05-01T00:00:00Z",
+            "producer": "https://p",
+            "schemaURL": "https://s",
+            "job": {"namespace": "n", "name": "defined"},
+            "inputs": [dataset("f", "static")],
+            "outputs": [dataset("f", "derived")],
+        }
+    )
     ids = {n["id"] for n in store.lineage("job:n:defined", 5)["graph"]}
     assert ids == {"job:n:defined", "dataset:f:static", "dataset:f:derived"}
 
@@ -141,9 +200,13 @@ def test_soft_delete_and_tags(store: Any) -> None:
 
 def test_search_and_event_paging(store: Any) -> None:
     store.ingest_many(pipeline())
-    found = store.search(q="FEAT", kind=None, sort="NAME", limit=10, namespace=None, before=None, after=None)
+    found = store.search(
+        q="FEAT", kind=None, sort="NAME", limit=10, namespace=None, before=None, after=None
+    )
     assert [r["nodeId"] for r in found["results"]] == ["dataset:file:/data/features.parquet"]
-    jobs = store.search(q="r", kind="JOB", sort="NAME", limit=10, namespace=None, before=None, after=None)
+    jobs = store.search(
+        q="r", kind="JOB", sort="NAME", limit=10, namespace=None, before=None, after=None
+    )
     assert {r["name"] for r in jobs["results"]} == {"score", "train"}
     first = store.list_events(before=None, after=None, ascending=True, limit=4, offset=0)
     rest = store.list_events(before=None, after=None, ascending=True, limit=4, offset=4)

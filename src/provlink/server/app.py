@@ -164,7 +164,12 @@ async def post_lineage_batch(call: Call) -> Response:
     flags = await call.store_call("ingest_many", valid) if valid else []
     stored = sum(flags)
     return _json(
-        {"received": len(events), "stored": stored, "duplicates": len(valid) - stored, "errors": errors}
+        {
+            "received": len(events),
+            "stored": stored,
+            "duplicates": len(valid) - stored,
+            "errors": errors,
+        }
     )
 
 
@@ -223,7 +228,9 @@ async def list_events(call: Call) -> Response:
 
 # namespaces, datasets, jobs, runs, tags, search ----------------------------------------------
 async def list_namespaces(call: Call) -> Response:
-    return _json(await call.store_call("namespaces", call.integer("limit", 100), call.integer("offset", 0)))
+    return _json(
+        await call.store_call("namespaces", call.integer("limit", 100), call.integer("offset", 0))
+    )
 
 
 async def get_namespace(call: Call) -> Response:
@@ -233,7 +240,10 @@ async def get_namespace(call: Call) -> Response:
 async def list_datasets(call: Call) -> Response:
     return _json(
         await call.store_call(
-            "datasets", call.params["namespace"], call.integer("limit", 100), call.integer("offset", 0)
+            "datasets",
+            call.params["namespace"],
+            call.integer("limit", 100),
+            call.integer("offset", 0),
         )
     )
 
@@ -251,7 +261,11 @@ async def delete_dataset(call: Call) -> Response:
 async def list_dataset_versions(call: Call) -> Response:
     p = call.params
     found = await call.store_call(
-        "dataset_versions", p["namespace"], p["dataset"], call.integer("limit", 100), call.integer("offset", 0)
+        "dataset_versions",
+        p["namespace"],
+        p["dataset"],
+        call.integer("limit", 100),
+        call.integer("offset", 0),
     )
     return _found(found, "dataset")
 
@@ -266,7 +280,12 @@ def _tagger(add: bool, field: bool) -> Handler:
     async def handler(call: Call) -> Response:
         p = call.params
         found = await call.store_call(
-            "tag_dataset", p["namespace"], p["dataset"], p["tag"], p["field"] if field else None, add
+            "tag_dataset",
+            p["namespace"],
+            p["dataset"],
+            p["tag"],
+            p["field"] if field else None,
+            add,
         )
         return _found(found, "dataset field" if field else "dataset")
 
@@ -276,7 +295,9 @@ def _tagger(add: bool, field: bool) -> Handler:
 def _job_tagger(add: bool) -> Handler:
     async def handler(call: Call) -> Response:
         p = call.params
-        return _found(await call.store_call("tag_job", p["namespace"], p["job"], p["tag"], add), "job")
+        return _found(
+            await call.store_call("tag_job", p["namespace"], p["job"], p["tag"], add), "job"
+        )
 
     return handler
 
@@ -392,8 +413,16 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "namespaces/{namespace}/datasets/{dataset}/versions/{version}", get_dataset_version),
     ("POST", "namespaces/{namespace}/datasets/{dataset}/tags/{tag}", _tagger(True, False)),
     ("DELETE", "namespaces/{namespace}/datasets/{dataset}/tags/{tag}", _tagger(False, False)),
-    ("POST", "namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}", _tagger(True, True)),
-    ("DELETE", "namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}", _tagger(False, True)),
+    (
+        "POST",
+        "namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}",
+        _tagger(True, True),
+    ),
+    (
+        "DELETE",
+        "namespaces/{namespace}/datasets/{dataset}/fields/{field}/tags/{tag}",
+        _tagger(False, True),
+    ),
     ("GET", "namespaces/{namespace}/jobs", list_jobs),
     ("GET", "jobs", list_jobs),
     ("GET", "namespaces/{namespace}/jobs/{job}", get_job),
@@ -413,7 +442,9 @@ class Router:
     """Matches ``/api/v1/...`` raw paths against :data:`ROUTES`, decoding each segment once."""
 
     def __init__(self, routes: Iterable[tuple[str, str, Handler]]) -> None:
-        self._routes = [(method, tuple(pattern.split("/")), handler) for method, pattern, handler in routes]
+        self._routes = [
+            (method, tuple(pattern.split("/")), handler) for method, pattern, handler in routes
+        ]
 
     def match(self, method: str, raw_path: str) -> tuple[Handler, dict[str, str]]:
         segments = raw_path.split("/")
@@ -456,7 +487,10 @@ def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None) -
                 granted = keys.scopes(request.headers.get("authorization"))
                 if granted is None:
                     return AsciiJSONResponse(
-                        {"code": 401, "message": "missing or unknown API key (Authorization: Bearer <key>)"},
+                        {
+                            "code": 401,
+                            "message": "missing or unknown API key (Authorization: Bearer <key>)",
+                        },
                         status_code=401,
                         headers={"WWW-Authenticate": "Bearer"},
                     )

@@ -11,6 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Any
 
 from provlink.errors import EventValidationError, ProvlinkError
@@ -23,7 +24,9 @@ IMPORT_BATCH = 1000
 
 def register(subparsers: Any) -> None:
     """Add ``serve``, ``export`` and ``import``; each sets ``func(args) -> int``."""
-    serve = subparsers.add_parser("serve", help="run the lineage backend (Marquez API + lineage page)")
+    serve = subparsers.add_parser(
+        "serve", help="run the lineage backend (Marquez API + lineage page)"
+    )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=5000, help="port (default 5000)")
     _db_argument(serve)
@@ -42,7 +45,9 @@ def register(subparsers: Any) -> None:
     export.add_argument("-o", "--output", help="file to write (default stdout)")
     export.set_defaults(func=export_command)
 
-    imp = subparsers.add_parser("import", help="validate and store raw events from a JSON lines file")
+    imp = subparsers.add_parser(
+        "import", help="validate and store raw events from a JSON lines file"
+    )
     _db_argument(imp)
     imp.add_argument("input", help="JSON lines file, or - for stdin")
     imp.set_defaults(func=import_command)
@@ -72,7 +77,9 @@ def serve_command(args: argparse.Namespace) -> int:
     from provlink.server.app import create_app
     from provlink.server.auth import KeyRing
 
-    specs = list(args.api_key) + [k for k in os.environ.get("PROVLINK_API_KEYS", "").split(",") if k]
+    specs = list(args.api_key) + [
+        k for k in os.environ.get("PROVLINK_API_KEYS", "").split(",") if k
+    ]
     try:
         keys = KeyRing.from_specs(specs)
     except ProvlinkError as error:
@@ -93,7 +100,9 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     try:
         print(f"provlink serve: {store!r} on http://{args.host}:{args.port}/", file=sys.stderr)
-        uvicorn.run(create_app(store, api_keys=keys), host=args.host, port=args.port, log_level="warning")
+        uvicorn.run(
+            create_app(store, api_keys=keys), host=args.host, port=args.port, log_level="warning"
+        )
     finally:
         store.close()
     return 0
@@ -102,15 +111,16 @@ def serve_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     store = open_store(args.db)
     try:
-        out: IO[str] = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-        try:
+        target: AbstractContextManager[IO[str]] = (
+            open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - entered just below
+            if args.output
+            else nullcontext(sys.stdout)
+        )
+        with target as out:
             count = 0
             for event in store.iter_events():
                 out.write(canonical_json(event) + "\n")
                 count += 1
-        finally:
-            if args.output:
-                out.close()
         print(f"provlink export: {count} events", file=sys.stderr)
     finally:
         store.close()
@@ -160,7 +170,10 @@ def import_command(args: argparse.Namespace) -> int:
             flush()
     finally:
         store.close()
-    print(f"provlink import: {stored} stored, {duplicates} duplicates, {invalid} invalid", file=sys.stderr)
+    print(
+        f"provlink import: {stored} stored, {duplicates} duplicates, {invalid} invalid",
+        file=sys.stderr,
+    )
     return 1 if invalid else 0
 
 

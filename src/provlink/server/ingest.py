@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from provlink.server.tx import Tx
@@ -32,11 +32,11 @@ def canonical_json(value: Any) -> str:
 
 def iso(moment: datetime) -> str:
     """UTC ISO-8601 text with microseconds, so that text order is time order."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def now_iso() -> str:
-    return iso(datetime.now(timezone.utc))
+    return iso(datetime.now(UTC))
 
 
 def store_event(tx: Tx, event: dict[str, Any], received_at: str) -> bool:
@@ -82,7 +82,10 @@ def _run_event(tx: Tx, event: dict[str, Any], t: str) -> None:
     job_id, job_type, current_version = _upsert_job(tx, job, job_facets, run_facets, t, run_id)
     _upsert_run(tx, run_id, job_id, event_type, run_facets, job_facets, t)
     terminal = event_type in TERMINAL_STATES
-    for direction, key, extra in (("INPUT", "inputs", "inputFacets"), ("OUTPUT", "outputs", "outputFacets")):
+    for direction, key, extra in (
+        ("INPUT", "inputs", "inputFacets"),
+        ("OUTPUT", "outputs", "outputFacets"),
+    ):
         for item in sorted(event.get(key) or [], key=lambda d: (d["namespace"], d["name"])):
             dataset_id, version = _upsert_dataset(
                 tx, item, t, run_id if direction == "OUTPUT" else None, modified=terminal
@@ -151,7 +154,18 @@ def _upsert_job(
         (namespace, name, t, t),
     )
     assert row is not None
-    job_id, job_type, old_facets, location, description, parent, current, latest_id, latest_at, deleted = row
+    (
+        job_id,
+        job_type,
+        old_facets,
+        location,
+        description,
+        parent,
+        current,
+        latest_id,
+        latest_at,
+        deleted,
+    ) = row
     old_row = (job_type, old_facets, location, description, parent, latest_id, latest_at, deleted)
     facets = _merge(json.loads(old_facets), job_facets, newer=latest_at is None or t >= latest_at)
     job_type = _job_type(facets) or job_type
@@ -160,8 +174,16 @@ def _upsert_job(
     parent = _text(_get(run_facets, "parent", "job", "name")) or parent
     if run_id is not None and (latest_at is None or t >= latest_at):
         latest_id, latest_at = run_id, t
-    new_row = (job_type, canonical_json(facets) if job_facets else old_facets, location, description,
-               parent, latest_id, latest_at, 0)
+    new_row = (
+        job_type,
+        canonical_json(facets) if job_facets else old_facets,
+        location,
+        description,
+        parent,
+        latest_id,
+        latest_at,
+        0,
+    )
     if new_row != old_row:
         tx.run(
             "UPDATE jobs SET type = ?, facets = ?, location = ?, description = ?, parent_job_name = ?,"
@@ -192,7 +214,18 @@ def _upsert_run(
         (run_id, job_id, t, t, t),
     )
     assert row is not None
-    old_state, old_at, old_terminal, old_facets, old_job_facets, started, ended, n_start, n_end, parent = row
+    (
+        old_state,
+        old_at,
+        old_terminal,
+        old_facets,
+        old_job_facets,
+        started,
+        ended,
+        n_start,
+        n_end,
+        parent,
+    ) = row
     newer = (terminal, t) >= (old_terminal, old_at)
     new_state, new_at, new_terminal = old_state, old_at, old_terminal
     if state is not None and newer:
@@ -219,7 +252,8 @@ def _upsert_run(
             n_end,
             canonical_json(facets) if run_facets else old_facets,
             canonical_json(_merge(json.loads(old_job_facets), job_facets, newer=newer))
-            if job_facets else old_job_facets,
+            if job_facets
+            else old_job_facets,
             parent_run.lower() if parent_run else parent,
             run_id,
         ),
@@ -250,8 +284,28 @@ def _upsert_dataset(
         (namespace, name, namespace, t, t),
     )
     assert row is not None
-    dataset_id, old_facets, old_fields, source, description, version, last_modified, lifecycle, updated, deleted = row
-    old_row = (old_facets, old_fields, source, description, version, last_modified, lifecycle, deleted)
+    (
+        dataset_id,
+        old_facets,
+        old_fields,
+        source,
+        description,
+        version,
+        last_modified,
+        lifecycle,
+        updated,
+        deleted,
+    ) = row
+    old_row = (
+        old_facets,
+        old_fields,
+        source,
+        description,
+        version,
+        last_modified,
+        lifecycle,
+        deleted,
+    )
     newer = updated == t
     facets_text, fields_text = old_facets, old_fields
     if incoming:
@@ -302,7 +356,9 @@ def _job_version(
     outputs = sorted({(ns, name) for direction, _, ns, name in io if direction == "OUTPUT"})
     location = _text(_get(_facets(job, "facets"), "sourceCodeLocation", "url"))
     version = str(
-        uuid.uuid5(_VERSION_NS, canonical_json([job["namespace"], job["name"], inputs, outputs, location]))
+        uuid.uuid5(
+            _VERSION_NS, canonical_json([job["namespace"], job["name"], inputs, outputs, location])
+        )
     )
     tx.run(
         "INSERT INTO job_versions (version, job_id, created_at, location, inputs, outputs, run_id)"
@@ -333,15 +389,23 @@ def _column_lineage(tx: Tx, dataset_id: int, facet: Any) -> None:
         for source in inputs if isinstance(inputs, list) else []:
             if not isinstance(source, dict):
                 continue
-            key = (_text(source.get("namespace")), _text(source.get("name")), _text(source.get("field")))
-            if None in key:
+            in_ns, in_name, in_field = (
+                _text(source.get("namespace")),
+                _text(source.get("name")),
+                _text(source.get("field")),
+            )
+            if in_ns is None or in_name is None or in_field is None:
                 continue
             transformations = source.get("transformations")
-            first = transformations[0] if isinstance(transformations, list) and transformations else {}
+            first = (
+                transformations[0] if isinstance(transformations, list) and transformations else {}
+            )
             first = first if isinstance(first, dict) else {}
-            description = _text(spec.get("transformationDescription")) or _text(first.get("description"))
+            description = _text(spec.get("transformationDescription")) or _text(
+                first.get("description")
+            )
             kind = _text(spec.get("transformationType")) or _text(first.get("type"))
-            rows[(out_field, *key)] = (description, kind)  # type: ignore[arg-type]
+            rows[(out_field, in_ns, in_name, in_field)] = (description, kind)
     tx.run_many(
         "INSERT INTO column_lineage (dataset_id, field, input_namespace, input_name, input_field,"
         " description, type) VALUES (?, ?, ?, ?, ?, ?, ?)",

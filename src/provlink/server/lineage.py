@@ -28,7 +28,9 @@ class NodeNotFound(LookupError):
 def lineage_graph(tx: Tx, node_id: str, depth: int) -> dict[str, Any]:
     node = parse_node_id(node_id)
     if node.kind == "datasetField":
-        raise ValueError("table lineage needs a job: or dataset: nodeId; use /column-lineage for fields")
+        raise ValueError(
+            "table lineage needs a job: or dataset: nodeId; use /column-lineage for fields"
+        )
     table = "jobs" if node.kind == "job" else "datasets"
     start = tx.value(
         f"SELECT id FROM {table} WHERE namespace = ? AND name = ? AND deleted = 0",
@@ -88,7 +90,10 @@ def _select_in(tx: Tx, sql: str, ids: Iterable[Any]) -> list[tuple[Any, ...]]:
 
 
 def _job_nodes(tx: Tx, ids: set[int], edges: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
-    jobs = {row[0]: row for row in _select_in(tx, f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id IN (?)", ids)}
+    jobs = {
+        row[0]: row
+        for row in _select_in(tx, f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id IN (?)", ids)
+    }
     names = _dataset_names(tx, {dataset for _, dataset, _ in edges})
     versions = {
         version: (json.loads(inputs), json.loads(outputs))
@@ -122,8 +127,20 @@ def _job_nodes(tx: Tx, ids: set[int], edges: list[tuple[int, int, str]]) -> list
             out_edges[job_id].append({"origin": me, "destination": other})
     nodes = []
     for job_id, row in jobs.items():
-        (_, ns, name, kind, created, updated, facets, location, description, parent, version,
-         latest) = row
+        (
+            _,
+            ns,
+            name,
+            kind,
+            created,
+            updated,
+            facets,
+            location,
+            description,
+            parent,
+            version,
+            latest,
+        ) = row
         inputs, outputs = versions.get(version, ([], []))
         latest_row = runs.get(latest)
         nodes.append(
@@ -181,7 +198,9 @@ def _dataset_names(tx: Tx, ids: set[int]) -> dict[int, tuple[str, str]]:
     }
 
 
-def _dataset_nodes(tx: Tx, ids: Iterable[int], edges: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
+def _dataset_nodes(
+    tx: Tx, ids: Iterable[int], edges: list[tuple[int, int, str]]
+) -> list[dict[str, Any]]:
     rows = _select_in(tx, f"SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.id IN (?)", ids)
     job_names = {
         job_id: (ns, name)
@@ -190,7 +209,9 @@ def _dataset_nodes(tx: Tx, ids: Iterable[int], edges: list[tuple[int, int, str]]
         )
     }
     tags: dict[int, list[str]] = defaultdict(list)
-    for ds_id, tag in _select_in(tx, "SELECT dataset_id, tag FROM dataset_tags WHERE dataset_id IN (?)", ids):
+    for ds_id, tag in _select_in(
+        tx, "SELECT dataset_id, tag FROM dataset_tags WHERE dataset_id IN (?)", ids
+    ):
         tags[ds_id].append(tag)
     in_edges: dict[int, list[dict[str, str]]] = defaultdict(list)
     out_edges: dict[int, list[dict[str, str]]] = defaultdict(list)
@@ -205,8 +226,21 @@ def _dataset_nodes(tx: Tx, ids: Iterable[int], edges: list[tuple[int, int, str]]
             out_edges[dataset_id].append({"origin": names[dataset_id], "destination": other})
     nodes = []
     for row in rows:
-        (ds_id, ns, name, kind, source, fields, facets, description, created, updated, modified,
-         lifecycle, version) = row
+        (
+            ds_id,
+            ns,
+            name,
+            kind,
+            source,
+            fields,
+            facets,
+            description,
+            created,
+            updated,
+            modified,
+            lifecycle,
+            version,
+        ) = row
         nodes.append(
             {
                 "id": names[ds_id],
@@ -256,14 +290,21 @@ def column_lineage_graph(tx: Tx, node_id: str, depth: int, with_downstream: bool
         )
         if row is None:
             raise NodeNotFound(node_id)
-        outputs = tx.value("SELECT outputs FROM job_versions WHERE version = ?", (row[0],)) if row[0] else None
+        outputs = (
+            tx.value("SELECT outputs FROM job_versions WHERE version = ?", (row[0],))
+            if row[0]
+            else None
+        )
         for ns, name in json.loads(outputs or "[]"):
             start |= _dataset_fields(tx, ns, name)
     else:
-        if tx.value(
-            "SELECT id FROM datasets WHERE namespace = ? AND name = ? AND deleted = 0",
-            (node.namespace, node.name),
-        ) is None:
+        if (
+            tx.value(
+                "SELECT id FROM datasets WHERE namespace = ? AND name = ? AND deleted = 0",
+                (node.namespace, node.name),
+            )
+            is None
+        ):
             raise NodeNotFound(node_id)
         if node.kind == "datasetField":
             start = {(node.namespace, node.name, node.field or "")}
@@ -286,19 +327,29 @@ def column_lineage_graph(tx: Tx, node_id: str, depth: int, with_downstream: bool
 
 
 def _dataset_fields(tx: Tx, namespace: str, name: str) -> set[FieldKey]:
-    row = tx.row("SELECT id, fields FROM datasets WHERE namespace = ? AND name = ?", (namespace, name))
+    row = tx.row(
+        "SELECT id, fields FROM datasets WHERE namespace = ? AND name = ?", (namespace, name)
+    )
     if row is None:
         return set()
     fields = {f["name"] for f in json.loads(row[1])}
-    fields |= {f for (f,) in tx.rows("SELECT DISTINCT field FROM column_lineage WHERE dataset_id = ?", (row[0],))}
+    fields |= {
+        f
+        for (f,) in tx.rows(
+            "SELECT DISTINCT field FROM column_lineage WHERE dataset_id = ?", (row[0],)
+        )
+    }
     return {(namespace, name, field) for field in fields}
 
 
 def _column_rows(tx: Tx, key: FieldKey, upstream: bool) -> list[tuple[Any, ...]]:
     if upstream:
-        return tx.rows(f"{_COLUMN_SELECT} WHERE d.namespace = ? AND d.name = ? AND c.field = ?", key)
+        return tx.rows(
+            f"{_COLUMN_SELECT} WHERE d.namespace = ? AND d.name = ? AND c.field = ?", key
+        )
     return tx.rows(
-        f"{_COLUMN_SELECT} WHERE c.input_namespace = ? AND c.input_name = ? AND c.input_field = ?", key
+        f"{_COLUMN_SELECT} WHERE c.input_namespace = ? AND c.input_name = ? AND c.input_field = ?",
+        key,
     )
 
 
@@ -332,8 +383,15 @@ def _field_node(
                 "transformationDescription": description,
                 "transformationType": kind,
                 "inputFields": [
-                    compact({"namespace": s[0], "dataset": s[1], "field": s[2],
-                             "transformationDescription": m[0], "transformationType": m[1]})
+                    compact(
+                        {
+                            "namespace": s[0],
+                            "dataset": s[1],
+                            "field": s[2],
+                            "transformationDescription": m[0],
+                            "transformationType": m[1],
+                        }
+                    )
                     for s, m in inputs
                 ],
             }

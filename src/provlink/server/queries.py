@@ -41,8 +41,14 @@ def page(limit: int, offset: int) -> tuple[int, int]:
 def _namespace(row: tuple[Any, ...]) -> dict[str, Any]:
     name, created, updated, owner, description = row
     return compact(
-        {"name": name, "createdAt": created, "updatedAt": updated, "ownerName": owner,
-         "description": description, "isHidden": False}
+        {
+            "name": name,
+            "createdAt": created,
+            "updatedAt": updated,
+            "ownerName": owner,
+            "description": description,
+            "isHidden": False,
+        }
     )
 
 
@@ -67,9 +73,27 @@ def namespace(tx: Tx, name: str) -> dict[str, Any] | None:
 # datasets -----------------------------------------------------------------------------------
 def dataset_data(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
     """One dataset in Marquez's ``Dataset`` shape (also the ``data`` of a lineage node)."""
-    (ds_id, ns, name, kind, source, fields, facets, description, created, updated, modified,
-     lifecycle, version) = row
-    tags = [t for (t,) in tx.rows("SELECT tag FROM dataset_tags WHERE dataset_id = ? ORDER BY tag", (ds_id,))]
+    (
+        ds_id,
+        ns,
+        name,
+        kind,
+        source,
+        fields,
+        facets,
+        description,
+        created,
+        updated,
+        modified,
+        lifecycle,
+        version,
+    ) = row
+    tags = [
+        t
+        for (t,) in tx.rows(
+            "SELECT tag FROM dataset_tags WHERE dataset_id = ? ORDER BY tag", (ds_id,)
+        )
+    ]
     field_tags: dict[str, list[str]] = {}
     for field, tag in tx.rows(
         "SELECT field, tag FROM field_tags WHERE dataset_id = ? ORDER BY tag", (ds_id,)
@@ -116,7 +140,9 @@ def datasets(tx: Tx, namespace: str, limit: int, offset: int) -> dict[str, Any]:
         " ORDER BY d.name LIMIT ? OFFSET ?",
         (namespace, limit, offset),
     )
-    total = tx.value("SELECT COUNT(*) FROM datasets WHERE namespace = ? AND deleted = 0", (namespace,))
+    total = tx.value(
+        "SELECT COUNT(*) FROM datasets WHERE namespace = ? AND deleted = 0", (namespace,)
+    )
     return {"datasets": [dataset_data(tx, row) for row in rows], "totalCount": total}
 
 
@@ -148,7 +174,9 @@ def _dataset_version(tx: Tx, head: dict[str, Any], row: tuple[Any, ...]) -> dict
     )
 
 
-def dataset_versions(tx: Tx, namespace: str, name: str, limit: int, offset: int) -> dict[str, Any] | None:
+def dataset_versions(
+    tx: Tx, namespace: str, name: str, limit: int, offset: int
+) -> dict[str, Any] | None:
     row = _dataset_row(tx, namespace, name)
     if row is None:
         return None
@@ -179,7 +207,9 @@ def delete_dataset(tx: Tx, namespace: str, name: str) -> dict[str, Any] | None:
     """Soft delete, as Marquez does: the dataset disappears until an event mentions it again."""
     found = dataset(tx, namespace, name)
     if found is not None:
-        tx.run("UPDATE datasets SET deleted = 1 WHERE namespace = ? AND name = ?", (namespace, name))
+        tx.run(
+            "UPDATE datasets SET deleted = 1 WHERE namespace = ? AND name = ?", (namespace, name)
+        )
         found["deleted"] = True
     return found
 
@@ -214,8 +244,20 @@ def tag_dataset(
 # jobs and runs ------------------------------------------------------------------------------
 def job_data(tx: Tx, row: tuple[Any, ...], *, latest_runs: int = 1) -> dict[str, Any]:
     """One job in Marquez's ``Job`` shape (also the ``data`` of a lineage node)."""
-    (job_id, ns, name, kind, created, updated, facets, location, description, parent,
-     version, latest_run_id) = row
+    (
+        job_id,
+        ns,
+        name,
+        kind,
+        created,
+        updated,
+        facets,
+        location,
+        description,
+        parent,
+        version,
+        latest_run_id,
+    ) = row
     inputs: list[dict[str, str]] = []
     outputs: list[dict[str, str]] = []
     if version:
@@ -224,13 +266,22 @@ def job_data(tx: Tx, row: tuple[Any, ...], *, latest_runs: int = 1) -> dict[str,
             inputs = [{"namespace": n, "name": d} for n, d in json.loads(io[0])]
             outputs = [{"namespace": n, "name": d} for n, d in json.loads(io[1])]
     runs = (
-        [run(tx, latest_run_id)] if latest_runs == 1 and latest_run_id else
-        [_run(tx, r) for r in tx.rows(
-            f"SELECT {RUN_COLUMNS} FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.job_id = ?"
-            " ORDER BY r.created_at DESC LIMIT ?", (job_id, latest_runs))]
-        if latest_run_id else []
+        [run(tx, latest_run_id)]
+        if latest_runs == 1 and latest_run_id
+        else [
+            _run(tx, r)
+            for r in tx.rows(
+                f"SELECT {RUN_COLUMNS} FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.job_id = ?"
+                " ORDER BY r.created_at DESC LIMIT ?",
+                (job_id, latest_runs),
+            )
+        ]
+        if latest_run_id
+        else []
     )
-    tags = [t for (t,) in tx.rows("SELECT tag FROM job_tags WHERE job_id = ? ORDER BY tag", (job_id,))]
+    tags = [
+        t for (t,) in tx.rows("SELECT tag FROM job_tags WHERE job_id = ? ORDER BY tag", (job_id,))
+    ]
     return compact(
         {
             "id": {"namespace": ns, "name": name},
@@ -261,7 +312,9 @@ def _job_row(tx: Tx, namespace: str, name: str) -> tuple[Any, ...] | None:
     )
 
 
-def jobs(tx: Tx, namespace: str | None, states: list[str], limit: int, offset: int) -> dict[str, Any]:
+def jobs(
+    tx: Tx, namespace: str | None, states: list[str], limit: int, offset: int
+) -> dict[str, Any]:
     limit, offset = page(limit, offset)
     where = ["j.deleted = 0"]
     params: list[Any] = []
@@ -271,9 +324,7 @@ def jobs(tx: Tx, namespace: str | None, states: list[str], limit: int, offset: i
     if states:
         where.append(f"lr.state IN ({','.join('?' * len(states))})")
         params.extend(states)
-    base = (
-        "FROM jobs j LEFT JOIN runs lr ON lr.id = j.latest_run_id WHERE " + " AND ".join(where)
-    )
+    base = "FROM jobs j LEFT JOIN runs lr ON lr.id = j.latest_run_id WHERE " + " AND ".join(where)
     rows = tx.rows(
         f"SELECT {JOB_COLUMNS} {base} ORDER BY j.namespace, j.name LIMIT ? OFFSET ?",
         (*params, limit, offset),
@@ -300,15 +351,18 @@ def tag_job(tx: Tx, namespace: str, name: str, tag: str, add: bool) -> dict[str,
         return None
     if add:
         _ensure_tag(tx, tag)
-        tx.run("INSERT INTO job_tags (job_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", (row[0], tag))
+        tx.run(
+            "INSERT INTO job_tags (job_id, tag) VALUES (?, ?) ON CONFLICT DO NOTHING", (row[0], tag)
+        )
     else:
         tx.run("DELETE FROM job_tags WHERE job_id = ? AND tag = ?", (row[0], tag))
     return job_data(tx, row, latest_runs=10)
 
 
 def _run(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
-    (run_id, state, created, updated, started, ended, n_start, n_end, facets, version, ns,
-     name) = row
+    (run_id, state, created, updated, started, ended, n_start, n_end, facets, version, ns, name) = (
+        row
+    )
     io: dict[str, list[dict[str, Any]]] = {"INPUT": [], "OUTPUT": []}
     for direction, d_ns, d_name, d_version, d_facets in tx.rows(
         "SELECT r.direction, d.namespace, d.name, r.version, r.facets FROM run_io r"
@@ -317,8 +371,10 @@ def _run(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
     ):
         if d_version:
             io[direction].append(
-                {"datasetVersionId": {"namespace": d_ns, "name": d_name, "version": d_version},
-                 "facets": json.loads(d_facets)}
+                {
+                    "datasetVersionId": {"namespace": d_ns, "name": d_name, "version": d_version},
+                    "facets": json.loads(d_facets),
+                }
             )
     return compact(
         {
@@ -475,6 +531,14 @@ def list_events(
 
 def counts(tx: Tx) -> dict[str, int]:
     """Row counts per table: what tests and ``provlink serve`` report as the store's size."""
-    tables = ("events", "namespaces", "jobs", "runs", "datasets", "dataset_versions",
-              "job_versions", "edges")
+    tables = (
+        "events",
+        "namespaces",
+        "jobs",
+        "runs",
+        "datasets",
+        "dataset_versions",
+        "job_versions",
+        "edges",
+    )
     return {table: int(tx.value(f"SELECT COUNT(*) FROM {table}")) for table in tables}

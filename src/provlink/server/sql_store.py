@@ -12,7 +12,8 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
+from functools import partial
 from typing import Any, TypeVar
 
 from provlink.server import lineage, queries
@@ -25,11 +26,18 @@ T = TypeVar("T")
 _RETRIES = 8
 
 
+def _event_page(tx: Tx, *, after: int, limit: int) -> list[tuple[Any, ...]]:
+    return tx.rows(
+        "SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?", (after, limit)
+    )
+
+
 class SqlStore:
     """Everything the API needs, over any connection that speaks DB-API with ``execute``."""
 
     dialect = "sql"
     serial = "INTEGER PRIMARY KEY"
+    driver_errors: tuple[type[Exception], ...] = ()
 
     def __init__(self, *, pool_size: int = 8) -> None:
         self._idle: queue.LifoQueue[Any] = queue.LifoQueue()
@@ -85,7 +93,7 @@ class SqlStore:
     def _discard_if_broken(self, conn: Any) -> None:
         try:
             conn.execute("SELECT 1")
-        except Exception:
+        except self.driver_errors:
             with self._lock:
                 if conn in self._all:
                     self._all.remove(conn)
@@ -103,10 +111,8 @@ class SqlStore:
                         conn.execute("COMMIT")
                     return result
                 except BaseException as error:
-                    try:
+                    with suppress(*self.driver_errors):
                         conn.execute("ROLLBACK")
-                    except Exception:
-                        pass
                     if not self._transient(error) or attempt == _RETRIES - 1:
                         raise
             time.sleep(0.01 * 2**attempt)
@@ -121,10 +127,8 @@ class SqlStore:
         with self._lock:
             conns, self._all = self._all, []
         for conn in conns:
-            try:
+            with suppress(*self.driver_errors):
                 conn.close()
-            except Exception:
-                pass
 
     def _migrate(self, tx: Tx) -> None:
         self._lock_migrations(tx)
@@ -156,11 +160,7 @@ class SqlStore:
         """Every stored event in arrival order, read in pages so exports stream."""
         last = 0
         while True:
-            rows = self.read(
-                lambda tx: tx.rows(
-                    "SELECT id, payload FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, batch)
-                )
-            )
+            rows = self.read(partial(_event_page, after=last, limit=batch))
             if not rows:
                 return
             for _, payload in rows:
@@ -186,7 +186,9 @@ class SqlStore:
     def dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.read(lambda tx: queries.dataset(tx, namespace, name))
 
-    def dataset_versions(self, namespace: str, name: str, limit: int, offset: int) -> dict[str, Any] | None:
+    def dataset_versions(
+        self, namespace: str, name: str, limit: int, offset: int
+    ) -> dict[str, Any] | None:
         return self.read(lambda tx: queries.dataset_versions(tx, namespace, name, limit, offset))
 
     def dataset_version(self, namespace: str, name: str, version: str) -> dict[str, Any] | None:
@@ -195,10 +197,14 @@ class SqlStore:
     def delete_dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.write(lambda tx: queries.delete_dataset(tx, namespace, name))
 
-    def tag_dataset(self, namespace: str, name: str, tag: str, field: str | None, add: bool) -> dict[str, Any] | None:
+    def tag_dataset(
+        self, namespace: str, name: str, tag: str, field: str | None, add: bool
+    ) -> dict[str, Any] | None:
         return self.write(lambda tx: queries.tag_dataset(tx, namespace, name, tag, field, add))
 
-    def jobs(self, namespace: str | None, states: list[str], limit: int, offset: int) -> dict[str, Any]:
+    def jobs(
+        self, namespace: str | None, states: list[str], limit: int, offset: int
+    ) -> dict[str, Any]:
         return self.read(lambda tx: queries.jobs(tx, namespace, states, limit, offset))
 
     def job(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -232,4 +238,6 @@ class SqlStore:
         return self.read(lambda tx: lineage.lineage_graph(tx, node_id, depth))
 
     def column_lineage(self, node_id: str, depth: int, with_downstream: bool) -> dict[str, Any]:
-        return self.read(lambda tx: lineage.column_lineage_graph(tx, node_id, depth, with_downstream))
+        return self.read(
+            lambda tx: lineage.column_lineage_graph(tx, node_id, depth, with_downstream)
+        )

@@ -20,6 +20,7 @@ BUSY_TIMEOUT_S = 60.0
 class SqliteStore(SqlStore):
     dialect = "sqlite"
     serial = "INTEGER PRIMARY KEY"
+    driver_errors = (sqlite3.Error,)
 
     def __init__(self, path: str | Path, *, pool_size: int = 8) -> None:
         self.path = Path(path)

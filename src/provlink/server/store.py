@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from provlink.errors import ConfigError
+from provlink.server.sql_store import SqlStore
 
 
 class Store(Protocol):
@@ -31,7 +32,7 @@ def default_path() -> Path:
     return Path(home) / "lineage.db"
 
 
-def open_store(url: str | None = None) -> Any:
+def open_store(url: str | None = None) -> SqlStore:
     """Open (creating and migrating) the store at ``url``.
 
     ``None`` → the SQLite file under ``PROVLINK_HOME``; ``sqlite:///abs/path.db`` or a plain
@@ -45,12 +46,16 @@ def open_store(url: str | None = None) -> Any:
         try:
             from provlink.server.postgres_store import PostgresStore
         except ImportError as error:
-            raise ConfigError("PostgreSQL stores need psycopg: pip install 'provlink[postgres]'") from error
+            raise ConfigError(
+                "PostgreSQL stores need psycopg: pip install 'provlink[postgres]'"
+            ) from error
         return PostgresStore(url)
     if url.startswith("sqlite:"):
         path = url.removeprefix("sqlite:").removeprefix("//")
         if not path or path == "/":
-            raise ConfigError(f"store URL {url!r} has no file path; use sqlite:///path/to/lineage.db")
+            raise ConfigError(
+                f"store URL {url!r} has no file path; use sqlite:///path/to/lineage.db"
+            )
         from provlink.server.sqlite_store import SqliteStore
 
         return SqliteStore(path)

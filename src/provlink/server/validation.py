@@ -14,7 +14,7 @@ provlink.errors.EventValidationError: producer: is required
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from provlink.errors import EventValidationError
@@ -56,7 +56,9 @@ def _run_event(event: dict[str, Any]) -> None:
     _facets(run, "run.facets")
     _job(_required(event, "job", "job"), "job")
     event_type = event.get("eventType")
-    if event_type is not None and (not isinstance(event_type, str) or event_type not in RUN_EVENT_TYPES):
+    if event_type is not None and (
+        not isinstance(event_type, str) or event_type not in RUN_EVENT_TYPES
+    ):
         raise EventValidationError("eventType", f"must be one of {sorted(RUN_EVENT_TYPES)}")
     _datasets(event, "inputs", ("facets", "inputFacets"))
     _datasets(event, "outputs", ("facets", "outputFacets"))
@@ -138,6 +140,6 @@ def parse_time(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
         if parsed.tzinfo is None or parsed.utcoffset() is None:
             return None
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError):
         return None
