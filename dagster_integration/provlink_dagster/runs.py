@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from provlink.capture import CapturePoint
+from provlink.capture_point import CapturePoint
 from provlink.model import ErrorInfo, EventType, JobKind
 from provlink.runtime import get_runtime
 from provlink_dagster import _compat

@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
-from provlink.capture import CapturePoint
+from provlink.capture_point import CapturePoint
 from provlink.model import DatasetRef, JobKind
 from provlink.runtime import get_runtime
 from provlink_dagster import _compat

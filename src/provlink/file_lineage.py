@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from provlink.file_capture import FileCapture, default_ignores
 
 if TYPE_CHECKING:
-    from provlink.capture import CapturePoint
+    from provlink.capture_point import CapturePoint
 
 _STATE_KEY = "file_capture"
 

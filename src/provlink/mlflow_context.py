@@ -19,7 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from provlink.capture import CapturePoint
+    from provlink.capture_point import CapturePoint
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ STATE_TRACKING_URIS = "mlflow.tracking_uris"
 
 def current_point() -> CapturePoint | None:
     """The current capture point, or None when provlink's capture is not even imported."""
-    capture = sys.modules.get("provlink.capture")
+    capture = sys.modules.get("provlink.capture_point")
     return None if capture is None else capture.current()
 
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.entities.model_registry import ModelVersion
 
-    from provlink.capture import CapturePoint
+    from provlink.capture_point import CapturePoint
 
 log = logging.getLogger(__name__)
 

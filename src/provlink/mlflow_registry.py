@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from mlflow.entities import DatasetInput
     from mlflow.entities.model_registry import ModelVersion
 
-    from provlink.capture import CapturePoint
+    from provlink.capture_point import CapturePoint
 
 log = logging.getLogger(__name__)
 

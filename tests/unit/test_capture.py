@@ -94,9 +94,7 @@ def test_a_broken_capture_step_never_fails_the_task(tmp_path: Path) -> None:
         def on_finish(self, point):
             raise RuntimeError("extension finish failed")
 
-    import importlib
-
-    capture_module = importlib.import_module("provlink.capture")  # the module, not the function
+    from provlink import capture_point as capture_module
 
     capture_module.register_extension(Broken())
     try:

@@ -44,3 +44,11 @@ def test_core_works_with_orchestrators_and_heavy_libraries_blocked(tmp_path) -> 
                           cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "LOADED []" in done.stdout
+
+
+def test_importing_provlink_is_light_until_a_name_is_used() -> None:
+    code = ("import sys, provlink.mlflow_context; "
+            "print('openlineage.client' in sys.modules, 'provlink.capture_point' in sys.modules); "
+            "provlink.capture; print('provlink.capture_point' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["False", "False", "True"]
