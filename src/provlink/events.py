@@ -215,26 +215,22 @@ def _dataset_facets(d: DatasetRef) -> dict[str, Any]:
     return facets
 
 
+def _statistics(d: DatasetRef, key: str, facet_class: Any) -> dict[str, Any]:
+    """``inputStatistics``/``outputStatistics`` when the row count or size is known."""
+    if d.row_count is None and d.size_bytes is None:
+        return {}
+    return {key: facet_class(rowCount=d.row_count, size=d.size_bytes)}
+
+
 def _input(d: DatasetRef) -> InputDataset:
-    input_facets: dict[str, Any] = {}
-    if d.row_count is not None or d.size_bytes is not None:
-        input_facets["inputStatistics"] = (
-            input_statistics_input_dataset.InputStatisticsInputDatasetFacet(
-                rowCount=d.row_count, size=d.size_bytes)
-        )
-    input_facets.update(d.input_facets)
+    stats = _statistics(d, "inputStatistics",
+                        input_statistics_input_dataset.InputStatisticsInputDatasetFacet)
     return InputDataset(namespace=d.namespace, name=d.name, facets=_dataset_facets(d),
-                        inputFacets=input_facets)
+                        inputFacets={**stats, **d.input_facets})
 
 
 def _output(d: DatasetRef) -> OutputDataset:
-    output_facets: dict[str, Any] = {}
-    if d.row_count is not None or d.size_bytes is not None:
-        output_facets["outputStatistics"] = (
-            output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet(
-                rowCount=d.row_count, size=d.size_bytes)
-        )
-    output_facets.update(d.output_facets)
+    stats = _statistics(d, "outputStatistics",
+                        output_statistics_output_dataset.OutputStatisticsOutputDatasetFacet)
     return OutputDataset(namespace=d.namespace, name=d.name, facets=_dataset_facets(d),
-                         outputFacets=output_facets)
-
+                         outputFacets={**stats, **d.output_facets})
