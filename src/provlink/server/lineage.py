@@ -63,18 +63,13 @@ def lineage_graph(tx: Tx, node_id: str, depth: int) -> dict[str, Any]:
 
 def _edges(tx: Tx, column: str, ids: Iterable[int]) -> list[tuple[int, int, str]]:
     """Edges touching ``ids`` (by ``job_id`` or ``dataset_id``), skipping soft-deleted nodes."""
-    out: list[tuple[int, int, str]] = []
-    for chunk in _chunks(list(ids)):
-        out.extend(
-            tx.rows(
-                "SELECT e.job_id, e.dataset_id, e.direction FROM edges e"
-                " JOIN jobs j ON j.id = e.job_id JOIN datasets d ON d.id = e.dataset_id"
-                f" WHERE e.{column} IN ({','.join('?' * len(chunk))}) AND j.deleted = 0"
-                " AND d.deleted = 0",
-                chunk,
-            )
-        )
-    return out
+    return _select_in(
+        tx,
+        "SELECT e.job_id, e.dataset_id, e.direction FROM edges e"
+        " JOIN jobs j ON j.id = e.job_id JOIN datasets d ON d.id = e.dataset_id"
+        f" WHERE e.{column} IN (?) AND j.deleted = 0 AND d.deleted = 0",
+        ids,
+    )
 
 
 def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
@@ -83,8 +78,19 @@ def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
 
 
 def _select_in(tx: Tx, sql: str, ids: Iterable[Any]) -> list[tuple[Any, ...]]:
+    """Run ``sql`` whose ``IN (?)`` stands for ``ids``.
+
+    PostgreSQL gets one array parameter (``= ANY(?)``), so the statement text never changes
+    and its plan is prepared once; SQLite gets an expanded list, in chunks under its
+    parameter limit.
+    """
+    values = list(ids)
+    if not values:
+        return []
+    if tx.dialect == "postgresql":
+        return tx.rows(sql.replace(" IN (?)", " = ANY(?)"), (values,))
     rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(list(ids)):
+    for chunk in _chunks(values):
         rows.extend(tx.rows(sql.replace("(?)", f"({','.join('?' * len(chunk))})"), chunk))
     return rows
 

@@ -30,7 +30,9 @@ class PostgresStore(SqlStore):
         super().__init__(pool_size=pool_size)
 
     def _connect(self) -> Any:
-        return psycopg.connect(self.url, autocommit=True)
+        conn = psycopg.connect(self.url, autocommit=True)
+        conn.prepare_threshold = 0  # our statement texts are fixed: prepare them on first use
+        return conn
 
     def _pipeline(self, conn: Any) -> AbstractContextManager[Any]:
         # statements without RETURNING are sent without waiting: fewer round trips per event
