@@ -10,8 +10,8 @@ is the fastest of several runs (robust to other load on a shared machine), repor
 from __future__ import annotations
 
 import argparse
-import os
 import importlib
+import os
 import sys
 import tempfile
 import time

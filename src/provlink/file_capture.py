@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from provlink import library_io
 
@@ -149,7 +149,7 @@ def _dispatch(event: str, args: tuple[Any, ...]) -> None:
             _on_remove(args[0])
         else:
             _on_sqlite(args[0])
-    except Exception:  # noqa: BLE001 - an audit hook that raises would fail the user's call
+    except Exception:  # noqa: BLE001, S110 - a raising hook fails the user's open(); logging could recurse
         pass
 
 
@@ -292,12 +292,15 @@ class FileCapture:
         self.accesses = self._result(log)
         return self.accesses
 
-    def __enter__(self) -> FileCapture:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         self.stop()
 

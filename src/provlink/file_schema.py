@@ -79,7 +79,7 @@ def _first_parquet(root: Path) -> Path | None:
 def _parquet(path: Path) -> Schema | None:
     if importlib.util.find_spec("pyarrow") is None:
         return None
-    import pyarrow.parquet as pq
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
     return [(f.name, str(f.type)) for f in pq.read_schema(path)]
 
@@ -87,7 +87,7 @@ def _parquet(path: Path) -> Schema | None:
 def _arrow_ipc(path: Path) -> Schema | None:
     if importlib.util.find_spec("pyarrow") is None:
         return None
-    import pyarrow.ipc as ipc
+    from pyarrow import ipc
 
     with ipc.open_file(path) as reader:
         return [(f.name, str(f.type)) for f in reader.schema]

@@ -158,7 +158,7 @@ class _PatchOnImport:
                     paths = _local_paths(value, kwargs.get("filesystem"))
                     if paths:
                         record(target.role, paths)
-                except Exception:  # lineage must never fail the user's call
+                except Exception:  # noqa: BLE001 - lineage must never fail the user's call
                     _log.warning("provlink: could not record %s", target.attr, exc_info=True)
             return fn(*args, **kwargs)
 
