@@ -32,6 +32,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import os
 import site
 import sys
@@ -264,8 +265,7 @@ class FileCapture:
 
     def __init__(self, ignore: Sequence[str | os.PathLike[str]] | None = None) -> None:
         prefixes = default_ignores() if ignore is None else ignore
-        resolved = {os.path.realpath(p) for p in prefixes}
-        self._ignore = tuple(p for p in resolved if p != os.path.sep)
+        self._ignore = _resolved(tuple(os.fspath(p) for p in prefixes))
         self._log: _Log | None = None
         self.accesses: FileAccesses | None = None
 
@@ -334,6 +334,13 @@ class FileCapture:
 
     def _ignored(self, p: str) -> bool:
         return any(p == q or p.startswith(q + os.path.sep) for q in self._ignore)
+
+
+@functools.lru_cache(maxsize=32)
+def _resolved(prefixes: tuple[str, ...]) -> tuple[str, ...]:
+    """Real paths of the ignore prefixes; cached: resolving ~20 paths per capture point
+    costs more than the rest of starting one."""
+    return tuple(p for p in {os.path.realpath(p) for p in prefixes} if p != os.path.sep)
 
 
 @contextmanager
