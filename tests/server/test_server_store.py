@@ -227,3 +227,20 @@ def test_export_round_trip_preserves_events(store: Any, tmp_path: Any) -> None:
         assert other.counts() == store.counts()
     finally:
         other.close()
+
+
+def test_lineage_skips_soft_deleted_nodes(store: Any) -> None:
+    store.ingest_many(pipeline())
+    assert store.delete_job("provlink-tests", "train") is not None
+    ids = {n["id"] for n in store.lineage("dataset:file:/data/raw.csv", 20)["graph"]}
+    assert ids == {
+        "job:provlink-tests:ingest",
+        "dataset:file:/data/raw.csv",
+        "dataset:file:/data/features.parquet",
+        "job:provlink-tests:score",
+        "dataset:file:/data/predictions.parquet",
+        "dataset:http://127.0.0.1:5001:models/churn/3",
+    }
+    store.delete_dataset("file", "/data/features.parquet")
+    ids = {n["id"] for n in store.lineage("dataset:file:/data/raw.csv", 20)["graph"]}
+    assert ids == {"job:provlink-tests:ingest", "dataset:file:/data/raw.csv"}

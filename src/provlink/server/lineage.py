@@ -38,23 +38,25 @@ def lineage_graph(tx: Tx, node_id: str, depth: int) -> dict[str, Any]:
     )
     if start is None:
         raise NodeNotFound(node_id)
+    deleted_jobs = {i for (i,) in tx.rows("SELECT id FROM jobs WHERE deleted = 1")}
+    deleted_datasets = {i for (i,) in tx.rows("SELECT id FROM datasets WHERE deleted = 1")}
     if node.kind == "job":
         frontier = {start}
     else:
-        frontier = {job for job, _, _ in _edges(tx, "dataset_id", [start])}
+        frontier = {job for job, _, _ in _edges(tx, "dataset_id", [start])} - deleted_jobs
         if not frontier:
             return {"graph": [_dataset_nodes(tx, [start], [])[0]]}
     jobs_seen: set[int] = set(frontier)
     datasets_seen: set[int] = set()
     edges: list[tuple[int, int, str]] = []
     for level in range(max(depth, 0) + 1):
-        found = _edges(tx, "job_id", frontier)
+        found = [e for e in _edges(tx, "job_id", frontier) if e[1] not in deleted_datasets]
         edges.extend(found)
         fresh = {dataset for _, dataset, _ in found} - datasets_seen
         datasets_seen |= fresh
         if level == depth or not fresh:
             break
-        frontier = {job for job, _, _ in _edges(tx, "dataset_id", fresh)} - jobs_seen
+        frontier = {job for job, _, _ in _edges(tx, "dataset_id", fresh)} - jobs_seen - deleted_jobs
         jobs_seen |= frontier
         if not frontier:
             break
@@ -62,13 +64,9 @@ def lineage_graph(tx: Tx, node_id: str, depth: int) -> dict[str, Any]:
 
 
 def _edges(tx: Tx, column: str, ids: Iterable[int]) -> list[tuple[int, int, str]]:
-    """Edges touching ``ids`` (by ``job_id`` or ``dataset_id``), skipping soft-deleted nodes."""
+    """Edges touching ``ids`` (by ``job_id`` or ``dataset_id``): one index lookup, no joins."""
     return _select_in(
-        tx,
-        "SELECT e.job_id, e.dataset_id, e.direction FROM edges e"
-        " JOIN jobs j ON j.id = e.job_id JOIN datasets d ON d.id = e.dataset_id"
-        f" WHERE e.{column} IN (?) AND j.deleted = 0 AND d.deleted = 0",
-        ids,
+        tx, f"SELECT job_id, dataset_id, direction FROM edges WHERE {column} IN (?)", ids
     )
 
 

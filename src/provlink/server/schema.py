@@ -135,4 +135,9 @@ MIGRATIONS: list[list[str]] = [
             description TEXT,
             created_at TEXT NOT NULL)""",
     ],
+    [
+        # lineage walks skip soft-deleted nodes; these keep finding them cheap
+        "CREATE INDEX jobs_deleted ON jobs (id) WHERE deleted = 1",
+        "CREATE INDEX datasets_deleted ON datasets (id) WHERE deleted = 1",
+    ],
 ]
