@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import provlink.server as server
+from provlink import server
 from provlink.server.commands import register
 from provlink.server.store import open_store
 from provlink.server.validation import validate_event
