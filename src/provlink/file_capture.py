@@ -80,6 +80,9 @@ def default_ignores() -> tuple[str, ...]:
         "/usr/lib",
         "/usr/lib64",
         "/usr/share",
+        str(home / ".cache"),
+        str(home / ".config"),  # tools' own state, e.g. MLflow's telemetry.json
+        str(home / ".local"),
         os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or str(airflow_home / "logs"),
         str(airflow_home / "airflow.db"),
         os.environ.get("PROVLINK_HOME") or str(home / ".provlink"),
@@ -333,7 +336,12 @@ class FileCapture:
         return tuple(sorted(kept))
 
     def _ignored(self, p: str) -> bool:
+        if _VCS_DIR in p:  # version control internals (MLflow reads .git/HEAD), not data
+            return True
         return any(p == q or p.startswith(q + os.path.sep) for q in self._ignore)
+
+
+_VCS_DIR = f"{os.path.sep}.git{os.path.sep}"
 
 
 @functools.lru_cache(maxsize=32)

@@ -7,6 +7,8 @@ a Dagster run) pass ``capture_files=False``: their steps report the files.
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from provlink.file_capture import FileCapture, default_ignores
@@ -30,7 +32,10 @@ class FileLineageExtension:
         if recorder is None:
             return
         accesses = recorder.stop()
+        scratch = Path(tempfile.gettempdir()).resolve()
         for path in accesses.reads:
+            if path.is_relative_to(scratch) and not path.exists():
+                continue  # a library's scratch file, gone already: not data
             if ("file", str(path)) not in point.inputs:
                 point.add_input(path)
         for path in accesses.writes:

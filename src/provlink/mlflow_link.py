@@ -18,7 +18,8 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import mlflow
@@ -114,6 +115,34 @@ def link_runs(point: CapturePoint, tracking_uri: str, *, adopted: set[str] | Non
     for version in versions:
         point.add_output(model_version_dataset(version, tracking_uri))
     tag_versions(client, versions, point, tracking_uri)
+    _drop_mlflow_files(point, client, runs.values(), tracking_uri)
+
+
+def _drop_mlflow_files(point: CapturePoint, client: MlflowClient, runs: Iterable[Run],
+                       tracking_uri: str) -> None:
+    """File capture saw MLflow write its artifacts and tracking DB; those are the runs and
+    model versions already in the event, so the files themselves are noise in the graph."""
+    roots = {
+        os.path.realpath(path)
+        for exp_id in {run.info.experiment_id for run in runs}
+        if (path := _local_path(client.get_experiment(exp_id).artifact_location))
+    }
+    if db := _local_path(tracking_uri.removeprefix("sqlite:")):
+        roots |= {os.path.realpath(db) + suffix for suffix in ("", "-wal", "-shm", "-journal")}
+    for table in (point.inputs, point.outputs):
+        for key in [k for k in table if k[0] == "file" and _under(k[1], roots)]:
+            del table[key]
+
+
+def _local_path(uri: str | None) -> str | None:
+    if not uri:
+        return None
+    uri = uri.removeprefix("file:")
+    return "/" + uri.lstrip("/") if uri.startswith("/") else None
+
+
+def _under(path: str, roots: set[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip("/") + "/") for root in roots)
 
 
 def find_runs(client: MlflowClient, lineage_run_id: str) -> list[Run]:
