@@ -20,6 +20,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from provlink.file_capture import ignore_this_thread
 from provlink.model import CodeVersion, EnvironmentInfo
 
 KEY_PACKAGES: tuple[str, ...] = (
@@ -27,7 +28,8 @@ KEY_PACKAGES: tuple[str, ...] = (
     "dagster", "mlflow", "mlflow-skinny", "scikit-learn", "pandas", "pyarrow", "numpy", "torch",
     "xgboost", "lightgbm",
 )
-_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provlink-probe")
+_EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provlink-probe",
+                               initializer=ignore_this_thread)
 
 
 DIRTY_TTL = 30.0  # seconds a dirty flag is reused: one `git status` per checkout, not per task

@@ -46,7 +46,7 @@ from typing import Any, Self
 
 from provlink import library_io
 
-__all__ = ["FileAccesses", "FileCapture", "capture_files", "default_ignores"]
+__all__ = ["FileAccesses", "FileCapture", "capture_files", "default_ignores", "ignore_this_thread"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,8 +138,17 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
+_internal = threading.local()
+
+
+def ignore_this_thread() -> None:
+    """Mark the calling thread as provlink's own (the sender, the probe): its file I/O is
+    never the task's lineage."""
+    _internal.ignored = True
+
+
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _active and event in _EVENTS:
+    if _active and event in _EVENTS and not getattr(_internal, "ignored", False):
         _dispatch(event, args)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 from provlink.delivery import Target
 from provlink.errors import ProvlinkError
+from provlink.file_capture import ignore_this_thread
 from provlink.spool import Spool, default_owner
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class Sender:
         self._wake.set()
 
     def _run(self) -> None:
+        ignore_this_thread()  # what the sender writes (a file transport's log) is not lineage
         while not self._stop.is_set():
             try:
                 progressed = self.drain_once()

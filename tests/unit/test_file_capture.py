@@ -342,3 +342,21 @@ def test_libraries_imported_after_start_are_wrapped_on_import(tmp_path: Path) ->
         "print([p.name for p in c.stop().writes])\n"
     )
     assert out.stdout.strip() == "['late.parquet']"
+
+
+def test_threads_marked_internal_are_not_lineage(tmp_path) -> None:
+    import threading
+
+    from provlink.file_capture import capture_files, ignore_this_thread
+
+    def provlink_side() -> None:
+        ignore_this_thread()
+        (tmp_path / "transport.log").write_text("event")
+
+    with capture_files(ignore=[]) as files:
+        worker = threading.Thread(target=provlink_side)
+        worker.start()
+        worker.join()
+        (tmp_path / "task_output.txt").write_text("data")
+    writes = {p.name for p in files.accesses.writes}
+    assert writes == {"task_output.txt"}
