@@ -80,8 +80,10 @@ def _run_event(tx: Tx, event: dict[str, Any], t: str) -> None:
     run_id = run["runId"].lower()
     run_facets, job_facets = _facets(run, "facets"), _facets(job, "facets")
     job_id, job_type, current_version = _upsert_job(tx, job, job_facets, run_facets, t, run_id)
-    _upsert_run(tx, run_id, job_id, event_type, run_facets, job_facets, t)
+    # the job row is now locked until commit, so no other writer creates this run meanwhile
+    old = tx.row(f"SELECT {_RUN_STATE} FROM runs WHERE id = ?", (run_id,))
     terminal = event_type in TERMINAL_STATES
+    io: list[tuple[Any, ...]] = []
     for direction, key, extra in (
         ("INPUT", "inputs", "inputFacets"),
         ("OUTPUT", "outputs", "outputFacets"),
@@ -90,21 +92,23 @@ def _run_event(tx: Tx, event: dict[str, Any], t: str) -> None:
             dataset_id, version = _upsert_dataset(
                 tx, item, t, run_id if direction == "OUTPUT" else None, modified=terminal
             )
+            io.append((direction, dataset_id, item["namespace"], item["name"]))
             tx.run(
                 "INSERT INTO run_io (run_id, dataset_id, direction, version, facets)"
                 " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, direction, dataset_id)"
                 " DO UPDATE SET version = excluded.version, facets = excluded.facets",
                 (run_id, dataset_id, direction, version, _json_or_empty(_facets(item, extra))),
             )
-    streaming = job_type == "STREAM" and event_type in ("START", "RUNNING")
-    if terminal or streaming:
-        io = tx.rows(
-            "SELECT r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
-            " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id = ?",
-            (run_id,),
-        )
-        version = _job_version(tx, job, job_id, current_version, io, t, run_id)
-        tx.run("UPDATE runs SET job_version = ? WHERE id = ?", (version, run_id))
+    job_version = None
+    if terminal or (job_type == "STREAM" and event_type in ("START", "RUNNING")):
+        if old is not None:  # earlier events of this run may have named other datasets
+            io = tx.rows(
+                "SELECT r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
+                " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id = ?",
+                (run_id,),
+            )
+        job_version = _job_version(tx, job, job_id, current_version, io, t, run_id)
+    _write_run(tx, run_id, job_id, event_type, run_facets, job_facets, t, old, job_version)
 
 
 def _job_event(tx: Tx, event: dict[str, Any], t: str) -> None:
@@ -193,7 +197,13 @@ def _upsert_job(
     return job_id, job_type, current
 
 
-def _upsert_run(
+_RUN_STATE = (
+    "state, transitioned_at, terminal, facets, job_facets, started_at, ended_at, nominal_start,"
+    " nominal_end, parent_run_id, updated_at, job_version"
+)
+
+
+def _write_run(
     tx: Tx,
     run_id: str,
     job_id: int,
@@ -201,31 +211,15 @@ def _upsert_run(
     run_facets: dict[str, Any],
     job_facets: dict[str, Any],
     t: str,
+    old: tuple[Any, ...] | None,
+    job_version: str | None,
 ) -> None:
+    """Apply one event to the run: the latest event sets the state, a terminal one wins."""
     state = RUN_STATES.get(event_type)
     terminal = 1 if event_type in TERMINAL_STATES else 0
-    row = tx.row(
-        "INSERT INTO runs (id, job_id, state, created_at, updated_at, transitioned_at, terminal,"
-        " facets, job_facets) VALUES (?, ?, 'NEW', ?, ?, ?, 0, '{}', '{}')"
-        " ON CONFLICT (id) DO UPDATE SET updated_at = CASE WHEN excluded.updated_at > runs.updated_at"
-        " THEN excluded.updated_at ELSE runs.updated_at END"
-        " RETURNING state, transitioned_at, terminal, facets, job_facets, started_at, ended_at,"
-        " nominal_start, nominal_end, parent_run_id",
-        (run_id, job_id, t, t, t),
-    )
-    assert row is not None
-    (
-        old_state,
-        old_at,
-        old_terminal,
-        old_facets,
-        old_job_facets,
-        started,
-        ended,
-        n_start,
-        n_end,
-        parent,
-    ) = row
+    fresh = ("NEW", t, 0, "{}", "{}", None, None, None, None, None, t, None)
+    old_state, old_at, old_terminal, old_facets, old_job_facets = (old or fresh)[:5]
+    started, ended, n_start, n_end, parent, updated, old_version = (old or fresh)[5:]
     newer = (terminal, t) >= (old_terminal, old_at)
     new_state, new_at, new_terminal = old_state, old_at, old_terminal
     if state is not None and newer:
@@ -238,25 +232,37 @@ def _upsert_run(
     n_start = _time_text(_get(facets, "nominalTime", "nominalStartTime")) or n_start
     n_end = _time_text(_get(facets, "nominalTime", "nominalEndTime")) or n_end
     parent_run = _text(_get(facets, "parent", "run", "runId"))
+    values = (
+        new_state,
+        new_at,
+        new_terminal,
+        started,
+        ended,
+        n_start,
+        n_end,
+        canonical_json(facets) if run_facets else old_facets,
+        canonical_json(_merge(json.loads(old_job_facets), job_facets, newer=newer))
+        if job_facets
+        else old_job_facets,
+        parent_run.lower() if parent_run else parent,
+        max(updated, t),
+        job_version or old_version,
+    )
+    if old is None:
+        inserted = tx.row(
+            "INSERT INTO runs (state, transitioned_at, terminal, started_at, ended_at,"
+            " nominal_start, nominal_end, facets, job_facets, parent_run_id, updated_at,"
+            " job_version, id, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (id) DO NOTHING RETURNING id",
+            (*values, run_id, job_id, t),
+        )
+        if inserted is not None:
+            return
     tx.run(
         "UPDATE runs SET state = ?, transitioned_at = ?, terminal = ?, started_at = ?, ended_at = ?,"
-        " nominal_start = ?, nominal_end = ?, facets = ?, job_facets = ?, parent_run_id = ?"
-        " WHERE id = ?",
-        (
-            new_state,
-            new_at,
-            new_terminal,
-            started,
-            ended,
-            n_start,
-            n_end,
-            canonical_json(facets) if run_facets else old_facets,
-            canonical_json(_merge(json.loads(old_job_facets), job_facets, newer=newer))
-            if job_facets
-            else old_job_facets,
-            parent_run.lower() if parent_run else parent,
-            run_id,
-        ),
+        " nominal_start = ?, nominal_end = ?, facets = ?, job_facets = ?, parent_run_id = ?,"
+        " updated_at = ?, job_version = ? WHERE id = ?",
+        (*values, run_id),
     )
 
 
