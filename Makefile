@@ -25,8 +25,14 @@ demo: install
 test: install browser
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# Every benchmark, one after the other (figures and how to read them: benchmarks/README.md).
 bench: install
-	$(PY) benchmarks/run_all.py
+	$(PY) benchmarks/bench_core.py
+	$(PY) benchmarks/bench_file_capture.py
+	$(PY) benchmarks/bench_mlflow.py
+	$(PY) benchmarks/bench_dagster.py
+	$(PY) benchmarks/bench_airflow.py --tasks 50 --repeats 3
+	$(PY) benchmarks/bench_server.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
