@@ -167,6 +167,8 @@ class CapturePoint:
         self._token = _current.set(self)
         with _active_lock:
             _active.append(self)
+        if self.runtime.config.disabled:  # PROVLINK_DISABLED: the code runs, nothing is captured
+            return self
         self._probe = self._guard(probe_async, self.code_dir, self.orchestrator,
                                   self.orchestrator_version)
         self._extensions = self._guard(_extensions_now) or []
@@ -182,6 +184,9 @@ class CapturePoint:
         if self.finished:
             return None
         self.finished = True
+        if self.runtime.config.disabled:
+            self._leave()
+            return None
         late = [e for e in self._guard(_extensions_now) or [] if e not in self._extensions]
         extensions = [*self._extensions, *late]
         for ext in extensions:

@@ -122,3 +122,14 @@ def test_nested_points_and_parent(tmp_path: Path) -> None:
     assert step_done["job"]["name"] == "step"
     assert step_done["run"]["facets"]["parent"]["run"]["runId"] == outer.run_id
     assert isinstance(outer.job, JobRef)
+
+
+def test_disabled_captures_nothing_and_runs_the_code(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("PROVLINK_DISABLED", "true")
+    with capture_events() as events:
+        with provlink.capture("off") as cp:
+            (tmp_path / "out.txt").write_text("x")
+            cp.add_output("t", namespace="n")
+            ran = True
+    assert ran and events == []
+    assert provlink.current() is None
