@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 def step_context(context: Any) -> StepExecutionContext:
     """The system step context behind an Op/AssetExecutionContext."""
     op_context = getattr(context, "op_execution_context", context)
-    return op_context._step_execution_context  # noqa: SLF001
+    return op_context._step_execution_context
 
 
 def add_event_listener(instance: DagsterInstance, run_id: str, callback: Any) -> None:

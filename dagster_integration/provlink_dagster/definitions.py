@@ -61,7 +61,7 @@ class Rewriter:
             return self._memo(job, lambda: job._replace(
                 executor_def=self.executor(job.executor_def)))
         if isinstance(job, JobDefinition):
-            return self._memo(job, lambda: job._copy(  # noqa: SLF001
+            return self._memo(job, lambda: job._copy(
                 graph_def=self.node(job.graph),
                 executor_def=self.executor(job.executor_def)))
         return job
@@ -125,7 +125,7 @@ def _wrap_op(op: OpDefinition, translator: DagsterLineageTranslator) -> OpDefini
         description=op.description, config_schema=op.config_schema,
         required_resource_keys=op.required_resource_keys, tags=op.tags, version=None,
         retry_policy=op.retry_policy, code_version=op.code_version if hasattr(
-            op, "code_version") else op._version, pool=op.pool)  # noqa: SLF001
+            op, "code_version") else op._version, pool=op.pool)
 
 
 def rewrite(defs: Definitions, translator: DagsterLineageTranslator, *, backstop: bool,

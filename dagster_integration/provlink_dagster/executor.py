@@ -61,7 +61,7 @@ class LineageExecutor(Executor):
             if tracker is not None:
                 try:
                     tracker.observe(event)
-                except Exception:  # noqa: BLE001 - lineage must never fail a run
+                except Exception:  # lineage must never fail a run
                     log.warning("provlink: run tracking failed", exc_info=True)
             yield event
 
@@ -71,7 +71,7 @@ class LineageExecutor(Executor):
             return track_run(instance=plan_context.instance, run=plan_context.dagster_run,
                              plan=execution_plan, layer=job_def.asset_layer,
                              translator=self._translator)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("provlink: could not start run lineage", exc_info=True)
             return None
 

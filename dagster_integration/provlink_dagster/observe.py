@@ -33,8 +33,8 @@ class RunObserver:
         for subscriber in list(self.subscribers):
             try:
                 subscriber(entry)
-            except Exception:  # noqa: BLE001 - lineage must never fail a Dagster step
-                _count_failure()
+            except Exception:  # a listener that raised would fail the step
+                count_failure()
                 log.warning("provlink: handling Dagster event %s failed",
                             entry.dagster_event.event_type.name, exc_info=True)
 
@@ -62,10 +62,12 @@ def forget(instance: Any, run_id: str) -> None:
         observer.subscribers.clear()
 
 
-def _count_failure() -> None:
+def count_failure() -> None:
+    """Count a swallowed lineage error; safe even when the runtime itself cannot be built
+    (a bad ``PROVLINK_*`` variable must not turn into a failed step)."""
     try:
-        import provlink
+        from provlink.runtime import get_runtime
 
-        provlink.get_runtime().capture_failures += 1
-    except Exception:  # noqa: BLE001
-        pass
+        get_runtime().capture_failures += 1
+    except Exception:
+        log.debug("provlink: no runtime to count a failure on", exc_info=True)

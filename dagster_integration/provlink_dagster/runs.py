@@ -19,7 +19,7 @@ from provlink.capture_point import CapturePoint
 from provlink.model import ErrorInfo, EventType, JobKind
 from provlink.runtime import get_runtime
 from provlink_dagster import _compat
-from provlink_dagster.observe import RunObserver, forget, observer_for
+from provlink_dagster.observe import RunObserver, count_failure, forget, observer_for
 from provlink_dagster.steps import FINISHED_STEPS, latest_datasets
 from provlink_dagster.translator import (
     DagsterLineageTranslator,
@@ -94,14 +94,16 @@ class RunLineage:
                                 "ASSET" if assets else "JOB")
             for name in assets:
                 point.add_output(datasets[name])
-            reason = (f"step {key} did not finish" if crashed
-                      else f"step {key} did not run: the Dagster run ended {outcome.value}")
-            _emit(point, EventType.FAIL if crashed else EventType.ABORT, message or reason)
+            if crashed:  # the run's error says why its step process went away
+                reason = f"step {key} did not finish" + (f": {message}" if message else "")
+            else:
+                reason = f"step {key} did not run: the Dagster run ended {outcome.value}"
+            _emit(point, EventType.FAIL if crashed else EventType.ABORT, reason)
         run_point = self._point(self.job_name, run_uuid(self.run.run_id), None, "JOB")
         _emit(run_point, outcome, message if outcome is not EventType.COMPLETE else None)
         try:
             self.instance.add_run_tags(self.run.run_id, {CLOSED_TAG: "true"})
-        except Exception:  # noqa: BLE001 - the tag only spares the backstop some work
+        except Exception:  # the tag only spares the backstop some work
             log.debug("provlink: could not tag run %s", self.run.run_id, exc_info=True)
         forget(self.instance, self.run.run_id)
 
@@ -127,8 +129,8 @@ def _emit(point: CapturePoint, outcome: EventType, message: str | None) -> None:
     try:
         error = ErrorInfo(message=message) if message else None
         point.runtime.emit(point.record(outcome, error, with_environment=False))
-    except Exception:  # noqa: BLE001
-        get_runtime().capture_failures += 1
+    except Exception:
+        count_failure()
         log.warning("provlink: could not emit %s for %s", outcome.value, point.job.name,
                     exc_info=True)
 

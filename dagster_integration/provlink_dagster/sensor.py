@@ -11,6 +11,7 @@ from dagster import DagsterRunStatus, DefaultSensorStatus, SensorDefinition, run
 
 from provlink.model import EventType
 from provlink.runtime import get_runtime
+from provlink_dagster.observe import count_failure
 from provlink_dagster.runs import CLOSED_TAG, RunLineage, planned_steps
 from provlink_dagster.translator import DagsterLineageTranslator
 
@@ -58,7 +59,7 @@ def close_run(instance: Any, run: Any, outcome: EventType,
                 tracker.observe(event)
         tracker.end(outcome, f"Dagster run {run.run_id} ended {run.status.value}")
         return True
-    except Exception:  # noqa: BLE001 - a sensor error would only hide the next run
-        get_runtime().capture_failures += 1
+    except Exception:  # a sensor error would only hide the next run
+        count_failure()
         log.warning("provlink: backstop could not close run %s", run.run_id, exc_info=True)
         return False

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -19,8 +19,8 @@ from provlink.capture_point import CapturePoint
 from provlink.model import DatasetRef, JobKind
 from provlink.runtime import get_runtime
 from provlink_dagster import _compat
-from provlink_dagster.asset_metadata import CODE_VERSION_TAG, asset_dataset
-from provlink_dagster.observe import RunObserver, observer_for
+from provlink_dagster.asset_metadata import asset_dataset
+from provlink_dagster.observe import RunObserver, count_failure, observer_for
 from provlink_dagster.translator import DagsterLineageTranslator, run_parent, step_uuid
 
 log = logging.getLogger(__name__)
@@ -36,10 +36,10 @@ def start_step(context: Any, translator: DagsterLineageTranslator) -> StepCaptur
     """Start capturing the step behind ``context``; never raises into the step."""
     try:
         return _start(context, translator)
-    except Exception:  # noqa: BLE001 - lineage must never fail a Dagster step
+    except Exception:  # lineage must never fail a Dagster step
         log.warning("provlink: could not start lineage capture for a Dagster step",
                     exc_info=True)
-        get_runtime().capture_failures += 1
+        count_failure()
         return None
 
 
@@ -190,8 +190,8 @@ def _nominal_time(context: Any) -> dict[str, datetime]:
         window = context.partition_time_window
     except Exception:  # noqa: BLE001 - static/dynamic partitions have no time window
         return {}
-    return {"nominal_start": window.start.astimezone(timezone.utc),
-            "nominal_end": window.end.astimezone(timezone.utc)}
+    return {"nominal_start": window.start.astimezone(UTC),
+            "nominal_end": window.end.astimezone(UTC)}
 
 
 def _link_back(step: Any, point: CapturePoint, lineage_url: str) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 dagster = pytest.importorskip("dagster")
 
-from dagster import (  # noqa: E402
+from dagster import (
     AssetOut,
     DagsterInstance,
     DagsterRunStatus,
@@ -25,10 +25,10 @@ from dagster import (  # noqa: E402
     multi_asset,
     op,
 )
+from provlink_dagster import RUN_ID_METADATA, lineage_assets, with_lineage
 
-from provlink.testing import capture_events  # noqa: E402
-from provlink_dagster import RUN_ID_METADATA, lineage_assets, with_lineage  # noqa: E402
-from tests.conformance import validate_event  # noqa: E402
+from provlink.testing import capture_events
+from tests.conformance import validate_event
 
 ROOT = Path(__file__).resolve().parents[2]
 
