@@ -67,7 +67,7 @@ def test_multiprocess_executor(spooled_env: Path) -> None:
 
 def test_canceled_run_aborts_what_did_not_finish(spooled_env: Path) -> None:
     """Launched as ``dagster dev`` launches (code server, run worker, step processes) and
-    terminated through the run launcher while ``blocking`` waits."""
+    canceled through the run coordinator (as the UI cancels) while ``blocking`` waits."""
     from dagster._core.workspace.context import WorkspaceProcessContext
     from dagster._core.workspace.load_target import ModuleTarget
 
@@ -82,7 +82,7 @@ def test_canceled_run_aborts_what_did_not_finish(spooled_env: Path) -> None:
             job_code_origin=remote.get_python_origin())
         instance.launch_run(run.run_id, workspace)
         wait_for(lambda: _step_started(instance, run.run_id, "blocking"))
-        assert instance.run_launcher.terminate(run.run_id)
+        assert instance.run_coordinator.cancel_run(run.run_id)  # as the UI does
         wait_for(lambda: instance.get_run_by_id(run.run_id).is_finished)
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
 
