@@ -1,27 +1,18 @@
 """The ASGI app: Marquez's ``/api/v1`` over a store, plus the lineage page at ``/``.
 
-API routes are matched on the *raw* request path, segment by segment, because dataset and
-namespace names contain ``/`` and ``:`` (``models/churn/3``, ``sqlite:///x/mlflow.db``)
-and clients send them percent-encoded as single segments, as Marquez expects.
-
 >>> app = create_app(open_store(), api_keys=["s3cret-key"])   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import json
 import re
-import zlib
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -29,116 +20,26 @@ from provlink.errors import EventValidationError
 from provlink.server.auth import KeyRing
 from provlink.server.ingest import iso
 from provlink.server.lineage import NodeNotFound
+from provlink.server.routing import (
+    AsciiJSONResponse,
+    Call,
+    Handler,
+    HttpError,
+    Router,
+    found,
+    json_response,
+    read_json,
+)
 from provlink.server.validation import parse_time, validate_event
 
-MAX_BODY = 32 * 1024 * 1024
 MAX_BATCH = 10_000
 STATIC = Path(__file__).parent / "static"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
-class AsciiJSONResponse(JSONResponse):
-    """JSON with non-ASCII escaped: facets may carry lone surrogates, which UTF-8 cannot encode."""
-
-    def render(self, content: Any) -> bytes:
-        return json.dumps(content, separators=(",", ":")).encode("ascii")
-
-
-class HttpError(Exception):
-    """A client error, answered as Marquez does: ``{"code": ..., "message": ...}``."""
-
-    def __init__(self, status: int, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.field = status, message, field
-
-    def response(self) -> AsciiJSONResponse:
-        body: dict[str, Any] = {"code": self.status, "message": self.message}
-        if self.field is not None:
-            body["field"] = self.field
-        return AsciiJSONResponse(body, status_code=self.status)
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """One API request after routing: the request, its decoded path parameters, the store."""
-
-    request: Request
-    params: dict[str, str]
-    store: Any
-
-    def query(self, name: str, default: str | None = None) -> str | None:
-        value = self.request.query_params.get(name, default)
-        if value is not None and "\x00" in value:
-            raise HttpError(400, f"query parameter {name!r} must not contain NUL")
-        return value
-
-    def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
-        raw = self.query(name)
-        if raw is None or raw == "":
-            return default
-        try:
-            value = int(raw)
-        except ValueError:
-            raise HttpError(400, f"query parameter {name!r} must be an integer") from None
-        if value < minimum:
-            raise HttpError(400, f"query parameter {name!r} must be >= {minimum}")
-        return min(value, 1_000_000)
-
-    async def store_call(self, method: str, *args: Any, **kw: Any) -> Any:
-        return await run_in_threadpool(getattr(self.store, method), *args, **kw)
-
-
-Handler = Callable[[Call], Awaitable[Response]]
-
-
-def _json(value: Any, status: int = 200) -> AsciiJSONResponse:
-    return AsciiJSONResponse(value, status_code=status)
-
-
-def _found(value: Any, what: str) -> AsciiJSONResponse:
-    if value is None:
-        raise HttpError(404, f"{what} not found")
-    return _json(value)
-
-
-async def _body_json(request: Request) -> Any:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > MAX_BODY:
-        raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    if request.headers.get("content-encoding", "").lower() == "gzip":
-        body = _gunzip(body)
-    try:
-        return json.loads(body, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as error:
-        raise HttpError(400, f"malformed JSON: {str(error)[:200]}") from None
-
-
-def _gunzip(body: bytes) -> bytes:
-    """Inflate a gzip body (openlineage-python's ``compression: gzip``), bounded by MAX_BODY."""
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        data = inflater.decompress(body, MAX_BODY + 1)
-    except zlib.error as error:
-        raise HttpError(400, f"malformed gzip body: {error}") from None
-    if len(data) > MAX_BODY:
-        raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
-    return data
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 # lineage ------------------------------------------------------------------------------------
 async def post_lineage(call: Call) -> Response:
-    event = await _body_json(call.request)
+    event = await read_json(call.request)
     try:
         validate_event(event)
     except EventValidationError as error:
@@ -149,7 +50,7 @@ async def post_lineage(call: Call) -> Response:
 
 async def post_lineage_batch(call: Call) -> Response:
     """provlink's own batch endpoint (Marquez has none): valid events are stored, bad ones listed."""
-    events = await _body_json(call.request)
+    events = await read_json(call.request)
     if not isinstance(events, list):
         raise HttpError(422, "body must be a JSON array of OpenLineage events", "(body)")
     if len(events) > MAX_BATCH:
@@ -163,7 +64,7 @@ async def post_lineage_batch(call: Call) -> Response:
             errors.append({"index": index, "field": error.field, "message": error.message})
     flags = await call.store_call("ingest_many", valid) if valid else []
     stored = sum(flags)
-    return _json(
+    return json_response(
         {
             "received": len(events),
             "stored": stored,
@@ -179,7 +80,7 @@ async def get_lineage(call: Call) -> Response:
         raise HttpError(400, "query parameter 'nodeId' is required")
     depth = call.integer("depth", 20)
     try:
-        return _json(await call.store_call("lineage", node_id, depth))
+        return json_response(await call.store_call("lineage", node_id, depth))
     except ValueError as error:
         raise HttpError(400, str(error)) from None
     except NodeNotFound:
@@ -193,7 +94,7 @@ async def get_column_lineage(call: Call) -> Response:
     depth = call.integer("depth", 20)
     downstream = (call.query("withDownstream") or "false").lower() == "true"
     try:
-        return _json(await call.store_call("column_lineage", node_id, depth, downstream))
+        return json_response(await call.store_call("column_lineage", node_id, depth, downstream))
     except ValueError as error:
         raise HttpError(400, str(error)) from None
     except NodeNotFound:
@@ -214,7 +115,7 @@ async def list_events(call: Call) -> Response:
     direction = (call.query("sortDirection") or "desc").lower()
     if direction not in ("asc", "desc"):
         raise HttpError(400, "sortDirection must be asc or desc")
-    return _json(
+    return json_response(
         await call.store_call(
             "list_events",
             before=_time_param(call, "before"),
@@ -228,17 +129,17 @@ async def list_events(call: Call) -> Response:
 
 # namespaces, datasets, jobs, runs, tags, search ----------------------------------------------
 async def list_namespaces(call: Call) -> Response:
-    return _json(
+    return json_response(
         await call.store_call("namespaces", call.integer("limit", 100), call.integer("offset", 0))
     )
 
 
 async def get_namespace(call: Call) -> Response:
-    return _found(await call.store_call("namespace", call.params["namespace"]), "namespace")
+    return found(await call.store_call("namespace", call.params["namespace"]), "namespace")
 
 
 async def list_datasets(call: Call) -> Response:
-    return _json(
+    return json_response(
         await call.store_call(
             "datasets",
             call.params["namespace"],
@@ -250,36 +151,36 @@ async def list_datasets(call: Call) -> Response:
 
 async def get_dataset(call: Call) -> Response:
     p = call.params
-    return _found(await call.store_call("dataset", p["namespace"], p["dataset"]), "dataset")
+    return found(await call.store_call("dataset", p["namespace"], p["dataset"]), "dataset")
 
 
 async def delete_dataset(call: Call) -> Response:
     p = call.params
-    return _found(await call.store_call("delete_dataset", p["namespace"], p["dataset"]), "dataset")
+    return found(await call.store_call("delete_dataset", p["namespace"], p["dataset"]), "dataset")
 
 
 async def list_dataset_versions(call: Call) -> Response:
     p = call.params
-    found = await call.store_call(
+    result = await call.store_call(
         "dataset_versions",
         p["namespace"],
         p["dataset"],
         call.integer("limit", 100),
         call.integer("offset", 0),
     )
-    return _found(found, "dataset")
+    return found(result, "dataset")
 
 
 async def get_dataset_version(call: Call) -> Response:
     p = call.params
-    found = await call.store_call("dataset_version", p["namespace"], p["dataset"], p["version"])
-    return _found(found, "dataset version")
+    result = await call.store_call("dataset_version", p["namespace"], p["dataset"], p["version"])
+    return found(result, "dataset version")
 
 
 def _tagger(add: bool, field: bool) -> Handler:
     async def handler(call: Call) -> Response:
         p = call.params
-        found = await call.store_call(
+        result = await call.store_call(
             "tag_dataset",
             p["namespace"],
             p["dataset"],
@@ -287,7 +188,7 @@ def _tagger(add: bool, field: bool) -> Handler:
             p["field"] if field else None,
             add,
         )
-        return _found(found, "dataset field" if field else "dataset")
+        return found(result, "dataset field" if field else "dataset")
 
     return handler
 
@@ -295,7 +196,7 @@ def _tagger(add: bool, field: bool) -> Handler:
 def _job_tagger(add: bool) -> Handler:
     async def handler(call: Call) -> Response:
         p = call.params
-        return _found(
+        return found(
             await call.store_call("tag_job", p["namespace"], p["job"], p["tag"], add), "job"
         )
 
@@ -312,7 +213,7 @@ def _run_states(call: Call) -> list[str]:
 
 
 async def list_jobs(call: Call) -> Response:
-    return _json(
+    return json_response(
         await call.store_call(
             "jobs",
             call.params.get("namespace"),
@@ -325,44 +226,44 @@ async def list_jobs(call: Call) -> Response:
 
 async def get_job(call: Call) -> Response:
     p = call.params
-    return _found(await call.store_call("job", p["namespace"], p["job"]), "job")
+    return found(await call.store_call("job", p["namespace"], p["job"]), "job")
 
 
 async def delete_job(call: Call) -> Response:
     p = call.params
-    return _found(await call.store_call("delete_job", p["namespace"], p["job"]), "job")
+    return found(await call.store_call("delete_job", p["namespace"], p["job"]), "job")
 
 
 async def list_job_runs(call: Call) -> Response:
     p = call.params
-    found = await call.store_call(
+    result = await call.store_call(
         "job_runs", p["namespace"], p["job"], call.integer("limit", 100), call.integer("offset", 0)
     )
-    return _found(found, "job")
+    return found(result, "job")
 
 
 async def get_run(call: Call) -> Response:
-    return _found(await call.store_call("run", call.params["id"]), "run")
+    return found(await call.store_call("run", call.params["id"]), "run")
 
 
 async def get_run_facets(call: Call) -> Response:
     kind = (call.query("type") or "run").lower()
     if kind not in ("run", "job"):
         raise HttpError(400, "type must be run or job")
-    return _found(await call.store_call("run_facets", call.params["id"], kind), "run")
+    return found(await call.store_call("run_facets", call.params["id"], kind), "run")
 
 
 async def list_tags(call: Call) -> Response:
-    return _json(await call.store_call("tags"))
+    return json_response(await call.store_call("tags"))
 
 
 async def put_tag(call: Call) -> Response:
     description = None
     if await call.request.body():
-        body = await _body_json(call.request)
+        body = await read_json(call.request)
         if isinstance(body, dict) and isinstance(body.get("description"), str):
             description = body["description"].replace("\x00", "")
-    return _json(await call.store_call("put_tag", call.params["tag"], description))
+    return json_response(await call.store_call("put_tag", call.params["tag"], description))
 
 
 def _date_param(call: Call, name: str) -> str | None:
@@ -384,7 +285,7 @@ async def search(call: Call) -> Response:
     sort = (call.query("sort") or "NAME").upper()
     if sort not in ("NAME", "UPDATE_AT"):
         raise HttpError(400, "sort must be NAME or UPDATE_AT")
-    return _json(
+    return json_response(
         await call.store_call(
             "search",
             q=q,
@@ -436,41 +337,6 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("PUT", "tags/{tag}", put_tag),
     ("GET", "search", search),
 ]
-
-
-class Router:
-    """Matches ``/api/v1/...`` raw paths against :data:`ROUTES`, decoding each segment once."""
-
-    def __init__(self, routes: Iterable[tuple[str, str, Handler]]) -> None:
-        self._routes = [
-            (method, tuple(pattern.split("/")), handler) for method, pattern, handler in routes
-        ]
-
-    def match(self, method: str, raw_path: str) -> tuple[Handler, dict[str, str]]:
-        segments = raw_path.split("/")
-        allowed = False
-        for route_method, pattern, handler in self._routes:
-            if len(pattern) != len(segments):
-                continue
-            params: dict[str, str] | None = {}
-            for part, segment in zip(pattern, segments):
-                if part.startswith("{"):
-                    if not segment:
-                        params = None
-                        break
-                    params[part[1:-1]] = unquote(segment)  # type: ignore[index]
-                elif part != segment:
-                    params = None
-                    break
-            if params is None:
-                continue
-            if route_method != method and not (method == "HEAD" and route_method == "GET"):
-                allowed = True
-                continue
-            if any("\x00" in value for value in params.values()):
-                raise HttpError(400, "path parameters must not contain NUL")
-            return handler, params
-        raise HttpError(405 if allowed else 404, "method not allowed" if allowed else "not found")
 
 
 def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None) -> Starlette:

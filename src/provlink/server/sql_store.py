@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from functools import partial
 from typing import Any, TypeVar
 
-from provlink.server import lineage, queries
+from provlink.server import dataset_queries, job_queries, lineage, queries
 from provlink.server.ingest import now_iso, store_event
 from provlink.server.schema import MIGRATIONS
 from provlink.server.tx import Tx
@@ -181,49 +181,53 @@ class SqlStore:
         return self.read(lambda tx: queries.namespace(tx, name))
 
     def datasets(self, namespace: str, limit: int, offset: int) -> dict[str, Any]:
-        return self.read(lambda tx: queries.datasets(tx, namespace, limit, offset))
+        return self.read(lambda tx: dataset_queries.datasets(tx, namespace, limit, offset))
 
     def dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.read(lambda tx: queries.dataset(tx, namespace, name))
+        return self.read(lambda tx: dataset_queries.dataset(tx, namespace, name))
 
     def dataset_versions(
         self, namespace: str, name: str, limit: int, offset: int
     ) -> dict[str, Any] | None:
-        return self.read(lambda tx: queries.dataset_versions(tx, namespace, name, limit, offset))
+        return self.read(
+            lambda tx: dataset_queries.dataset_versions(tx, namespace, name, limit, offset)
+        )
 
     def dataset_version(self, namespace: str, name: str, version: str) -> dict[str, Any] | None:
-        return self.read(lambda tx: queries.dataset_version(tx, namespace, name, version))
+        return self.read(lambda tx: dataset_queries.dataset_version(tx, namespace, name, version))
 
     def delete_dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.write(lambda tx: queries.delete_dataset(tx, namespace, name))
+        return self.write(lambda tx: dataset_queries.delete_dataset(tx, namespace, name))
 
     def tag_dataset(
         self, namespace: str, name: str, tag: str, field: str | None, add: bool
     ) -> dict[str, Any] | None:
-        return self.write(lambda tx: queries.tag_dataset(tx, namespace, name, tag, field, add))
+        return self.write(
+            lambda tx: dataset_queries.tag_dataset(tx, namespace, name, tag, field, add)
+        )
 
     def jobs(
         self, namespace: str | None, states: list[str], limit: int, offset: int
     ) -> dict[str, Any]:
-        return self.read(lambda tx: queries.jobs(tx, namespace, states, limit, offset))
+        return self.read(lambda tx: job_queries.jobs(tx, namespace, states, limit, offset))
 
     def job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.read(lambda tx: queries.job(tx, namespace, name))
+        return self.read(lambda tx: job_queries.job(tx, namespace, name))
 
     def delete_job(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.write(lambda tx: queries.delete_job(tx, namespace, name))
+        return self.write(lambda tx: job_queries.delete_job(tx, namespace, name))
 
     def tag_job(self, namespace: str, name: str, tag: str, add: bool) -> dict[str, Any] | None:
-        return self.write(lambda tx: queries.tag_job(tx, namespace, name, tag, add))
+        return self.write(lambda tx: job_queries.tag_job(tx, namespace, name, tag, add))
 
     def job_runs(self, namespace: str, name: str, limit: int, offset: int) -> dict[str, Any] | None:
-        return self.read(lambda tx: queries.job_runs(tx, namespace, name, limit, offset))
+        return self.read(lambda tx: job_queries.job_runs(tx, namespace, name, limit, offset))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        return self.read(lambda tx: queries.run(tx, run_id))
+        return self.read(lambda tx: job_queries.run(tx, run_id))
 
     def run_facets(self, run_id: str, kind: str) -> dict[str, Any] | None:
-        return self.read(lambda tx: queries.run_facets(tx, run_id, kind))
+        return self.read(lambda tx: job_queries.run_facets(tx, run_id, kind))
 
     def tags(self) -> dict[str, Any]:
         return self.read(queries.tags)
