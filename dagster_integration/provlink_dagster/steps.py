@@ -20,6 +20,7 @@ from provlink.model import DatasetRef, JobKind
 from provlink.runtime import get_runtime
 from provlink_dagster import _compat
 from provlink_dagster.asset_metadata import asset_dataset
+from provlink_dagster.mlflow_resource import tag_resource_runs
 from provlink_dagster.observe import RunObserver, count_failure, observer_for
 from provlink_dagster.translator import DagsterLineageTranslator, run_parent, step_uuid
 
@@ -79,6 +80,7 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
     observer.subscribers.append(capture.on_event)
     point.start()
     _link_back(step, point, runtime.config.lineage_url)
+    _tag_mlflow_resource_runs(context, point, asset_keys)
     return capture
 
 
@@ -205,6 +207,14 @@ def _link_back(step: Any, point: CapturePoint, lineage_url: str) -> None:
     for output in step.step.step_outputs:
         if output.properties.asset_key is not None:
             step.add_output_metadata(metadata, output_name=output.name)
+
+
+def _tag_mlflow_resource_runs(context: Any, point: CapturePoint, asset_keys: list[str]) -> None:
+    try:
+        tag_resource_runs(context, point, asset_keys)
+    except Exception:  # a tracking server hiccup must not cost the step its lineage
+        count_failure()
+        log.warning("provlink: could not tag dagster-mlflow's run", exc_info=True)
 
 
 def _error_text(event: Any) -> str | None:
