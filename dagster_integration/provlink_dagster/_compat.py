@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -24,3 +27,54 @@ def dagster_version() -> str:
     from dagster.version import __version__
 
     return __version__
+
+
+def op_compute(op: Any) -> tuple[Callable[[Any, Any], Any], inspect.Parameter | None]:
+    """The op's compute as Dagster calls it ``(context, inputs)``, and the user's ``context``
+    parameter (whose annotation picks the context class), if it declared one."""
+    from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
+    from dagster._core.execution.plan.compute_generator import create_op_compute_wrapper
+
+    original = op.compute_fn
+    if isinstance(original, DecoratedOpFunction):
+        param = original.get_context_arg() if original.has_context_arg() else None
+        return create_op_compute_wrapper(op), param
+    return original, None
+
+
+def op_with_compute(op: Any, compute: Callable[[Any, Any], Any]) -> Any:
+    """The same op (ins, outs, config, resources, retry policy, code version) running
+    ``compute``."""
+    from dagster import OpDefinition
+
+    return OpDefinition.dagster_internal_init(
+        compute_fn=compute, name=op.name, ins=op.ins, outs=op.outs,
+        description=op.description, config_schema=op.config_schema,
+        required_resource_keys=op.required_resource_keys, tags=op.tags, version=None,
+        retry_policy=op.retry_policy, code_version=op._version, pool=op.pool)
+
+
+def is_unresolved_asset_job(job: Any) -> bool:
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+    return isinstance(job, UnresolvedAssetJobDefinition)
+
+
+def with_asset_job_executor(job: Any, executor_def: Any) -> Any:
+    """A ``define_asset_job`` job with another executor."""
+    return job._replace(executor_def=executor_def)
+
+
+def copy_job(job: Any, *, graph_def: Any, executor_def: Any) -> Any:
+    """A JobDefinition with another graph and executor; everything else kept."""
+    return job._copy(graph_def=graph_def, executor_def=executor_def)
+
+
+@contextmanager
+def no_dagster_warnings() -> Iterator[None]:
+    from dagster._utils.warnings import disable_dagster_warnings
+
+    with disable_dagster_warnings():
+        yield

@@ -15,13 +15,8 @@ from dagster import (
     OpDefinition,
     multi_or_in_process_executor,
 )
-from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
-from dagster._core.execution.plan.compute_generator import create_op_compute_wrapper
-from dagster._utils.warnings import disable_dagster_warnings
 
+from provlink_dagster import _compat
 from provlink_dagster.executor import wrap_executor_def
 from provlink_dagster.sensor import backstop_sensors
 from provlink_dagster.steps import start_step
@@ -55,14 +50,14 @@ class Rewriter:
         return node
 
     def job(self, job: Any) -> Any:
-        if isinstance(job, UnresolvedAssetJobDefinition):
+        if _compat.is_unresolved_asset_job(job):
             if job.executor_def is None:
                 return job  # takes the wrapped Definitions executor
-            return self._memo(job, lambda: job._replace(
-                executor_def=self.executor(job.executor_def)))
+            return self._memo(job, lambda: _compat.with_asset_job_executor(
+                job, self.executor(job.executor_def)))
         if isinstance(job, JobDefinition):
-            return self._memo(job, lambda: job._copy(
-                graph_def=self.node(job.graph),
+            return self._memo(job, lambda: _compat.copy_job(
+                job, graph_def=self.node(job.graph),
                 executor_def=self.executor(job.executor_def)))
         return job
 
@@ -88,7 +83,7 @@ class Rewriter:
 
 
 def _rebuilt_asset(asset: AssetsDefinition, node_def: Any) -> AssetsDefinition:
-    with disable_dagster_warnings():  # get_attributes_dict passes beta parameters back
+    with _compat.no_dagster_warnings():  # get_attributes_dict passes beta parameters back
         return asset.__class__(**{**asset.get_attributes_dict(), "node_def": node_def})
 
 
@@ -102,14 +97,9 @@ def _jobs_of(item: Any) -> list[Any]:
 
 
 def _wrap_op(op: OpDefinition, translator: DagsterLineageTranslator) -> OpDefinition:
-    original = op.compute_fn
-    if getattr(original, _WRAPPED, False):
+    if getattr(op.compute_fn, _WRAPPED, False):
         return op
-    if isinstance(original, DecoratedOpFunction):
-        inner = create_op_compute_wrapper(op)
-        context_param = original.get_context_arg() if original.has_context_arg() else None
-    else:
-        inner, context_param = original, None
+    inner, context_param = _compat.op_compute(op)
 
     def compute(context: Any, inputs: Mapping[str, Any]) -> Any:
         start_step(context, translator)
@@ -120,12 +110,7 @@ def _wrap_op(op: OpDefinition, translator: DagsterLineageTranslator) -> OpDefini
     compute.__annotations__ = {} if annotation is inspect.Parameter.empty else {
         "context": annotation}
     setattr(compute, _WRAPPED, True)
-    return OpDefinition.dagster_internal_init(
-        compute_fn=compute, name=op.name, ins=op.ins, outs=op.outs,
-        description=op.description, config_schema=op.config_schema,
-        required_resource_keys=op.required_resource_keys, tags=op.tags, version=None,
-        retry_policy=op.retry_policy, code_version=op.code_version if hasattr(
-            op, "code_version") else op._version, pool=op.pool)
+    return _compat.op_with_compute(op, compute)
 
 
 def rewrite(defs: Definitions, translator: DagsterLineageTranslator, *, backstop: bool,
