@@ -1,21 +1,28 @@
 """Real Airflow for the Airflow integration tests: one migrated metadata DB per session,
 DAGs run by ``dag.test()`` in a subprocess (Airflow reads its configuration once per
-process), events read back from the spool and the embedded store."""
+process), Airflow components started as processes, events read back from the spool and the
+embedded store."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "example_pipelines" / "airflow"
+TEST_DAGS = Path(__file__).resolve().parent / "airflow_dags"  # tests-only DAGs
 PYTHON = sys.executable
 AIRFLOW = str(Path(PYTHON).with_name("airflow"))
 
@@ -102,3 +109,64 @@ def task_events(events: list[dict[str, Any]], job: str) -> dict[str, dict[str, A
 def parameters(event: dict[str, Any]) -> dict[str, str]:
     facet = event["run"]["facets"].get("executionParameters") or {"parameters": []}
     return {p["key"]: p["value"] for p in facet["parameters"]}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def airflow_processes(env: dict[str, str], log_dir: Path, *commands: list[str]
+                      ) -> Iterator[None]:
+    """Start ``airflow <command>`` for each command (logs in ``log_dir``), stop them on exit
+    with SIGTERM, then SIGKILL after 30 s: only the processes started here."""
+    procs = []
+    try:
+        for command in commands:
+            log = open(log_dir / f"{command[0]}.log", "w")  # noqa: SIM115 - closed below
+            procs.append((subprocess.Popen([AIRFLOW, *command], env=env, stdout=log,
+                                           stderr=subprocess.STDOUT, start_new_session=True),
+                          log))
+        yield
+    finally:
+        for proc, _ in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc, log in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+            log.close()
+
+
+T = TypeVar("T")
+
+
+def wait_for(predicate: Callable[[], T | None], timeout: float, what: str,
+             interval: float = 1.0) -> T:
+    """Poll until ``predicate`` returns something truthy; a bound, not a timing assertion."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+
+
+def stored_events(provlink_home: Path) -> list[dict[str, Any]]:
+    """Every event the embedded backend under ``provlink_home`` holds (none before the
+    first delivery created it)."""
+    from provlink.server.store import open_store
+
+    if not (provlink_home / "lineage.db").exists():
+        return []
+    store = open_store(f"sqlite:///{provlink_home / 'lineage.db'}")
+    try:
+        return list(store.iter_events())
+    finally:
+        store.close()

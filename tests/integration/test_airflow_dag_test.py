@@ -1,6 +1,7 @@
 """The Airflow integration on real Airflow 3 under ``dag.test()``: the example ML DAG's graph
-in the embedded backend, a team's file DAG, secrets, provider-compatible run ids, and the
-single-writer rule when the OpenLineage provider is enabled too."""
+in the embedded backend, a team's file DAG, failed and skipped tasks, secrets,
+provider-compatible run ids, the single-writer rule when the OpenLineage provider is enabled
+too, and state changes made afterwards through the API server."""
 
 from __future__ import annotations
 
@@ -14,13 +15,18 @@ import pytest
 from tests.conformance import require_spec, validate_event
 from tests.integration.airflow_support import (
     DAGS,
+    TEST_DAGS,
     AirflowEnv,
+    airflow_processes,
     dag_test,
     every_spooled_byte,
+    free_port,
     migrate,
     parameters,
     spooled_events,
+    stored_events,
     task_events,
+    wait_for,
 )
 
 pytestmark = pytest.mark.timeout(900)
@@ -229,3 +235,129 @@ def test_provider_enabled_one_writer_per_run(airflow_env: AirflowEnv, tmp_path: 
     outputs = [d["name"] for d in sort["outputs"]]
     assert str((tmp_path / "team" / "orders_sorted.csv").resolve()) in outputs
     assert outputs == [str((tmp_path / "team" / "orders_sorted.csv").resolve())]  # not the sink
+
+
+@pytest.fixture(scope="module")
+def states_run(airflow_env: AirflowEnv, tmp_path_factory: pytest.TempPathFactory):
+    work = tmp_path_factory.mktemp("states")
+    result = dag_test(airflow_env, work, TEST_DAGS / "task_states_dag.py", "task_states",
+                      AIRFLOW__CORE__DAGS_FOLDER=str(TEST_DAGS))
+    return work, result, spooled_events(work / "provlink")
+
+
+def _tags(event: dict) -> dict[str, str]:
+    return {t["key"]: t["value"] for t in event["run"]["facets"]["tags"]["tags"]}
+
+
+def test_failed_and_skipped_tasks(states_run) -> None:
+    _, result, events = states_run
+    assert result["state"] == "failed"
+    dag = task_events(events, "task_states")
+    assert set(dag) == {"START", "FAIL"}
+    boom = task_events(events, "task_states.boom")
+    assert set(boom) == {"START", "FAIL"}
+    error = boom["FAIL"]["run"]["facets"]["errorMessage"]
+    assert error["message"] == "ValueError: boom: the input had 0 rows"
+    assert error["programmingLanguage"] == "python"
+    assert 'raise ValueError("boom: the input had 0 rows")' in error["stackTrace"]
+    assert boom["FAIL"]["run"]["runId"] == boom["START"]["run"]["runId"]
+    skipped = task_events(events, "task_states.skip_me")
+    assert set(skipped) == {"START", "COMPLETE"}
+    assert _tags(skipped["COMPLETE"])["airflow.state"] == "skipped"
+    assert "errorMessage" not in skipped["COMPLETE"]["run"]["facets"]
+    for task_id in ("ok", "gate"):  # a ShortCircuitOperator that skips downstream succeeds
+        by_type = task_events(events, f"task_states.{task_id}")
+        assert set(by_type) == {"START", "COMPLETE"}
+        assert "airflow.state" not in _tags(by_type["COMPLETE"])
+    for event in events:
+        if event["job"]["name"] != "task_states":
+            assert event["run"]["facets"]["parent"]["run"]["runId"] == dag["START"]["run"]["runId"]
+
+
+API_PASSWORD = "api-pw-provlink-test"
+
+
+@pytest.mark.slow
+def test_state_changes_through_the_api_server(airflow_env: AirflowEnv, states_run,
+                                              tmp_path: Path) -> None:
+    """Mark tasks and the DAG run through the REST API of a running API server (no scheduler):
+    its own listener emits the terminal events, for the run ids the tasks ran under, and its
+    own sender delivers them to the embedded backend."""
+    import httpx
+    from airflow.providers.openlineage.plugins.adapter import OpenLineageAdapter
+    from pendulum import parse
+
+    work, result, events = states_run
+    ran = {e["job"]["name"]: e["run"]["runId"] for e in events if e["eventType"] == "START"}
+    passwords = tmp_path / "passwords.json"
+    passwords.write_text(json.dumps({"admin": API_PASSWORD}))
+    port = free_port()
+    env = airflow_env.env(
+        work, AIRFLOW__CORE__DAGS_FOLDER=str(TEST_DAGS),
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS="admin:admin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(passwords),
+        AIRFLOW__API_AUTH__JWT_SECRET="provlink-api-state-test-" + "0" * 48)
+    base = f"http://127.0.0.1:{port}"
+    runs = f"{base}/api/v2/dags/task_states/dagRuns/{result['run_id']}"
+    with airflow_processes(env, tmp_path, ["api-server", "--host", "127.0.0.1", "--port",
+                                           str(port), "--apps", "core", "--workers", "1"]):
+        token = wait_for(lambda: _token(base), 120, "the API server")
+        auth = {"Authorization": f"Bearer {token}"}
+        for task_id, state in [("ok", "failed"), ("boom", "success"), ("gate", "skipped"),
+                               ("after_gate", "success")]:
+            response = httpx.patch(f"{runs}/taskInstances/{task_id}", headers=auth,
+                                   json={"new_state": state}, timeout=60)
+            assert response.status_code == 200, response.text
+        response = httpx.patch(runs, headers=auth, json={"state": "success"}, timeout=60)
+        assert response.status_code == 200, response.text
+
+        before = {(e["run"]["runId"], e["eventType"], e["eventTime"]) for e in events}
+
+        def changed() -> list[dict]:
+            return [e for e in stored_events(work / "provlink")
+                    if (e["run"]["runId"], e["eventType"], e["eventTime"]) not in before]
+
+        wait_for(lambda: len(changed()) >= 5, 60, "the API server's events in the backend")
+    new = changed()  # the server has stopped: nothing more can arrive
+    assert len(new) == 5, new
+    by_job = {e["job"]["name"]: e for e in new}
+    assert {(e["job"]["namespace"], e["eventType"]) for e in new} == {
+        ("default", "FAIL"), ("default", "COMPLETE")}
+    ok = by_job["task_states.ok"]
+    assert ok["eventType"] == "FAIL" and ok["run"]["runId"] == ran["task_states.ok"]
+    assert "manually set to `failed`" in ok["run"]["facets"]["errorMessage"]["message"]
+    boom = by_job["task_states.boom"]
+    assert boom["eventType"] == "COMPLETE" and boom["run"]["runId"] == ran["task_states.boom"]
+    gate = by_job["task_states.gate"]
+    assert gate["run"]["runId"] == ran["task_states.gate"]
+    assert _tags(gate)["airflow.state"] == "skipped"
+    dag = by_job["task_states"]
+    assert dag["eventType"] == "COMPLETE" and dag["run"]["runId"] == ran["task_states"]
+    for event in new:
+        if event is not dag:
+            assert event["run"]["facets"]["parent"]["run"]["runId"] == ran["task_states"]
+    # after_gate never ran: its id is the provider's for the try number it has in the DB.
+    with sqlite3.connect(airflow_env.home / "airflow.db") as db:
+        logical, run_after = db.execute(
+            "SELECT logical_date, run_after FROM dag_run WHERE dag_id='task_states' AND "
+            "run_id=?", (result["run_id"],)).fetchone()
+        try_number, map_index = db.execute(
+            "SELECT try_number, map_index FROM task_instance WHERE dag_id='task_states' AND "
+            "run_id=? AND task_id='after_gate'", (result["run_id"],)).fetchone()
+    assert by_job["task_states.after_gate"]["run"]["runId"] == \
+        OpenLineageAdapter.build_task_instance_run_id(
+            dag_id="task_states", task_id="after_gate", try_number=try_number,
+            logical_date=parse(logical or run_after), map_index=map_index)
+
+
+def _token(base: str) -> str | None:
+    """A JWT from the simple auth manager, or None while the API server is starting."""
+    import httpx
+
+    try:
+        response = httpx.post(f"{base}/auth/token", timeout=10,
+                              json={"username": "admin", "password": API_PASSWORD})
+    except httpx.TransportError:
+        return None
+    assert response.status_code == 201, response.text
+    return str(response.json()["access_token"])

@@ -4,33 +4,31 @@ started here, the run triggered by the CLI, the graph read back from the embedde
 
 from __future__ import annotations
 
-import signal
-import socket
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.integration.airflow_support import AIRFLOW, AirflowEnv, migrate
+from tests.integration.airflow_support import (
+    AIRFLOW,
+    AirflowEnv,
+    airflow_processes,
+    free_port,
+    migrate,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(420)]
 
 RUN_TIMEOUT = 240.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def scheduler(tmp_path: Path) -> Iterator[tuple[AirflowEnv, dict[str, str]]]:
     af = migrate(tmp_path / "airflow_home")
-    port = _free_port()
+    port = free_port()
     env = af.env(tmp_path,
                  AIRFLOW__CORE__EXECUTOR="LocalExecutor",
                  AIRFLOW__CORE__PARALLELISM="2",
@@ -42,33 +40,9 @@ def scheduler(tmp_path: Path) -> Iterator[tuple[AirflowEnv, dict[str, str]]]:
                  AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL="5")
     subprocess.run([AIRFLOW, "dags", "reserialize"], env=env, check=True, capture_output=True,
                    timeout=180)
-    procs = []
-    for component in (["api-server", "--port", str(port)], ["dag-processor"], ["scheduler"]):
-        log = open(tmp_path / f"{component[0]}.log", "w")  # noqa: SIM115 - closed below
-        procs.append((subprocess.Popen([AIRFLOW, *component], env=env, stdout=log,
-                                       stderr=subprocess.STDOUT, start_new_session=True), log))
-    try:
+    with airflow_processes(env, tmp_path, ["api-server", "--port", str(port)],
+                           ["dag-processor"], ["scheduler"]):
         yield af, env
-    finally:
-        for proc, _ in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc, log in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-            log.close()
-
-
-def _wait(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(2)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def test_ml_dag_under_scheduler(scheduler, tmp_path: Path) -> None:
@@ -81,7 +55,7 @@ def test_ml_dag_under_scheduler(scheduler, tmp_path: Path) -> None:
             row = db.execute("SELECT state FROM dag_run WHERE dag_id='ml_pipeline'").fetchone()
         return row[0] if row and row[0] in ("success", "failed") else None
 
-    assert _wait(finished, RUN_TIMEOUT, "the DAG run to finish") == "success"
+    assert wait_for(finished, RUN_TIMEOUT, "the DAG run to finish") == "success"
 
     from provlink.server.store import open_store
 
@@ -108,7 +82,7 @@ def test_ml_dag_under_scheduler(scheduler, tmp_path: Path) -> None:
             return {"nodes": nodes, "events": events}
         return None
 
-    found = _wait(graph_complete, 90, "the graph in the embedded backend")
+    found = wait_for(graph_complete, 90, "the graph in the embedded backend")
     nodes, events = found["nodes"], found["events"]
     assert any(n.startswith("dataset:sqlite:") and "models/wine_classifier/" in n for n in nodes)
     assert f"dataset:file:{demo / 'raw' / 'wine.csv'}" in nodes
