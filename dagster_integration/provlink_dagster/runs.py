@@ -52,6 +52,7 @@ class RunLineage:
         self.job_name = translator.get_run_job_name(run.job_name)
         self.started: set[str] = set()
         self.reported: set[str] = set()  # a step process finished these itself
+        self.retries: dict[str, int] = {}  # step key -> attempts that went up for retry
         self.ended = False
         self.observer: RunObserver | None = None
 
@@ -70,6 +71,8 @@ class RunLineage:
         key = event.step_key
         if kind == "STEP_START":
             self.started.add(key)
+        elif kind == "STEP_UP_FOR_RETRY":
+            self.retries[key] = self.retries.get(key, 0) + 1
         elif kind == "STEP_SUCCESS" or (kind == "STEP_FAILURE" and event.pid != self.pid):
             self.reported.add(key)
         elif kind in _RUN_END:
@@ -90,7 +93,8 @@ class RunLineage:
             crashed = key in self.started and outcome is not EventType.ABORT
             assets = [a.to_user_string() for a in self.planned[key]]
             point = self._point(self.translator.get_step_job_name(self.run.job_name, key, assets),
-                                step_uuid(self.run.run_id, key), self._parent(),
+                                step_uuid(self.run.run_id, key, self.retries.get(key, 0)),
+                                self._parent(),
                                 "ASSET" if assets else "JOB")
             for name in assets:
                 point.add_output(datasets[name])

@@ -66,7 +66,7 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
     key = step.step.key
     point = CapturePoint(
         translator.get_step_job_name(run.job_name, key, asset_keys),
-        namespace=namespace, run_id=step_uuid(run.run_id, key),
+        namespace=namespace, run_id=step_uuid(run.run_id, key, step.previous_attempt_count),
         parent=run_parent(namespace, translator.get_run_job_name(run.job_name), run.run_id),
         kind=JobKind(integration="DAGSTER", job_type="ASSET" if asset_keys else "JOB"),
         parameters=_parameters(context, step, layer, outputs),

@@ -103,9 +103,11 @@ def run_uuid(dagster_run_id: str) -> str:
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"dagster-run:{dagster_run_id}"))
 
 
-def step_uuid(dagster_run_id: str, step_key: str) -> str:
-    """Deterministic: the step, the sensor and the run coordinator compute the same id."""
-    return str(uuid.uuid5(uuid.UUID(run_uuid(dagster_run_id)), step_key))
+def step_uuid(dagster_run_id: str, step_key: str, attempt: int = 0) -> str:
+    """Deterministic: the step, the sensor and the run coordinator compute the same id.
+    A retry (``attempt`` > 0, Dagster's previous attempt count) is a run of its own."""
+    name = step_key if attempt == 0 else f"{step_key}#attempt={attempt}"
+    return str(uuid.uuid5(uuid.UUID(run_uuid(dagster_run_id)), name))
 
 
 def run_parent(namespace: str, run_job_name: str, dagster_run_id: str) -> ParentRef:

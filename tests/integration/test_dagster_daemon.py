@@ -61,8 +61,9 @@ def test_daemon_backstop_closes_a_canceled_queued_run(spooled_env: Path) -> None
                 job_code_origin=remote.get_python_origin())
             instance.submit_run(run.run_id, context)
             assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.QUEUED
-            # A run status sensor's first tick only sets its cursor: cancel after it.
-            wait_for(lambda: _ticked(instance, SENSOR), timeout=90)
+            # A run status sensor's first tick only sets its cursor (past every event so
+            # far): cancel once it is stored.
+            wait_for(lambda: _cursor_set(instance, SENSOR), timeout=90)
             assert instance.run_coordinator.cancel_run(run.run_id)
             wait_for(lambda: CLOSED_TAG in instance.get_run_by_id(run.run_id).tags, timeout=90)
     finally:
@@ -83,7 +84,7 @@ def test_daemon_backstop_closes_a_canceled_queued_run(spooled_env: Path) -> None
         assert event["run"]["facets"]["parent"]["run"]["runId"] == run.run_id
 
 
-def _ticked(instance: DagsterInstance, sensor_name: str) -> bool:
-    return any(instance.get_ticks(state.instigator_origin_id, state.selector_id)
+def _cursor_set(instance: DagsterInstance, sensor_name: str) -> bool:
+    return any(state.instigator_data is not None and state.instigator_data.cursor
                for state in instance.all_instigator_state(instigator_type=InstigatorType.SENSOR)
                if state.instigator_name == sensor_name)

@@ -18,6 +18,7 @@ from dagster import (
     Definitions,
     MaterializeResult,
     Output,
+    RetryPolicy,
     asset,
     build_run_status_sensor_context,
     job,
@@ -229,3 +230,28 @@ def test_backstop_closes_a_run_canceled_before_it_started(env: Path) -> None:
 def _last_run_event(instance: DagsterInstance, run_id: str) -> Any:
     records = [r.dagster_event for r in instance.all_logs(run_id) if r.dagster_event]
     return records[-1]
+
+
+_flaky_calls: list[int] = []
+
+
+@asset(retry_policy=RetryPolicy(max_retries=1))
+def flaky() -> int:
+    _flaky_calls.append(1)
+    if len(_flaky_calls) == 1:
+        raise RuntimeError("transient")
+    return 1
+
+
+def test_step_retry_is_a_run_of_its_own(env: Path) -> None:
+    with capture_events() as events:
+        result = materialize(lineage_assets([flaky]))
+    assert result.success
+    for event in events:
+        validate_event(event)
+    attempts = by_job(events, "flaky")
+    assert [e["eventType"] for e in attempts] == ["START", "FAIL", "START", "COMPLETE"]
+    first, retry = attempts[0]["run"]["runId"], attempts[2]["run"]["runId"]
+    assert attempts[1]["run"]["runId"] == first and attempts[3]["run"]["runId"] == retry
+    assert first == str(uuid.uuid5(uuid.UUID(result.run_id), "flaky")) != retry
+    assert retry == str(uuid.uuid5(uuid.UUID(result.run_id), "flaky#attempt=1"))
