@@ -274,6 +274,21 @@ def test_failed_and_skipped_tasks(states_run) -> None:
             assert event["run"]["facets"]["parent"]["run"]["runId"] == dag["START"]["run"]["runId"]
 
 
+
+def test_bad_provlink_setting_never_fails_a_task(airflow_env: AirflowEnv,
+                                                 tmp_path: Path) -> None:
+    """A mistyped ``[provlink]`` key is a ``ConfigError`` naming it, logged by the listener as
+    a warning; the task and the DAG run still succeed, without lineage."""
+    result = dag_test(airflow_env, tmp_path, TEST_DAGS / "hello_dag.py", "hello",
+                      AIRFLOW__CORE__DAGS_FOLDER=str(TEST_DAGS),
+                      AIRFLOW__PROVLINK__CAPTURE_FIELS="true")
+    assert result["state"] == "success"
+    log = (tmp_path / "hello.log").read_text()
+    assert "provlink: on_task_instance_running failed" in log
+    assert "ConfigError: unknown provlink setting(s): capture_fiels;" in log
+    spool = tmp_path / "provlink"
+    assert not (spool / "spool.db").exists() or spooled_events(spool) == []
+
 API_PASSWORD = "api-pw-provlink-test"
 
 

@@ -1,0 +1,81 @@
+"""``provlink_airflow.config``: the ``[provlink]`` section of Airflow's configuration reaches
+``ProvlinkConfig`` as explicit values. Each case runs in a fresh process with its own
+AIRFLOW_HOME, because Airflow reads its configuration once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.timeout(120)
+
+_PRINT_CONFIG = """
+import json
+from provlink_airflow import config
+try:
+    c = config.runtime().config
+except Exception as exc:
+    print("RESULT " + json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+else:
+    print("RESULT " + json.dumps({"home": str(c.home), "capture_files": c.capture_files,
+                                  "parameter_max_chars": c.parameter_max_chars,
+                                  "sender_batch_size": c.sender_batch_size,
+                                  "redact_values": list(c.redact_values)}))
+"""
+
+
+def _config_in_airflow(tmp_path: Path, airflow_cfg: str | None, **env: str) -> dict[str, Any]:
+    home = tmp_path / "airflow_home"
+    home.mkdir()
+    if airflow_cfg is not None:
+        (home / "airflow.cfg").write_text(airflow_cfg)
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("AIRFLOW", "OPENLINEAGE", "PROVLINK_"))}
+    clean.update({"AIRFLOW_HOME": str(home), "HOME": str(tmp_path), **env})
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-c", _PRINT_CONFIG], cwd=tmp_path,
+                          env=clean, capture_output=True, text=True, timeout=90, check=False)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
+    return dict(json.loads(lines[-1].removeprefix("RESULT ")))
+
+
+def test_airflow_settings_win_over_provlink_env(tmp_path: Path) -> None:
+    found = _config_in_airflow(
+        tmp_path,
+        "[provlink]\nhome = /from/airflow_cfg\nparameter_max_chars = 123\n"
+        "capture_files = false\nredact_values = 0123, beta\n",
+        AIRFLOW__PROVLINK__HOME=str(tmp_path / "from_airflow_env"),
+        PROVLINK_HOME=str(tmp_path / "from_provlink_env"),
+        PROVLINK_PARAMETER_MAX_CHARS="999",
+        PROVLINK_SENDER_BATCH_SIZE="7")
+    assert found == {
+        "home": str(tmp_path / "from_airflow_env"),  # Airflow's precedence: env over file
+        "parameter_max_chars": 123,  # [provlink] over PROVLINK_*
+        "capture_files": False,
+        "sender_batch_size": 7,  # PROVLINK_* fills in what the section leaves out
+        "redact_values": ["0123", "beta"],  # text as written, not Airflow's int coercion
+    }
+
+
+def test_airflow_env_without_a_section_in_the_file(tmp_path: Path) -> None:
+    found = _config_in_airflow(tmp_path, None,
+                               AIRFLOW__PROVLINK__HOME=str(tmp_path / "from_airflow_env"),
+                               AIRFLOW__PROVLINK__CAPTURE_FILES="False",
+                               PROVLINK_HOME=str(tmp_path / "from_provlink_env"))
+    assert found["home"] == str(tmp_path / "from_airflow_env")
+    assert found["capture_files"] is False
+
+
+@pytest.mark.parametrize("where", ["env", "file"])
+def test_unknown_key_is_named(tmp_path: Path, where: str) -> None:
+    if where == "env":
+        found = _config_in_airflow(tmp_path, None, AIRFLOW__PROVLINK__CAPTURE_FIELS="true")
+    else:
+        found = _config_in_airflow(tmp_path, "[provlink]\ncapture_fiels = true\n")
+    assert found["error"].startswith("ConfigError: unknown provlink setting(s): capture_fiels;")
