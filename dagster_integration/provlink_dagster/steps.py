@@ -16,11 +16,12 @@ from typing import Any
 from urllib.parse import quote
 
 from provlink.capture_point import CapturePoint
+from provlink.mlflow_context import STATE_ADOPT_ACTIVE_RUN
 from provlink.model import DatasetRef, JobKind
 from provlink.runtime import get_runtime
 from provlink_dagster import _compat
 from provlink_dagster.asset_metadata import asset_dataset
-from provlink_dagster.mlflow_resource import tag_resource_runs
+from provlink_dagster.mlflow_resource import resource_runs, tag_resource_runs
 from provlink_dagster.observe import RunObserver, count_failure, observer_for
 from provlink_dagster.translator import DagsterLineageTranslator, run_parent, step_uuid
 
@@ -76,6 +77,8 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
     )
     for dataset in upstream.values():
         point.add_input(dataset)
+    # Only a step that requires dagster-mlflow's resource owns the MLflow run active now.
+    point.state[STATE_ADOPT_ACTIVE_RUN] = _uses_mlflow_resource(context)
     capture = StepCapture(point, observer, key, translator, namespace, upstream, storage_kinds)
     observer.subscribers.append(capture.on_event)
     point.start()
@@ -207,6 +210,14 @@ def _link_back(step: Any, point: CapturePoint, lineage_url: str) -> None:
     for output in step.step.step_outputs:
         if output.properties.asset_key is not None:
             step.add_output_metadata(metadata, output_name=output.name)
+
+
+def _uses_mlflow_resource(context: Any) -> bool:
+    try:
+        return bool(resource_runs(context))
+    except Exception:  # noqa: BLE001 - lineage never fails the step
+        log.warning("provlink: could not read the step's resources", exc_info=True)
+        return False
 
 
 def _tag_mlflow_resource_runs(context: Any, point: CapturePoint, asset_keys: list[str]) -> None:

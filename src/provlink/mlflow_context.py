@@ -37,6 +37,9 @@ TAG_LEDGER_ENTRY = "provlink.ledger_entry"
 
 # Keys of CapturePoint.state this plugin and provlink.mlflow_link share.
 STATE_TRACKING_URIS = "mlflow.tracking_uris"
+# An adapter sets this False where a run already active in the thread is not the point's
+# (e.g. dagster-mlflow's run, left active by an earlier step that used it).
+STATE_ADOPT_ACTIVE_RUN = "mlflow.adopt_active_run"
 
 
 def current_point() -> CapturePoint | None:

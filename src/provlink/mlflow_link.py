@@ -26,7 +26,12 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
-from provlink.mlflow_context import STATE_TRACKING_URIS, TAG_RUN_ID, note_tracking_uri
+from provlink.mlflow_context import (
+    STATE_ADOPT_ACTIVE_RUN,
+    STATE_TRACKING_URIS,
+    TAG_RUN_ID,
+    note_tracking_uri,
+)
 from provlink.mlflow_registry import (
     STATE_MODEL_LOADS,
     ModelLoad,
@@ -77,6 +82,8 @@ EXTENSION = MlflowExtension()
 def _adopt_active_run(point: CapturePoint) -> None:
     """A run already active in this thread (started before the capture point, e.g. by
     dagster-mlflow's resource, or resumed by run id) carries no tags of ours: link it by id."""
+    if not point.state.get(STATE_ADOPT_ACTIVE_RUN, True):
+        return
     active = mlflow.active_run()
     if active is not None and active.data.tags.get(TAG_RUN_ID) != point.run_id:
         uri = mlflow.get_tracking_uri()

@@ -31,6 +31,12 @@ def evaluated(trained: int) -> int:
     return trained
 
 
+@asset
+def reported(evaluated: int) -> int:
+    """Needs no MLflow: the run dagster-mlflow left active is not this step's."""
+    return evaluated
+
+
 @pytest.fixture()
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -42,10 +48,10 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_resource_run_is_linked_and_tagged(env: Path) -> None:
     uri = f"sqlite:///{env / 'mlflow.db'}"
-    train = define_asset_job("train", selection=[trained, evaluated],
+    train = define_asset_job("train", selection=[trained, evaluated, reported],
                              hooks={end_mlflow_on_run_finished})
     defs = with_lineage(Definitions(
-        assets=[trained, evaluated], jobs=[train],
+        assets=[trained, evaluated, reported], jobs=[train],
         resources={"mlflow": mlflow_tracking.configured(
             {"experiment_name": "dagster", "mlflow_tracking_uri": uri})}))
     with capture_events() as events:
@@ -63,5 +69,7 @@ def test_resource_run_is_linked_and_tagged(env: Path) -> None:
         linked = [r["runId"] for r in done[step]["run"]["facets"]["mlflow"]["runs"]]
         assert linked == [mlflow_run.info.run_id], step
         assert mlflow_run.data.tags[f"{TAG_ASSET_KEY}.{step}"] == done[step]["run"]["runId"]
+    assert "mlflow" not in done["reported"]["run"]["facets"]
+    assert f"{TAG_ASSET_KEY}.reported" not in mlflow_run.data.tags
     assert mlflow_run.data.tags["openlineage.parent.run_id"] == result.run_id
     assert set(mlflow_run.data.metrics) == {"accuracy", "auc"}
