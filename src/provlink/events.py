@@ -28,7 +28,6 @@ from openlineage.client.facet_v2 import (
     symlinks_dataset,
     tags_run,
 )
-from openlineage.client.facet_v2 import PRODUCER as OL_PRODUCER
 from openlineage.client.serde import Serde
 
 from provlink import facets as custom
@@ -48,20 +47,15 @@ def to_event(record: CaptureRecord, *, parameter_max_chars: int = 4096) -> dict[
         outputs=[_output(d) for d in record.outputs],
         producer=PRODUCER,
     )
-    out = Serde.to_dict(event)
-    _claim_facets(out)
-    return out
+    return Serde.to_dict(event)
 
 
-def _claim_facets(event: dict[str, Any]) -> None:
-    """Facets we built name provlink as their producer, not openlineage-python."""
-    groups = [event["run"].get("facets"), event["job"].get("facets")]
-    for dataset in (*event.get("inputs", ()), *event.get("outputs", ())):
-        groups += [dataset.get("facets"), dataset.get("inputFacets"), dataset.get("outputFacets")]
-    for group in groups:
-        for facet in (group or {}).values():
-            if isinstance(facet, dict) and facet.get("_producer") == OL_PRODUCER:
-                facet["_producer"] = PRODUCER
+def _ours(facets: dict[str, Any]) -> dict[str, Any]:
+    """Facets we built name provlink as their producer. Set on each one explicitly: the
+    default is a process-wide global that other integrations (the Airflow provider) change."""
+    for facet in facets.values():
+        facet._producer = PRODUCER
+    return facets
 
 
 def _iso(moment: datetime) -> str:
@@ -116,8 +110,7 @@ def _run_facets(record: CaptureRecord, max_chars: int) -> dict[str, Any]:
             tags=[tags_run.TagsRunFacetFields(key=k, value=str(v), source="PROVLINK")
                   for k, v in sorted(record.tags.items())]
         )
-    facets.update(record.run_facets)
-    return facets
+    return {**_ours(facets), **record.run_facets}
 
 
 def _param_text(value: Any, max_chars: int) -> str:
@@ -187,8 +180,7 @@ def _job_facets(record: CaptureRecord) -> dict[str, Any]:
             version=code.commit,
             branch=code.branch,
         )
-    facets.update(record.job_facets)
-    return facets
+    return {**_ours(facets), **record.job_facets}
 
 
 def _dataset_facets(d: DatasetRef) -> dict[str, Any]:
@@ -211,15 +203,14 @@ def _dataset_facets(d: DatasetRef) -> dict[str, Any]:
             identifiers=[symlinks_dataset.Identifier(namespace=s.namespace, name=s.name, type=s.type)
                          for s in d.symlinks]
         )
-    facets.update(d.facets)
-    return facets
+    return {**_ours(facets), **d.facets}
 
 
 def _statistics(d: DatasetRef, key: str, facet_class: Any) -> dict[str, Any]:
     """``inputStatistics``/``outputStatistics`` when the row count or size is known."""
     if d.row_count is None and d.size_bytes is None:
         return {}
-    return {key: facet_class(rowCount=d.row_count, size=d.size_bytes)}
+    return _ours({key: facet_class(rowCount=d.row_count, size=d.size_bytes)})
 
 
 def _input(d: DatasetRef) -> InputDataset:

@@ -128,3 +128,14 @@ def test_conformance_check_catches_a_broken_event() -> None:
     with pytest.raises(AssertionError, match="no schema found") as info:
         validate_event(event)
     assert "runId" in str(info.value)
+
+
+def test_producer_stays_ours_when_another_integration_changes_the_global() -> None:
+    from openlineage.client.facet_v2 import PRODUCER, set_producer
+
+    set_producer("https://example.com/some-other-integration")
+    try:
+        event = to_event(full_record())
+    finally:
+        set_producer(PRODUCER)
+    assert {f["_producer"] for f in event["run"]["facets"].values()} == {event["producer"]}
