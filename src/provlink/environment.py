@@ -36,6 +36,18 @@ DIRTY_TTL = 30.0  # seconds a dirty flag is reused: one `git status` per checkou
 _recent: dict[tuple[Path | None, str, str | None], tuple[float, Future[Any]]] = {}
 
 
+def _fresh_executor_in_child() -> None:
+    """A forked child has no worker thread: the inherited executor would never run a probe."""
+    global _EXECUTOR
+    _EXECUTOR = ThreadPoolExecutor(max_workers=1, thread_name_prefix="provlink-probe",
+                                   initializer=ignore_this_thread)
+    for key in [k for k, (_, future) in _recent.items() if not future.done()]:
+        del _recent[key]
+
+
+os.register_at_fork(after_in_child=_fresh_executor_in_child)
+
+
 def probe_async(code_dir: Path | None, orchestrator: str,
                 orchestrator_version: str | None) -> Future[tuple[CodeVersion | None, EnvironmentInfo]]:
     """Start probing in the background; the caller waits on the future at the end.

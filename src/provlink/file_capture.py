@@ -141,6 +141,14 @@ _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _internal = threading.local()
 
 
+def _new_lock_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()  # another thread may have held it at fork()
+
+
+os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 def ignore_this_thread() -> None:
     """Mark the calling thread as provlink's own (the sender, the probe): its file I/O is
     never the task's lineage."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -131,6 +132,24 @@ def set_runtime(runtime: Runtime | None) -> Runtime | None:
     with _lock:
         old, _runtime = _runtime, runtime
     return old
+
+
+_inherited: list[Runtime] = []
+
+
+def _forget_in_child() -> None:
+    """After ``fork()`` (Airflow's LocalExecutor forks task processes from a scheduler that
+    already emitted), the child must not use the parent's SQLite connection, locks or dead
+    sender thread: it builds its own runtime on first use. The parent's stays referenced so
+    that it is never closed, or finalised, from the child."""
+    global _runtime, _lock
+    if _runtime is not None:
+        _inherited.append(_runtime)
+    _runtime = None
+    _lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_in_child)
 
 
 def _close_at_exit() -> None:
