@@ -255,3 +255,48 @@ def test_step_retry_is_a_run_of_its_own(env: Path) -> None:
     assert attempts[1]["run"]["runId"] == first and attempts[3]["run"]["runId"] == retry
     assert first == str(uuid.uuid5(uuid.UUID(result.run_id), "flaky")) != retry
     assert retry == str(uuid.uuid5(uuid.UUID(result.run_id), "flaky#attempt=1"))
+
+
+def test_example_pipeline_graph_in_the_backend(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the real spool and sender into the embedded store: raw → features → model
+    → model version → predictions, as the backend's lineage graph answers it."""
+    from provlink.config import ProvlinkConfig
+    from provlink.runtime import Runtime, set_runtime
+    from provlink.server.store import open_store
+
+    monkeypatch.delenv("OPENLINEAGE_DISABLED")
+    sys.path.insert(0, str(ROOT / "example_pipelines" / "dagster"))
+    import ml_pipeline
+    import pipeline_steps
+
+    runtime = Runtime(ProvlinkConfig.load())
+    old = set_runtime(runtime)
+    try:
+        result = ml_pipeline.defs.resolve_job_def("ml_pipeline").execute_in_process(
+            instance=DagsterInstance.ephemeral())
+        assert result.success
+        assert runtime.flush(60)
+    finally:
+        runtime.close()
+        set_runtime(old)
+    paths = pipeline_steps.Paths(root=pipeline_steps.data_dir())
+    tracking = pipeline_steps.tracking_uri(paths.root)
+    model = f"dataset:{tracking}:models/wine_classifier/1"
+    job = "job:default:{}".format
+    expected = {
+        (job("raw_wine"), f"dataset:file:{paths.raw}"),
+        (f"dataset:file:{paths.raw}", job("wine_features")),
+        (job("wine_features"), f"dataset:file:{paths.features}"),
+        (f"dataset:file:{paths.features}", job("wine_model")),
+        (job("wine_model"), model),
+        (model, job("wine_predictions")),
+        (job("wine_predictions"), f"dataset:file:{paths.predictions}"),
+    }
+    store = open_store(f"sqlite:///{env / 'provlink' / 'lineage.db'}")
+    try:
+        graph = store.lineage(f"dataset:file:{paths.predictions}", 20)
+    finally:
+        store.close()
+    edges = {(e["origin"], e["destination"]) for node in graph["graph"]
+             for e in [*node["inEdges"], *node["outEdges"]]}
+    assert expected <= edges, sorted(expected - edges)
