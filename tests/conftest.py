@@ -1,4 +1,4 @@
-"""Suite-wide hygiene: tests share one interpreter, and MLflow keeps process globals."""
+"""Suite-wide hygiene: tests share one interpreter, and libraries keep process globals."""
 
 from __future__ import annotations
 
@@ -10,18 +10,21 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def _forget_mlflow_globals() -> Iterator[None]:
-    """After each test: end runs left active and forget ``mlflow.set_tracking_uri``.
+def _restore_process_globals() -> Iterator[None]:
+    """After each test: the environment as it was, no MLflow run left active, and MLflow's
+    tracking URI and experiment forgotten.
 
-    A library under test (dagster-mlflow's resource) may set the tracking URI and leave a
-    run active and an experiment set; the next test's capture point would then adopt that run and read another
-    test's store. ``set_tracking_uri`` has no public reset, so the module globals are
-    cleared.
+    Libraries under test write process state that monkeypatch cannot see:
+    openlineage-python's client copies ``OPENLINEAGE_URL`` into ``OPENLINEAGE__TRANSPORT__*``
+    variables, MLflow's ``set_experiment`` exports ``MLFLOW_EXPERIMENT_ID``, dagster-mlflow
+    sets the tracking URI and leaves its run active. The next test would then send events
+    to a closed port or adopt another test's run. ``set_tracking_uri`` has no public reset,
+    so MLflow's module globals are cleared.
     """
-    saved = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    saved = dict(os.environ)
     yield
-    for key in [k for k in os.environ if k.startswith("MLFLOW_") and k not in saved]:
-        del os.environ[key]  # e.g. MLFLOW_EXPERIMENT_ID, which set_experiment exports
+    for key in [k for k in os.environ if k not in saved]:
+        del os.environ[key]
     os.environ.update(saved)
     mlflow = sys.modules.get("mlflow")
     if mlflow is None:
