@@ -10,15 +10,18 @@ from provlink.server.queries import DATASET_COLUMNS, compact, ensure_tag, page
 from provlink.server.tx import Tx
 
 
-def dataset_data(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
-    """One dataset in Marquez's ``Dataset`` shape (also the ``data`` of a lineage node)."""
+def dataset_shape(
+    row: tuple[Any, ...], *, tags: list[str], fields: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Marquez's ``Dataset`` shape of a ``DATASET_COLUMNS`` row; the caller supplies the tags
+    and fields (one query per dataset here, one per graph for lineage nodes)."""
     (
-        ds_id,
+        _,
         ns,
         name,
         kind,
         source,
-        fields,
+        _,
         facets,
         description,
         created,
@@ -27,6 +30,28 @@ def dataset_data(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
         lifecycle,
         version,
     ) = row
+    return {
+        "id": {"namespace": ns, "name": name},
+        "type": kind,
+        "name": name,
+        "physicalName": name,
+        "createdAt": created,
+        "updatedAt": updated,
+        "namespace": ns,
+        "sourceName": source,
+        "fields": fields,
+        "tags": tags,
+        "lastModifiedAt": modified,
+        "lastLifecycleState": lifecycle,
+        "description": description,
+        "currentVersion": version,
+        "facets": json.loads(facets),
+    }
+
+
+def dataset_data(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
+    """One dataset in Marquez's ``Dataset`` shape, with field tags."""
+    ds_id, fields = row[0], row[5]
     tags = [
         t
         for (t,) in tx.rows(
@@ -38,26 +63,8 @@ def dataset_data(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
         "SELECT field, tag FROM field_tags WHERE dataset_id = ? ORDER BY tag", (ds_id,)
     ):
         field_tags.setdefault(field, []).append(tag)
-    return compact(
-        {
-            "id": {"namespace": ns, "name": name},
-            "type": kind,
-            "name": name,
-            "physicalName": name,
-            "createdAt": created,
-            "updatedAt": updated,
-            "namespace": ns,
-            "sourceName": source,
-            "fields": [_field(f, field_tags) for f in json.loads(fields)],
-            "tags": tags,
-            "lastModifiedAt": modified,
-            "lastLifecycleState": lifecycle,
-            "description": description,
-            "currentVersion": version,
-            "facets": json.loads(facets),
-            "deleted": False,
-        }
-    )
+    shape = dataset_shape(row, tags=tags, fields=[_field(f, field_tags) for f in json.loads(fields)])
+    return compact({**shape, "deleted": False})
 
 
 def _field(field: dict[str, Any], field_tags: dict[str, list[str]]) -> dict[str, Any]:

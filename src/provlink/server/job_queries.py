@@ -10,22 +10,40 @@ from provlink.server.queries import JOB_COLUMNS, RUN_COLUMNS, compact, ensure_ta
 from provlink.server.tx import Tx
 
 
+def job_shape(
+    row: tuple[Any, ...],
+    *,
+    inputs: list[dict[str, str]],
+    outputs: list[dict[str, str]],
+    latest_run: dict[str, Any] | None,
+    tags: list[str],
+) -> dict[str, Any]:
+    """Marquez's ``Job`` shape of a ``JOB_COLUMNS`` row; the caller supplies what takes
+    queries (one per job here, one per graph for lineage nodes)."""
+    _, ns, name, kind, created, updated, facets, location, description, parent, version, _ = row
+    return {
+        "id": {"namespace": ns, "name": name},
+        "type": kind,
+        "name": name,
+        "simpleName": name.rsplit(".", 1)[-1] if parent else name,
+        "parentJobName": parent,
+        "createdAt": created,
+        "updatedAt": updated,
+        "namespace": ns,
+        "inputs": inputs,
+        "outputs": outputs,
+        "location": location,
+        "description": description,
+        "latestRun": latest_run,
+        "facets": json.loads(facets),
+        "currentVersion": version,
+        "tags": tags,
+    }
+
+
 def job_data(tx: Tx, row: tuple[Any, ...], *, latest_runs: int = 1) -> dict[str, Any]:
-    """One job in Marquez's ``Job`` shape (also the ``data`` of a lineage node)."""
-    (
-        job_id,
-        ns,
-        name,
-        kind,
-        created,
-        updated,
-        facets,
-        location,
-        description,
-        parent,
-        version,
-        latest_run_id,
-    ) = row
+    """One job in Marquez's ``Job`` shape, with its latest runs."""
+    job_id, version, latest_run_id = row[0], row[10], row[11]
     inputs: list[dict[str, str]] = []
     outputs: list[dict[str, str]] = []
     if version:
@@ -50,27 +68,9 @@ def job_data(tx: Tx, row: tuple[Any, ...], *, latest_runs: int = 1) -> dict[str,
     tags = [
         t for (t,) in tx.rows("SELECT tag FROM job_tags WHERE job_id = ? ORDER BY tag", (job_id,))
     ]
-    return compact(
-        {
-            "id": {"namespace": ns, "name": name},
-            "type": kind,
-            "name": name,
-            "simpleName": name.rsplit(".", 1)[-1] if parent else name,
-            "parentJobName": parent,
-            "createdAt": created,
-            "updatedAt": updated,
-            "namespace": ns,
-            "inputs": inputs,
-            "outputs": outputs,
-            "location": location,
-            "description": description,
-            "latestRun": runs[0] if runs else None,
-            "latestRuns": runs,
-            "facets": json.loads(facets),
-            "currentVersion": version,
-            "tags": tags,
-        }
-    )
+    shape = job_shape(row, inputs=inputs, outputs=outputs, latest_run=runs[0] if runs else None,
+                      tags=tags)
+    return compact({**shape, "latestRuns": runs})
 
 
 def _job_row(tx: Tx, namespace: str, name: str) -> tuple[Any, ...] | None:

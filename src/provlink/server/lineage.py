@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from provlink.server.dataset_queries import dataset_shape
+from provlink.server.job_queries import job_shape
 from provlink.server.nodeid import dataset_node, field_node, job_node, parse_node_id
 from provlink.server.queries import DATASET_COLUMNS, JOB_COLUMNS, compact
 from provlink.server.tx import Tx
@@ -131,46 +133,20 @@ def _job_nodes(tx: Tx, ids: set[int], edges: list[tuple[int, int, str]]) -> list
             out_edges[job_id].append({"origin": me, "destination": other})
     nodes = []
     for job_id, row in jobs.items():
-        (
-            _,
-            ns,
-            name,
-            kind,
-            created,
-            updated,
-            facets,
-            location,
-            description,
-            parent,
-            version,
-            latest,
-        ) = row
+        ns, name, version, latest = row[1], row[2], row[10], row[11]
         inputs, outputs = versions.get(version, ([], []))
         latest_row = runs.get(latest)
         nodes.append(
             {
                 "id": job_node(ns, name),
                 "type": "JOB",
-                "data": compact(
-                    {
-                        "id": {"namespace": ns, "name": name},
-                        "type": kind,
-                        "name": name,
-                        "simpleName": name.rsplit(".", 1)[-1] if parent else name,
-                        "parentJobName": parent,
-                        "createdAt": created,
-                        "updatedAt": updated,
-                        "namespace": ns,
-                        "inputs": [{"namespace": n, "name": d} for n, d in inputs],
-                        "outputs": [{"namespace": n, "name": d} for n, d in outputs],
-                        "location": location,
-                        "description": description,
-                        "latestRun": _run_summary(latest_row, ns, name) if latest_row else None,
-                        "facets": json.loads(facets),
-                        "currentVersion": version,
-                        "tags": sorted(tags.get(job_id, [])),
-                    }
-                ),
+                "data": compact(job_shape(
+                    row,
+                    inputs=[{"namespace": n, "name": d} for n, d in inputs],
+                    outputs=[{"namespace": n, "name": d} for n, d in outputs],
+                    latest_run=_run_summary(latest_row, ns, name) if latest_row else None,
+                    tags=sorted(tags.get(job_id, [])),
+                )),
                 "inEdges": in_edges.get(job_id, []),
                 "outEdges": out_edges.get(job_id, []),
             }
@@ -230,44 +206,14 @@ def _dataset_nodes(
             out_edges[dataset_id].append({"origin": names[dataset_id], "destination": other})
     nodes = []
     for row in rows:
-        (
-            ds_id,
-            ns,
-            name,
-            kind,
-            source,
-            fields,
-            facets,
-            description,
-            created,
-            updated,
-            modified,
-            lifecycle,
-            version,
-        ) = row
+        ds_id = row[0]
         nodes.append(
             {
                 "id": names[ds_id],
                 "type": "DATASET",
-                "data": compact(
-                    {
-                        "id": {"namespace": ns, "name": name},
-                        "type": kind,
-                        "name": name,
-                        "physicalName": name,
-                        "createdAt": created,
-                        "updatedAt": updated,
-                        "namespace": ns,
-                        "sourceName": source,
-                        "fields": json.loads(fields),
-                        "tags": sorted(tags.get(ds_id, [])),
-                        "lastModifiedAt": modified,
-                        "lastLifecycleState": lifecycle,
-                        "description": description,
-                        "currentVersion": version,
-                        "facets": json.loads(facets),
-                    }
-                ),
+                "data": compact(dataset_shape(
+                    row, tags=sorted(tags.get(ds_id, [])), fields=json.loads(row[5])
+                )),
                 "inEdges": in_edges.get(ds_id, []),
                 "outEdges": out_edges.get(ds_id, []),
             }
