@@ -28,6 +28,7 @@ from tests.integration.airflow_support import (
     task_events,
     wait_for,
 )
+from tests.lineage_graph import edges
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -49,11 +50,6 @@ def ml_run(airflow_env: AirflowEnv, tmp_path_factory: pytest.TempPathFactory):
     result = dag_test(airflow_env, work, DAGS / "ml_pipeline_dag.py", "ml_pipeline",
                       conf={"C": 0.5, "api_token": CONF_SECRET})
     return work, result, spooled_events(work / "provlink")
-
-
-def _edges(graph: dict) -> set[tuple[str, str]]:
-    return {(e["origin"], e["destination"]) for node in graph["graph"]
-            for e in [*node["inEdges"], *node["outEdges"]]}
 
 
 def test_ml_dag_graph_in_backend(ml_run) -> None:
@@ -81,7 +77,7 @@ def test_ml_dag_graph_in_backend(ml_run) -> None:
         graph = store.lineage(f"dataset:file:{preds}", 20)
     finally:
         store.close()
-    assert expected <= _edges(graph), sorted(expected - _edges(graph))
+    assert expected <= edges(graph), sorted(expected - edges(graph))
 
 
 def test_ml_dag_events_parents_parameters_and_mlflow(ml_run) -> None:

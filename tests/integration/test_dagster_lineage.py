@@ -30,6 +30,7 @@ from provlink_dagster import RUN_ID_METADATA, lineage_assets, with_lineage
 
 from provlink.testing import capture_events
 from tests.conformance import validate_event
+from tests.lineage_graph import edges
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -297,6 +298,5 @@ def test_example_pipeline_graph_in_the_backend(env: Path, monkeypatch: pytest.Mo
         graph = store.lineage(f"dataset:file:{paths.predictions}", 20)
     finally:
         store.close()
-    edges = {(e["origin"], e["destination"]) for node in graph["graph"]
-             for e in [*node["inEdges"], *node["outEdges"]]}
-    assert expected <= edges, sorted(expected - edges)
+    found = edges(graph)
+    assert expected <= found, sorted(expected - found)

@@ -290,28 +290,9 @@ def _upsert_dataset(
         (namespace, name, namespace, t, t),
     )
     assert row is not None
-    (
-        dataset_id,
-        old_facets,
-        old_fields,
-        source,
-        description,
-        version,
-        last_modified,
-        lifecycle,
-        updated,
-        deleted,
-    ) = row
-    old_row = (
-        old_facets,
-        old_fields,
-        source,
-        description,
-        version,
-        last_modified,
-        lifecycle,
-        deleted,
-    )
+    dataset_id, old_facets, old_fields, source, description = row[:5]
+    version, last_modified, lifecycle, updated, deleted = row[5:]
+    old_row = (*row[1:8], deleted)  # everything but the id and updated_at
     newer = updated == t
     facets_text, fields_text = old_facets, old_fields
     if incoming:
