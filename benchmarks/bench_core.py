@@ -23,12 +23,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from provlink.config import ProvlinkConfig  # noqa: E402
-from provlink.delivery import StoreTarget, TransportTarget  # noqa: E402
-from provlink.events import to_event  # noqa: E402
-from provlink.model import EventType  # noqa: E402
-from provlink.redact import Redactor  # noqa: E402
-from provlink.sender import Sender  # noqa: E402
-from provlink.spool import Spool  # noqa: E402
+from provlink.delivery.sender import Sender  # noqa: E402
+from provlink.delivery.spool import Spool  # noqa: E402
+from provlink.delivery.targets import StoreTarget, TransportTarget  # noqa: E402
+from provlink.events.build import to_event  # noqa: E402
+from provlink.events.model import EventType  # noqa: E402
+from provlink.events.redact import Redactor  # noqa: E402
 from provlink.testing import RecordingEndpoint  # noqa: E402
 from tests.unit.test_events import full_record  # noqa: E402
 
@@ -106,7 +106,7 @@ def start_serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "provlink.cli", "serve", "--port", str(port),
+    proc = subprocess.Popen([sys.executable, "-m", "provlink.cli.main", "serve", "--port", str(port),
                              "--db", f"sqlite:///{home / 'serve.db'}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60

@@ -43,9 +43,10 @@ def timed(assets: list[Any]) -> float:
 
 def lag(n: int) -> float:
     """Seconds from the last step's success to its COMPLETE event in the embedded store."""
+    from provlink_dagster import lineage_assets
+
     import provlink
     from provlink.server.store import open_store
-    from provlink_dagster import lineage_assets
 
     timed(lineage_assets(build(n)))
     done = time.perf_counter()

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from provlink.file_capture import FileCapture
+from provlink.capturing.file_capture import FileCapture
 
 STDLIB = ("textwrap", "difflib", "fractions", "statistics", "pprint", "calendar", "shlex")
 

@@ -85,7 +85,7 @@ class Server:
             [
                 sys.executable,
                 "-m",
-                "provlink.cli",
+                "provlink.cli.main",
                 "serve",
                 "--port",
                 str(self.port),

@@ -2,7 +2,7 @@
 
 Every facet is checked against the schema its ``_schemaURL`` names: standard facets
 against ``../shared/spec/openlineage/facets``, provlink's own against the schemas shipped in
-``provlink/facet_schemas``. A facet whose schema cannot be found is an error, not a pass.
+``provlink/events/facet_schemas``. A facet whose schema cannot be found is an error, not a pass.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def require_spec() -> Path:
 @cache
 def _schemas() -> dict[str, dict[str, Any]]:
     """Every known schema by file name (e.g. ``SchemaDatasetFacet.json``)."""
-    from provlink.facets import SCHEMA_FILES, load_schema
+    from provlink.events.facets import SCHEMA_FILES, load_schema
 
     found: dict[str, dict[str, Any]] = {}
     for path in [OPENLINEAGE / "OpenLineage.json", *sorted((OPENLINEAGE / "facets").glob("*.json"))]:

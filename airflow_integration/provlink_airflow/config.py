@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 
 from provlink import ProvlinkConfig
-from provlink.runtime import Runtime, get_runtime
+from provlink.delivery.runtime import Runtime, get_runtime
 
 SECTION = "provlink"
 _ENV_PREFIX = f"AIRFLOW__{SECTION.upper()}__"

@@ -28,10 +28,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from provlink.command_files import Stat, diff_snapshots, paths_in_command, snapshot
-from provlink.file_capture import FileAccesses
-from provlink.model import DatasetRef
-from provlink.redact import MASK, Redactor
+from provlink.capturing.command_files import Stat, diff_snapshots, paths_in_command, snapshot
+from provlink.capturing.file_capture import FileAccesses
+from provlink.events.model import DatasetRef
+from provlink.events.redact import MASK, Redactor
 from provlink_airflow._compat import masked_secrets, secrets_maskers
 
 log = logging.getLogger(__name__)

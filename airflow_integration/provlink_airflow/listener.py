@@ -29,8 +29,8 @@ from typing import Any
 from airflow.listeners import hookimpl
 
 from provlink import CapturePoint
-from provlink.model import ErrorInfo, EventType, JobKind, JobRef, ParentRef
-from provlink.runtime import Runtime
+from provlink.delivery.runtime import Runtime
+from provlink.events.model import ErrorInfo, EventType, JobKind, JobRef, ParentRef
 from provlink_airflow import config, identity
 from provlink_airflow.extraction import (
     BashFiles,

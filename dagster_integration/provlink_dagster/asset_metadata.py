@@ -13,7 +13,7 @@ from typing import Any
 
 from openlineage.client.generated import column_lineage_dataset as cl
 
-from provlink.model import DatasetRef, SchemaField
+from provlink.events.model import DatasetRef, SchemaField
 from provlink_dagster.translator import DagsterLineageTranslator
 
 DATA_VERSION_TAG = "dagster/data_version"

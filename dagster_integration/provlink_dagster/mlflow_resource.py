@@ -13,8 +13,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from provlink.capture_point import CapturePoint
-from provlink.mlflow_context import (
+from provlink.capturing.point import CapturePoint
+from provlink.mlflow.context import (
     TAG_PARENT_JOB_NAME,
     TAG_PARENT_JOB_NAMESPACE,
     TAG_PARENT_RUN_ID,

@@ -66,7 +66,7 @@ def count_failure() -> None:
     """Count a swallowed lineage error; safe even when the runtime itself cannot be built
     (a bad ``PROVLINK_*`` variable must not turn into a failed step)."""
     try:
-        from provlink.runtime import get_runtime
+        from provlink.delivery.runtime import get_runtime
 
         get_runtime().capture_failures += 1
     except Exception:

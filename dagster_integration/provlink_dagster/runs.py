@@ -15,9 +15,9 @@ import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from provlink.capture_point import CapturePoint
-from provlink.model import ErrorInfo, EventType, JobKind
-from provlink.runtime import get_runtime
+from provlink.capturing.point import CapturePoint
+from provlink.delivery.runtime import get_runtime
+from provlink.events.model import ErrorInfo, EventType, JobKind
 from provlink_dagster import _compat
 from provlink_dagster.observe import RunObserver, count_failure, forget, observer_for
 from provlink_dagster.steps import FINISHED_STEPS, latest_datasets

@@ -9,8 +9,8 @@ from typing import Any
 
 from dagster import DagsterRunStatus, DefaultSensorStatus, SensorDefinition, run_status_sensor
 
-from provlink.model import EventType
-from provlink.runtime import get_runtime
+from provlink.delivery.runtime import get_runtime
+from provlink.events.model import EventType
 from provlink_dagster.observe import count_failure
 from provlink_dagster.runs import CLOSED_TAG, RunLineage, planned_steps
 from provlink_dagster.translator import DagsterLineageTranslator

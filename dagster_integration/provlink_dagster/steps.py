@@ -15,10 +15,10 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
-from provlink.capture_point import CapturePoint
-from provlink.mlflow_context import STATE_ADOPT_ACTIVE_RUN
-from provlink.model import DatasetRef, JobKind
-from provlink.runtime import get_runtime
+from provlink.capturing.point import CapturePoint
+from provlink.delivery.runtime import get_runtime
+from provlink.events.model import DatasetRef, JobKind
+from provlink.mlflow.context import STATE_ADOPT_ACTIVE_RUN
 from provlink_dagster import _compat
 from provlink_dagster.asset_metadata import asset_dataset
 from provlink_dagster.mlflow_resource import resource_runs, tag_resource_runs

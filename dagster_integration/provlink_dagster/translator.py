@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from provlink.model import DatasetRef, JobRef, ParentRef, Symlink
+from provlink.events.model import DatasetRef, JobRef, ParentRef, Symlink
 
 FILE_NAMESPACE = "file"
 IMPLICIT_ASSET_JOBS = ("__ASSET_JOB", "__ephemeral_asset_job__")

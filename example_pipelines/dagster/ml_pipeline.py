@@ -28,7 +28,6 @@ from dagster import (
     asset,
     define_asset_job,
 )
-
 from provlink_dagster import with_lineage
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

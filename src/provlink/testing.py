@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from provlink.config import ProvlinkConfig
-from provlink.runtime import Runtime, set_runtime
+from provlink.delivery.runtime import Runtime, set_runtime
 
 
 class InMemoryEmitter:

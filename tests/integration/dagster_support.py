@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from provlink.spool import Spool
+from provlink.delivery.spool import Spool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFS_MODULE = "tests.integration.dagster_defs"

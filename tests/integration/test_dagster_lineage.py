@@ -262,7 +262,7 @@ def test_example_pipeline_graph_in_the_backend(env: Path, monkeypatch: pytest.Mo
     """Through the real spool and sender into the embedded store: raw → features → model
     → model version → predictions, as the backend's lineage graph answers it."""
     from provlink.config import ProvlinkConfig
-    from provlink.runtime import Runtime, set_runtime
+    from provlink.delivery.runtime import Runtime, set_runtime
     from provlink.server.store import open_store
 
     monkeypatch.delenv("OPENLINEAGE_DISABLED")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -16,8 +15,8 @@ import pytest
 
 import provlink
 from provlink.config import ProvlinkConfig
-from provlink.runtime import Runtime, set_runtime
-from provlink.spool import Spool
+from provlink.delivery.runtime import Runtime, set_runtime
+from provlink.delivery.spool import Spool
 from provlink.testing import RecordingEndpoint
 from tests.conformance import validate_event
 
@@ -105,7 +104,7 @@ def test_refused_event_is_dead_lettered_with_the_servers_message(env: int) -> No
         runtime.close(2.0)
         endpoint.stop()
     assert {e["job"]["name"] for e in endpoint.events} == {"accepted"}
-    out = subprocess.run([sys.executable, "-m", "provlink.cli", "spool", "dead-letters", "--json"],
+    out = subprocess.run([sys.executable, "-m", "provlink.cli.main", "spool", "dead-letters", "--json"],
                          capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)
     assert {r["job"] for r in rows} == {"default/refused"} and len(rows) == 2
@@ -134,7 +133,7 @@ def test_sigkill_after_append_loses_nothing(env: int, tmp_path: Path) -> None:
 
     endpoint = RecordingEndpoint(port=env).start()
     try:
-        flush = subprocess.run([sys.executable, "-m", "provlink.cli", "spool", "flush",
+        flush = subprocess.run([sys.executable, "-m", "provlink.cli.main", "spool", "flush",
                                 "--timeout", "30"], capture_output=True, text=True)
         assert flush.returncode == 0, flush.stdout + flush.stderr
     finally:
@@ -144,7 +143,7 @@ def test_sigkill_after_append_loses_nothing(env: int, tmp_path: Path) -> None:
                     for p in e["run"]["facets"]["executionParameters"]["parameters"])
     assert params == list(range(20))
     assert_in_order_per_run(endpoint.events)
-    status = subprocess.run([sys.executable, "-m", "provlink.cli", "spool", "status", "--json"],
+    status = subprocess.run([sys.executable, "-m", "provlink.cli.main", "spool", "status", "--json"],
                             capture_output=True, text=True, check=True)
     assert json.loads(status.stdout)["pending"] == 0 and json.loads(status.stdout)["sent"] == 40
 

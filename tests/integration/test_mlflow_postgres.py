@@ -11,8 +11,8 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from provlink.mlflow_context import TAG_RUN_ID
-from provlink.mlflow_registry import tracking_namespace
+from provlink.mlflow.context import TAG_RUN_ID
+from provlink.mlflow.registry import tracking_namespace
 from provlink.testing import capture_events
 from tests.integration.mlflow_support import complete_event, run_pipeline
 

@@ -13,7 +13,7 @@ import mlflow
 import pytest
 import requests
 
-from provlink.mlflow_context import TAG_JOB_NAME, TAG_RUN_ID
+from provlink.mlflow.context import TAG_JOB_NAME, TAG_RUN_ID
 from provlink.testing import capture_events
 from tests.integration.mlflow_support import complete_event, run_pipeline
 from tests.server.support import free_port

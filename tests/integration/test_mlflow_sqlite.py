@@ -14,9 +14,11 @@ import pytest
 
 import provlink
 from provlink import cli
+from provlink.capturing.datasets import file_dataset
 from provlink.config import ProvlinkConfig
-from provlink.datasets import file_dataset
-from provlink.mlflow_context import (
+from provlink.delivery.runtime import Runtime, set_runtime
+from provlink.delivery.spool import Spool
+from provlink.mlflow.context import (
     TAG_JOB_NAME,
     TAG_JOB_NAMESPACE,
     TAG_LEDGER_ENTRY,
@@ -24,9 +26,7 @@ from provlink.mlflow_context import (
     TAG_MODEL_VERSION,
     TAG_RUN_ID,
 )
-from provlink.runtime import Runtime, set_runtime
 from provlink.server.store import open_store
-from provlink.spool import Spool
 from provlink.testing import capture_events
 from tests.integration.mlflow_support import PipelineRun, complete_event, run_pipeline
 from tests.server.support import LiveServer

@@ -6,7 +6,7 @@ import os
 
 import provlink
 from provlink.config import ProvlinkConfig
-from provlink.runtime import Runtime, set_runtime
+from provlink.delivery.runtime import Runtime, set_runtime
 from provlink.server.store import open_store
 
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from provlink.cli.server import register
 from provlink.errors import ConfigError
-from provlink.server.commands import register
 from provlink.server.store import default_path, open_store
 from tests.server.server_events import pipeline, run_event
 from tests.server.support import free_port
@@ -60,7 +60,7 @@ def test_provlink_serve_subprocess_serves_the_store(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "provlink.cli",
+            "provlink.cli.main",
             "serve",
             "--port",
             str(port),

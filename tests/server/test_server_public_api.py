@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from provlink import server
-from provlink.server.commands import register
+from provlink.cli.server import register
 from provlink.server.store import open_store
 from provlink.server.validation import validate_event
 

@@ -94,7 +94,7 @@ def test_a_broken_capture_step_never_fails_the_task(tmp_path: Path) -> None:
         def on_finish(self, point):
             raise RuntimeError("extension finish failed")
 
-    from provlink import capture_point as capture_module
+    from provlink.capturing import point as capture_module
 
     capture_module.register_extension(Broken())
     try:
@@ -110,7 +110,7 @@ def test_a_broken_capture_step_never_fails_the_task(tmp_path: Path) -> None:
 
 
 def test_nested_points_and_parent(tmp_path: Path) -> None:
-    from provlink.model import JobRef, ParentRef
+    from provlink.events.model import JobRef, ParentRef
 
     with capture_events() as events:
         with provlink.capture("pipeline", capture_files=False) as outer:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from provlink.command_files import diff_snapshots, paths_in_command, snapshot
-from provlink.file_capture import FileAccesses, capture_files
+from provlink.capturing.command_files import diff_snapshots, paths_in_command, snapshot
+from provlink.capturing.file_capture import FileAccesses, capture_files
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pytest
 
-from provlink.digest import FileDigest, file_digest, version_string
+from provlink.capturing.digest import FileDigest, file_digest, version_string
 from provlink.errors import CaptureError
 
 MiB = 2**20

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from provlink.events import to_event
-from provlink.model import (
+from provlink.events.build import to_event
+from provlink.events.model import (
     CaptureRecord,
     CodeVersion,
     DatasetRef,

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import feather
 
-from provlink.file_capture import FileAccesses, FileCapture, capture_files, default_ignores
+from provlink.capturing.file_capture import FileAccesses, FileCapture, capture_files, default_ignores
 
 
 @pytest.fixture
@@ -324,7 +324,7 @@ def run_python(code: str) -> subprocess.CompletedProcess[str]:
 
 def test_import_and_start_do_not_import_heavy_libraries() -> None:
     out = run_python(
-        "import sys, provlink.file_capture as fc\n"
+        "import sys, provlink.capturing.file_capture as fc\n"
         "c = fc.FileCapture(); c.start(); c.stop()\n"
         "heavy = {'pandas', 'pyarrow', 'numpy', 'airflow', 'dagster', 'mlflow'}\n"
         "print(sorted(heavy & set(sys.modules)))\n"
@@ -334,7 +334,7 @@ def test_import_and_start_do_not_import_heavy_libraries() -> None:
 
 def test_libraries_imported_after_start_are_wrapped_on_import(tmp_path: Path) -> None:
     out = run_python(
-        "import os, provlink.file_capture as fc\n"
+        "import os, provlink.capturing.file_capture as fc\n"
         f"os.chdir({str(tmp_path)!r})\n"
         "c = fc.FileCapture(); c.start()\n"
         "import pandas as pd\n"
@@ -347,7 +347,8 @@ def test_libraries_imported_after_start_are_wrapped_on_import(tmp_path: Path) ->
 def test_threads_marked_internal_are_not_lineage(tmp_path) -> None:
     import threading
 
-    from provlink.file_capture import capture_files, ignore_this_thread
+    from provlink.capturing.file_capture import capture_files
+    from provlink.threads import ignore_this_thread
 
     def provlink_side() -> None:
         ignore_this_thread()

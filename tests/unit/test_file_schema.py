@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import feather
 
-from provlink.file_schema import tabular_schema
+from provlink.capturing.file_schema import tabular_schema
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ def test_unknown_format_is_none_without_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "model.bin").write_bytes(b"\x00\x01")
-    with caplog.at_level(logging.WARNING, logger="provlink.file_schema"):
+    with caplog.at_level(logging.WARNING, logger="provlink.capturing.file_schema"):
         assert tabular_schema(tmp_path / "model.bin") is None
     assert caplog.records == []
 
@@ -87,7 +87,7 @@ def test_corrupt_or_missing_file_is_none_and_logged(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
-    with caplog.at_level(logging.WARNING, logger="provlink.file_schema"):
+    with caplog.at_level(logging.WARNING, logger="provlink.capturing.file_schema"):
         assert tabular_schema(tmp_path / "bad.parquet") is None
         assert tabular_schema(tmp_path / "missing.csv") is None
     messages = [r.getMessage() for r in caplog.records]

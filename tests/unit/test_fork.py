@@ -12,7 +12,7 @@ from pathlib import Path
 SCRIPT = """
 import json, os, sys, threading
 import provlink
-from provlink.runtime import get_runtime
+from provlink.delivery.runtime import get_runtime
 
 with provlink.capture("parent_job", capture_files=False):
     pass

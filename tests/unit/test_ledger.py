@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from provlink.ledger import latest_entry_for_run, verify
-from provlink.spool import Spool
+from provlink.delivery.spool import Spool
+from provlink.governance.ledger import latest_entry_for_run, verify
 
 
 def spool_with(tmp_path: Path, n: int = 5) -> Spool:
@@ -62,7 +62,7 @@ def test_pruned_payloads_still_verify_and_cli_reports(tmp_path: Path, monkeypatc
     import json
     import time
 
-    from provlink.cli import main
+    from provlink.cli.main import main
 
     monkeypatch.setenv("PROVLINK_HOME", str(tmp_path))
     spool = spool_with(tmp_path)

@@ -10,8 +10,10 @@ from urllib.parse import unquote
 import pytest
 
 import provlink
+from provlink.cli.governance import render_trace
 from provlink.errors import ConfigError, LineageQueryError
-from provlink.governance import (
+from provlink.events.model import JobRef, ParentRef
+from provlink.governance.trace import (
     Trace,
     TracedDataset,
     TracedRun,
@@ -19,8 +21,7 @@ from provlink.governance import (
     parse_model_uri,
     verify_registry,
 )
-from provlink.governance_cli import render_trace
-from provlink.mlflow_context import (
+from provlink.mlflow.context import (
     TAG_JOB_NAME,
     TAG_JOB_NAMESPACE,
     TAG_PARENT_JOB_NAME,
@@ -28,7 +29,6 @@ from provlink.mlflow_context import (
     TAG_RUN_ID,
     ProvlinkRunContextProvider,
 )
-from provlink.model import JobRef, ParentRef
 from provlink.server.nodeid import parse_node_id
 from provlink.testing import capture_events
 
@@ -47,14 +47,14 @@ def _home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     ("databricks", "databricks"),
 ])
 def test_tracking_namespace_drops_credentials(uri: str, namespace: str) -> None:
-    from provlink.mlflow_registry import tracking_namespace
+    from provlink.mlflow.registry import tracking_namespace
 
     assert tracking_namespace(uri) == namespace
 
 
 @pytest.mark.parametrize("uri", ["/tmp/mlruns", "./mlruns", "file:///tmp/mlruns"])
 def test_file_stores_are_refused_with_the_migration_command(uri: str) -> None:
-    from provlink.mlflow_registry import check_tracking_store
+    from provlink.mlflow.registry import check_tracking_store
 
     with pytest.raises(ConfigError, match="mlflow migrate-filestore"):
         check_tracking_store(uri)
@@ -63,13 +63,13 @@ def test_file_stores_are_refused_with_the_migration_command(uri: str) -> None:
 @pytest.mark.parametrize("uri", ["sqlite:///m.db", "http://h:5000", "postgresql://h/db",
                                  "databricks"])
 def test_database_and_server_stores_are_accepted(uri: str) -> None:
-    from provlink.mlflow_registry import check_tracking_store
+    from provlink.mlflow.registry import check_tracking_store
 
     check_tracking_store(uri)
 
 
 def test_lineage_link_names_the_model_dataset_node() -> None:
-    from provlink.mlflow_registry import lineage_link, model_dataset_name
+    from provlink.mlflow.registry import lineage_link, model_dataset_name
 
     link = lineage_link("http://127.0.0.1:5000/", "sqlite:////tmp/m.db", model_dataset_name("churn", 7))
     base, _, node = link.partition("/?nodeId=")
@@ -124,7 +124,7 @@ def test_provider_tags_name_the_capture_point_and_its_parent() -> None:
 def test_the_entry_point_module_does_not_import_mlflow() -> None:
     """MLflow imports the provider while ``import mlflow`` is still running: importing MLflow
     back from it would be circular."""
-    code = "import sys, provlink.mlflow_context; assert 'mlflow' not in sys.modules"
+    code = "import sys, provlink.mlflow.context; assert 'mlflow' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -140,7 +140,7 @@ def test_the_entry_point_is_registered_with_mlflow() -> None:
 def test_logged_dataset_is_named_after_its_source(tmp_path: Any) -> None:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
-    from provlink.mlflow_registry import dataset_summary, logged_dataset
+    from provlink.mlflow.registry import dataset_summary, logged_dataset
 
     schema = '{"mlflow_colspec": [{"type": "double", "name": "x", "required": true}]}'
     local = DatasetInput(Dataset(name="train", digest="abc123", source_type="local",

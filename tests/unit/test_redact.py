@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from provlink.config import DEFAULT_SECRET_KEY_PATTERNS
-from provlink.redact import MASK, Redactor
+from provlink.events.redact import MASK, Redactor
 
 
 def redactor(*secrets: str, env: bool = False) -> Redactor:

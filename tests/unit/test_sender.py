@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from provlink.delivery import Outcome, classify
-from provlink.sender import Sender
-from provlink.spool import Spool
+from provlink.delivery.sender import Sender
+from provlink.delivery.spool import Spool
+from provlink.delivery.targets import Outcome, classify
 
 
 class ScriptedTarget:

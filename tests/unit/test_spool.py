@@ -6,7 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from provlink.spool import DEAD, GENESIS, SENT, Spool, entry_hash
+from provlink.delivery.spool import DEAD, GENESIS, SENT, Spool, entry_hash
 
 
 def event(i: int, run: str = "r") -> dict:

@@ -16,7 +16,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from functools import partial
 from typing import Any, TypeVar
 
-from provlink.server import dataset_queries, job_queries, lineage, queries
+import provlink.server.dataset_queries as dataset_queries
+import provlink.server.job_queries as job_queries
+import provlink.server.lineage as lineage
+import provlink.server.queries as queries
 from provlink.server.ingest import now_iso, store_event
 from provlink.server.schema import MIGRATIONS
 from provlink.server.tx import Tx

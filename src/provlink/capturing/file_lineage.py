@@ -1,7 +1,7 @@
 """Files read and written inside a capture point become its inputs and outputs.
 
-The core extension that connects :mod:`provlink.file_capture` (what was touched) to
-:mod:`provlink.datasets` (digest + schema per file). Run-level capture points (a DAG run,
+The core extension that connects :mod:`provlink.capturing.file_capture` (what was touched) to
+:mod:`provlink.capturing.datasets` (digest + schema per file). Run-level capture points (a DAG run,
 a Dagster run) pass ``capture_files=False``: their steps report the files.
 """
 
@@ -11,10 +11,10 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provlink.file_capture import FileCapture, default_ignores
+from provlink.capturing.file_capture import FileCapture, default_ignores
 
 if TYPE_CHECKING:
-    from provlink.capture_point import CapturePoint
+    from provlink.capturing.point import CapturePoint
 
 _STATE_KEY = "file_capture"
 

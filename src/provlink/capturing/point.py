@@ -26,10 +26,11 @@ from typing import Any, ParamSpec, Protocol, TypeVar
 
 from openlineage.client.uuid import generate_new_uuid
 
-from provlink.datasets import file_dataset
-from provlink.environment import probe_async
-from provlink.file_lineage import EXTENSION as FILE_LINEAGE
-from provlink.model import (
+from provlink.capturing.datasets import file_dataset
+from provlink.capturing.environment import probe_async
+from provlink.capturing.file_lineage import EXTENSION as FILE_LINEAGE
+from provlink.delivery.runtime import Runtime, get_runtime
+from provlink.events.model import (
     CaptureRecord,
     CodeVersion,
     DatasetRef,
@@ -41,7 +42,6 @@ from provlink.model import (
     MlflowRunLink,
     ParentRef,
 )
-from provlink.runtime import Runtime, get_runtime
 
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -67,7 +67,7 @@ class Extension(Protocol):
 
 _extensions: list[Extension] = [FILE_LINEAGE]
 # Extensions loaded only once their library is in use, so the core never imports it.
-_LAZY_EXTENSIONS: tuple[tuple[str, str], ...] = (("mlflow", "provlink.mlflow_link"),)
+_LAZY_EXTENSIONS: tuple[tuple[str, str], ...] = (("mlflow", "provlink.mlflow.run_link"),)
 
 
 def register_extension(extension: Extension) -> None:

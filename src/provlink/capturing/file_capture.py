@@ -5,8 +5,8 @@ One ``sys.addaudithook`` hook, installed on the first ``start()``, sees every ``
 ``os.rename``/``os.replace``/``shutil.move``, every ``os.remove`` and ``sqlite3.connect``,
 from every thread. Audit hooks cannot be removed, so when no recorder is active the hook
 only tests one global and returns. pyarrow's C++ I/O raises no audit event and is covered
-by ``provlink.library_io``; files a subprocess touches are covered by
-``provlink.command_files``.
+by ``provlink.capturing.library_io``; files a subprocess touches are covered by
+``provlink.capturing.command_files``.
 
 How accesses become inputs and outputs (decided here, documented for users):
 
@@ -44,9 +44,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from provlink import library_io
+from provlink.capturing import library_io
+from provlink.threads import own as _own
 
-__all__ = ["FileAccesses", "FileCapture", "capture_files", "default_ignores", "ignore_this_thread"]
+__all__ = ["FileAccesses", "FileCapture", "capture_files", "default_ignores"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -138,9 +139,6 @@ _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 _O_DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 
 
-_internal = threading.local()
-
-
 def _new_lock_in_child() -> None:
     global _lock
     _lock = threading.RLock()  # another thread may have held it at fork()
@@ -149,14 +147,8 @@ def _new_lock_in_child() -> None:
 os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
-def ignore_this_thread() -> None:
-    """Mark the calling thread as provlink's own (the sender, the probe): its file I/O is
-    never the task's lineage."""
-    _internal.ignored = True
-
-
 def _audit(event: str, args: tuple[Any, ...]) -> None:
-    if _active and event in _EVENTS and not getattr(_internal, "ignored", False):
+    if _active and event in _EVENTS and not getattr(_own, "ignored", False):
         _dispatch(event, args)
 
 

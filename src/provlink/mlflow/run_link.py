@@ -1,7 +1,7 @@
 """The capture-point extension that links MLflow runs and model versions into lineage.
 
 The core loads this module (``EXTENSION``) only once ``mlflow`` is imported. At the end of a
-capture point it finds the MLflow runs :mod:`provlink.mlflow_context` tagged — by tag, in
+capture point it finds the MLflow runs :mod:`provlink.mlflow.context` tagged — by tag, in
 every experiment, so runs from threads, nested runs and runs whose ``with`` block already
 ended are all found — and records their params, metrics, logged datasets (as inputs),
 LoggedModels and the model versions registered from them (as outputs, tagged with the
@@ -26,13 +26,14 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import ViewType
 
-from provlink.mlflow_context import (
+from provlink.events.model import MlflowRunLink
+from provlink.mlflow.context import (
     STATE_ADOPT_ACTIVE_RUN,
     STATE_TRACKING_URIS,
     TAG_RUN_ID,
     note_tracking_uri,
 )
-from provlink.mlflow_registry import (
+from provlink.mlflow.registry import (
     STATE_MODEL_LOADS,
     ModelLoad,
     check_tracking_store,
@@ -46,13 +47,12 @@ from provlink.mlflow_registry import (
     tag_versions,
     tracking_namespace,
 )
-from provlink.model import MlflowRunLink
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.entities.model_registry import ModelVersion
 
-    from provlink.capture_point import CapturePoint
+    from provlink.capturing.point import CapturePoint
 
 log = logging.getLogger(__name__)
 

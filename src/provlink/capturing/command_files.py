@@ -23,7 +23,7 @@ import shlex
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from provlink.file_capture import FileAccesses
+from provlink.capturing.file_capture import FileAccesses
 
 __all__ = ["Stat", "diff_snapshots", "paths_in_command", "snapshot"]
 

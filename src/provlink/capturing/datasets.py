@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provlink.digest import file_digest, version_string
-from provlink.file_schema import tabular_schema
-from provlink.model import DatasetRef, SchemaField
+from provlink.capturing.digest import file_digest, version_string
+from provlink.capturing.file_schema import tabular_schema
+from provlink.events.model import DatasetRef, SchemaField
 
 FILE_NAMESPACE = "file"
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from provlink.config import ProvlinkConfig
 from provlink.errors import LineageQueryError
-from provlink.governance import (
+from provlink.governance.trace import (
     LineageApi,
     Trace,
     TracedRun,
@@ -71,7 +71,7 @@ def _mlflow_client(args: argparse.Namespace) -> tuple[Any, str]:
     except ImportError as exc:
         raise LineageQueryError("reading the model registry needs MLflow: "
                                 "pip install 'provlink[mlflow]'") from exc
-    from provlink.mlflow_registry import check_tracking_store
+    from provlink.mlflow.registry import check_tracking_store
 
     uri = args.tracking_uri or mlflow.get_tracking_uri()
     check_tracking_store(uri)
@@ -86,7 +86,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if alias is not None or namespace is None:
         from mlflow.exceptions import MlflowException
 
-        from provlink.mlflow_registry import tracking_namespace
+        from provlink.mlflow.registry import tracking_namespace
 
         client, uri = _mlflow_client(args)
         try:
@@ -177,7 +177,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"ledger": ledger}
     ok = ledger["ok"]
     if args.registry:
-        from provlink.mlflow_registry import tracking_namespace
+        from provlink.mlflow.registry import tracking_namespace
 
         client, uri = _mlflow_client(args)
         versions = [(v.name, str(v.version), dict(v.tags)) for v in _all_versions(client, args.model)]
@@ -204,8 +204,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_ledger() -> dict[str, Any]:
-    from provlink.ledger import verify
-    from provlink.spool import Spool
+    from provlink.delivery.spool import Spool
+    from provlink.governance.ledger import verify
 
     config = ProvlinkConfig.load()
     report = verify(Spool(config.spool_path, sync=config.spool_sync))

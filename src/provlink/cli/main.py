@@ -10,11 +10,11 @@ import sys
 from collections.abc import Sequence
 
 from provlink.config import ProvlinkConfig
+from provlink.delivery.spool import DEAD, Spool
 from provlink.errors import ProvlinkError
-from provlink.spool import DEAD, Spool
 
 # Modules contributing subcommands; each has ``register(subparsers) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("provlink.server.commands", "provlink.governance_cli")
+COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governance")
 
 
 def _spool(config: ProvlinkConfig) -> Spool:
@@ -57,8 +57,8 @@ def cmd_spool_dead_letters(args: argparse.Namespace) -> int:
 
 
 def cmd_spool_flush(args: argparse.Namespace) -> int:
-    from provlink.delivery import resolve_target
-    from provlink.sender import Sender
+    from provlink.delivery.sender import Sender
+    from provlink.delivery.targets import resolve_target
 
     config = ProvlinkConfig.load()
     spool = _spool(config)

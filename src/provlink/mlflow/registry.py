@@ -6,7 +6,7 @@ carries its OpenLineage ids as registry tags; a ``models:/name/version`` or
 namespace = the tracking URI without credentials, name = ``models/<name>/<version>`` (no bare
 ``:``, which Marquez node ids split on).
 
-Only imported once MLflow is in use (through :mod:`provlink.mlflow_link`).
+Only imported once MLflow is in use (through :mod:`provlink.mlflow.run_link`).
 """
 
 from __future__ import annotations
@@ -23,24 +23,24 @@ import mlflow
 from mlflow import MlflowClient
 
 from provlink.errors import ConfigError
-from provlink.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
-from provlink.governance import dataset_identity
-from provlink.mlflow_context import (
+from provlink.events.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
+from provlink.events.model import DatasetRef, SchemaField
+from provlink.governance.trace import dataset_identity
+from provlink.mlflow.context import (
     TAG_JOB_NAME,
-    TAG_LEDGER_ENTRY,
     TAG_JOB_NAMESPACE,
+    TAG_LEDGER_ENTRY,
     TAG_LINEAGE_URL,
     TAG_MODEL_VERSION,
     TAG_RUN_ID,
     current_point,
 )
-from provlink.model import DatasetRef, SchemaField
 
 if TYPE_CHECKING:
     from mlflow.entities import DatasetInput
     from mlflow.entities.model_registry import ModelVersion
 
-    from provlink.capture_point import CapturePoint
+    from provlink.capturing.point import CapturePoint
 
 log = logging.getLogger(__name__)
 

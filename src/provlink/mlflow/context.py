@@ -19,7 +19,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from provlink.capture_point import CapturePoint
+    from provlink.capturing.point import CapturePoint
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ TAG_LINEAGE_URL = "openlineage.lineage_url"
 TAG_MODEL_VERSION = "openlineage.model_version"
 TAG_LEDGER_ENTRY = "provlink.ledger_entry"
 
-# Keys of CapturePoint.state this plugin and provlink.mlflow_link share.
+# Keys of CapturePoint.state this plugin and provlink.mlflow.run_link share.
 STATE_TRACKING_URIS = "mlflow.tracking_uris"
 # An adapter sets this False where a run already active in the thread is not the point's
 # (e.g. dagster-mlflow's run, left active by an earlier step that used it).
@@ -44,7 +44,7 @@ STATE_ADOPT_ACTIVE_RUN = "mlflow.adopt_active_run"
 
 def current_point() -> CapturePoint | None:
     """The current capture point, or None when provlink's capture is not even imported."""
-    capture = sys.modules.get("provlink.capture_point")
+    capture = sys.modules.get("provlink.capturing.point")
     return None if capture is None else capture.current()
 
 

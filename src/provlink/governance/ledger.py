@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from provlink.spool import GENESIS, Spool, entry_hash
+from provlink.delivery.spool import GENESIS, Spool, entry_hash
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,8 +13,8 @@ from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import (
-    datasource_dataset,
     dataset_version_dataset,
+    datasource_dataset,
     error_message_run,
     execution_parameters_run,
     input_statistics_input_dataset,
@@ -30,10 +30,9 @@ from openlineage.client.facet_v2 import (
 )
 from openlineage.client.serde import Serde
 
-from provlink import facets as custom
 from provlink._version import PRODUCER, __version__
-from provlink.model import CaptureRecord, CodeVersion, DatasetRef, EnvironmentInfo
-
+from provlink.events import facets as custom
+from provlink.events.model import CaptureRecord, CodeVersion, DatasetRef, EnvironmentInfo
 
 
 def to_event(record: CaptureRecord, *, parameter_max_chars: int = 4096) -> dict[str, Any]:

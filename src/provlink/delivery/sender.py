@@ -15,10 +15,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from provlink.delivery import Target
+from provlink.delivery.spool import Spool, default_owner
+from provlink.delivery.targets import Target
 from provlink.errors import ProvlinkError
-from provlink.file_capture import ignore_this_thread
-from provlink.spool import Spool, default_owner
+from provlink.threads import ignore_this_thread
 
 log = logging.getLogger(__name__)
 LEASE_TTL = 30.0

@@ -16,12 +16,12 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from provlink.config import ProvlinkConfig
-from provlink.delivery import resolve_target
-from provlink.events import to_event
-from provlink.model import CaptureRecord
-from provlink.redact import Redactor
-from provlink.sender import Sender
-from provlink.spool import Spool
+from provlink.delivery.sender import Sender
+from provlink.delivery.spool import Spool
+from provlink.delivery.targets import resolve_target
+from provlink.events.build import to_event
+from provlink.events.model import CaptureRecord
+from provlink.events.redact import Redactor
 
 log = logging.getLogger(__name__)
 

@@ -14,14 +14,13 @@ import platform
 import socket
 import subprocess
 import time
-
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from provlink.file_capture import ignore_this_thread
-from provlink.model import CodeVersion, EnvironmentInfo
+from provlink.events.model import CodeVersion, EnvironmentInfo
+from provlink.threads import ignore_this_thread
 
 KEY_PACKAGES: tuple[str, ...] = (
     "provlink", "openlineage-python", "apache-airflow", "apache-airflow-providers-openlineage",

@@ -1,7 +1,7 @@
 """provlink's custom OpenLineage facets, for what no standard facet carries.
 
 Each facet is an openlineage-python attrs class whose ``_schemaURL`` names a JSON Schema
-shipped in ``provlink/facet_schemas/`` (``$id`` = the URL without the fragment), so
+shipped in ``provlink/events/facet_schemas/`` (``$id`` = the URL without the fragment), so
 consumers can validate them like standard facets.
 """
 
@@ -99,5 +99,5 @@ SCHEMA_FILES: tuple[str, ...] = (
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The shipped JSON Schema of one custom facet."""
-    text = resources.files("provlink.facet_schemas").joinpath(f"{name}.json").read_text("utf-8")
+    text = resources.files("provlink.events.facet_schemas").joinpath(f"{name}.json").read_text("utf-8")
     return json.loads(text)
