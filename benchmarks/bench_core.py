@@ -106,8 +106,8 @@ def start_serve(home: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "provlink.cli.main", "serve", "--port", str(port),
-                             "--db", f"sqlite:///{home / 'serve.db'}"],
+    proc = subprocess.Popen([sys.executable, "-m", "provlink.cli.main", "serve",
+                             "--port", str(port), "--db", f"sqlite:///{home / 'serve.db'}"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

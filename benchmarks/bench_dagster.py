@@ -19,16 +19,16 @@ from typing import Any
 def build(n: int) -> list[Any]:
     from dagster import AssetIn, asset
 
-    assets = []
-    for i in range(n):
+    def make(i: int) -> Any:
         ins = {"prev": AssetIn(f"a{i - 1}")} if i else {}
 
         @asset(name=f"a{i}", ins=ins)
         def step(**kwargs: Any) -> int:
             return i
 
-        assets.append(step)
-    return assets
+        return step
+
+    return [make(i) for i in range(n)]
 
 
 def timed(assets: list[Any]) -> float:

@@ -2,7 +2,8 @@
 
 An audit hook cannot be removed, so the three states run in this order in one process:
 no hook (baseline), hook installed but no recorder active, a recorder active. Each figure
-is the fastest of several runs (robust to other load on a shared machine), reported as a ratio to the baseline.
+is the fastest of several runs (robust to other load on a shared machine), reported as a
+ratio to the baseline.
 
     .venv/bin/python benchmarks/bench_file_capture.py
 """

@@ -49,7 +49,8 @@ def finish_seconds(runs: int, rounds: int, model: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "mlflow.json")
+    parser.add_argument("--out", type=Path,
+                        default=Path(__file__).parent / "results" / "mlflow.json")
     args = parser.parse_args()
     rounds = 3 if args.quick else 15
 

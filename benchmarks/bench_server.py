@@ -214,7 +214,8 @@ def main(argv: list[str] | None = None) -> int:
             result = build_and_query(kind, size, args.batch, args.queries)
             print(
                 f"| {kind} | batch ingest building {result['nodes']:,} nodes ({args.batch}/request)"
-                f" | {result['batch_rate']:,.0f} events/s ({result['batch_rate'] / 2000:.1f}x the 2,000/s goal) |"
+                f" | {result['batch_rate']:,.0f} events/s"
+                f" ({result['batch_rate'] / 2000:.1f}x the 2,000/s goal) |"
             )
             print(
                 f"| {kind} | /lineage depth 20 at {result['nodes']:,} nodes"

@@ -36,7 +36,8 @@ def data_dir() -> Path:
 
 def tracking_uri(root: Path | None = None) -> str:
     """``MLFLOW_TRACKING_URI`` if set, else a SQLite tracking store under :func:`data_dir`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{(root or data_dir()) / 'mlflow.db'}"
+    default = f"sqlite:///{(root or data_dir()) / 'mlflow.db'}"
+    return os.environ.get("MLFLOW_TRACKING_URI") or default
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,1 +1,4 @@
-"""provlink test suite (a regular package, so `tests.conformance` never resolves to another distribution's `tests`)."""
+"""provlink test suite.
+
+A regular package, so `tests.conformance` never resolves to another distribution's `tests`.
+"""

@@ -31,7 +31,8 @@ def _schemas() -> dict[str, dict[str, Any]]:
     from provlink.events.facets import SCHEMA_FILES, load_schema
 
     found: dict[str, dict[str, Any]] = {}
-    for path in [OPENLINEAGE / "OpenLineage.json", *sorted((OPENLINEAGE / "facets").glob("*.json"))]:
+    facets = sorted((OPENLINEAGE / "facets").glob("*.json"))
+    for path in [OPENLINEAGE / "OpenLineage.json", *facets]:
         found[path.name] = json.loads(path.read_text("utf-8"))
     for name in SCHEMA_FILES:
         found[f"{name}.json"] = load_schema(name)

@@ -69,7 +69,8 @@ class DagsterLineageTranslator:
         return DatasetRef(namespace=namespace, name=name, symlinks=(link,))
 
 
-def physical_location(metadata: Mapping[str, Any], storage_kind: str | None) -> tuple[str, str] | None:
+def physical_location(metadata: Mapping[str, Any],
+                      storage_kind: str | None) -> tuple[str, str] | None:
     """(namespace, name) from ``path``, ``dagster/uri`` or ``dagster/table_name`` metadata."""
     path = _text(metadata.get("path"))
     if path:

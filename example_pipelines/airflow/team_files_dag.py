@@ -31,7 +31,8 @@ with DAG(dag_id="team_files", schedule=None, start_date=datetime(2026, 1, 1), ca
     sort_orders = BashOperator(
         task_id="sort_orders",
         bash_command=(f"head -n 1 {DATA}/orders.csv > {DATA}/orders_sorted.csv && "
-                      f"tail -n +2 {DATA}/orders.csv | sort -t, -k2 -n >> {DATA}/orders_sorted.csv"),
+                      f"tail -n +2 {DATA}/orders.csv | sort -t, -k2 -n"
+                      f" >> {DATA}/orders_sorted.csv"),
     )
 
     @task

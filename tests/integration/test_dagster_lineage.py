@@ -1,4 +1,4 @@
-"""provlink_dagster with real Dagster: materialize(), execute_in_process(), op jobs, the backstop."""
+"""provlink_dagster with real Dagster: materialize(), execute_in_process(), op jobs, backstop."""
 
 from __future__ import annotations
 
@@ -201,8 +201,9 @@ def test_op_job(env: Path) -> None:
         step_events = by_job(events, step)
         assert [e["eventType"] for e in step_events] == ["START", "COMPLETE"]
         assert step_events[0]["job"]["facets"]["jobType"]["jobType"] == "JOB"
-    params = {p["key"]: p["value"] for p in
-              by_job(events, "etl.extract")[0]["run"]["facets"]["executionParameters"]["parameters"]}
+    extract = by_job(events, "etl.extract")[0]
+    params = {p["key"]: p["value"]
+              for p in extract["run"]["facets"]["executionParameters"]["parameters"]}
     assert params["config.rows"] == "3"
 
 

@@ -95,7 +95,8 @@ def test_refused_event_is_dead_lettered_with_the_servers_message(env: int) -> No
         spool = runtime.emitter.spool
         assert wait_for(lambda: spool.status().dead == 2, 10)
         dead = list(spool.entries(state=2))
-        assert all("422" in d.last_error and "refused by test endpoint" in d.last_error for d in dead)
+        assert all("422" in d.last_error and "refused by test endpoint" in d.last_error
+                   for d in dead)
         endpoint.respond_with = 201
         with provlink.capture("accepted", capture_files=False):
             pass
@@ -104,7 +105,8 @@ def test_refused_event_is_dead_lettered_with_the_servers_message(env: int) -> No
         runtime.close(2.0)
         endpoint.stop()
     assert {e["job"]["name"] for e in endpoint.events} == {"accepted"}
-    out = subprocess.run([sys.executable, "-m", "provlink.cli.main", "spool", "dead-letters", "--json"],
+    out = subprocess.run([sys.executable, "-m", "provlink.cli.main",
+                          "spool", "dead-letters", "--json"],
                          capture_output=True, text=True, check=True)
     rows = json.loads(out.stdout)
     assert {r["job"] for r in rows} == {"default/refused"} and len(rows) == 2
@@ -143,7 +145,8 @@ def test_sigkill_after_append_loses_nothing(env: int, tmp_path: Path) -> None:
                     for p in e["run"]["facets"]["executionParameters"]["parameters"])
     assert params == list(range(20))
     assert_in_order_per_run(endpoint.events)
-    status = subprocess.run([sys.executable, "-m", "provlink.cli.main", "spool", "status", "--json"],
+    status = subprocess.run([sys.executable, "-m", "provlink.cli.main",
+                             "spool", "status", "--json"],
                             capture_output=True, text=True, check=True)
     assert json.loads(status.stdout)["pending"] == 0 and json.loads(status.stdout)["sent"] == 40
 

@@ -51,5 +51,7 @@ def test_pipeline_on_a_postgres_tracking_store(postgres_tracking_uri: str, tmp_p
     namespace = tracking_namespace(postgres_tracking_uri)
     assert "@" not in namespace
     model = (namespace, f"models/iris_pg/{run.version}")
-    assert model in {(o["namespace"], o["name"]) for o in complete_event(events, run.train_run_id)["outputs"]}
-    assert model in {(i["namespace"], i["name"]) for i in complete_event(events, run.score_run_id)["inputs"]}
+    outputs = complete_event(events, run.train_run_id)["outputs"]
+    inputs = complete_event(events, run.score_run_id)["inputs"]
+    assert model in {(o["namespace"], o["name"]) for o in outputs}
+    assert model in {(i["namespace"], i["name"]) for i in inputs}

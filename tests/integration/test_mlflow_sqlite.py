@@ -83,7 +83,7 @@ def deployed(tracking_uri: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             entries = list(Spool(home / "spool.db").entries())
             events = [json.loads(e.payload) for e in entries]
             ledger = {(ev["run"]["runId"], ev["eventType"]): e.entry_hash
-                      for ev, e in zip(events, entries)}
+                      for ev, e in zip(events, entries, strict=True)}
             yield Deployed(run, events, server, tracking_uri, ledger)
         store.close()
 

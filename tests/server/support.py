@@ -1,4 +1,4 @@
-"""Test support for the server suite: shared specs, throw-away PostgreSQL databases, a live server."""
+"""Server suite support: shared specs, throw-away PostgreSQL databases, a live server."""
 
 from __future__ import annotations
 

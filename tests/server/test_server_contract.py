@@ -109,7 +109,8 @@ def test_responses_on_real_data_match_openapi_components(seeded: Any) -> None:
             "/namespaces/file/datasets": "DatasetList",
             "/namespaces/file/datasets/%2Fdata%2Ffeatures.parquet": "Dataset",
             "/namespaces/file/datasets/%2Fdata%2Ffeatures.parquet/versions": "DatasetVersionList",
-            f"/namespaces/file/datasets/%2Fdata%2Ffeatures.parquet/versions/{version}": "DatasetVersion",
+            f"/namespaces/file/datasets/%2Fdata%2Ffeatures.parquet/versions/{version}":
+                "DatasetVersion",
             "/namespaces/provlink-tests/jobs": "JobList",
             "/namespaces/provlink-tests/jobs/train": "Job",
             "/namespaces/provlink-tests/jobs/train/runs": "RunList",

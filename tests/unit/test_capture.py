@@ -47,7 +47,7 @@ def test_user_exception_emits_fail_and_propagates() -> None:
     with capture_events() as events:
         with pytest.raises(ZeroDivisionError):
             with provlink.capture("boom"):
-                1 / 0
+                _ = 1 / 0
     assert [e["eventType"] for e in events] == ["START", "FAIL"]
     error = events[1]["run"]["facets"]["errorMessage"]
     assert error["message"] == "ZeroDivisionError: division by zero"

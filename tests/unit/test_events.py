@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from provlink.events.build import to_event
 from provlink.events.model import (
@@ -21,7 +21,7 @@ from provlink.events.model import (
 )
 from tests.conformance import validate_event
 
-T0 = datetime(2026, 11, 22, 1, 2, 3, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 1, 2, 3, tzinfo=UTC)
 
 
 def full_record(event_type: EventType = EventType.COMPLETE) -> CaptureRecord:
@@ -46,10 +46,12 @@ def full_record(event_type: EventType = EventType.COMPLETE) -> CaptureRecord:
                                    params={"alpha": "0.5"}, metrics={"rmse": 0.1}),),
         code=CodeVersion(repo_url="https://example.com/r.git", commit="deadbeef", branch="main",
                          path="/src/dags", dirty=True),
-        environment=EnvironmentInfo(python_version="3.11.7", platform="Linux", orchestrator="airflow",
-                                    orchestrator_version="3.3.2", packages_digest="sha256:00",
+        environment=EnvironmentInfo(python_version="3.11.7", platform="Linux",
+                                    orchestrator="airflow", orchestrator_version="3.3.2",
+                                    packages_digest="sha256:00",
                                     packages={"mlflow": "3.17.2"}, host="h"),
-        error=ErrorInfo(message="boom", stack_trace="Traceback...") if event_type is EventType.FAIL else None,
+        error=(ErrorInfo(message="boom", stack_trace="Traceback...")
+               if event_type is EventType.FAIL else None),
         nominal_start=T0,
         nominal_end=T0,
         tags={"team": "ml"},
@@ -113,7 +115,7 @@ def test_events_validate_against_the_openlineage_spec() -> None:
 def test_minimal_start_event_validates() -> None:
     record = CaptureRecord(job=JobRef(namespace="default", name="j"),
                            run_id="01932b6a-0000-7000-8000-00000000000a",
-                           event_type=EventType.START, event_time=datetime.now(timezone.utc))
+                           event_type=EventType.START, event_time=datetime.now(UTC))
     event = to_event(record)
     validate_event(event)
     assert event["inputs"] == [] and event["outputs"] == []

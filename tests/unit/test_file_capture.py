@@ -23,7 +23,12 @@ import pyarrow.parquet as pq
 import pytest
 from pyarrow import feather
 
-from provlink.capturing.file_capture import FileAccesses, FileCapture, capture_files, default_ignores
+from provlink.capturing.file_capture import (
+    FileAccesses,
+    FileCapture,
+    capture_files,
+    default_ignores,
+)
 
 
 @pytest.fixture

@@ -30,7 +30,8 @@ def test_intact_chain_verifies(tmp_path: Path) -> None:
 
 def test_edited_payload_is_detected(tmp_path: Path) -> None:
     spool = spool_with(tmp_path)
-    tamper(tmp_path, "UPDATE events SET payload = replace(payload, '\"i\":2', '\"i\":9') WHERE seq = 3")
+    tamper(tmp_path,
+           "UPDATE events SET payload = replace(payload, '\"i\":2', '\"i\":9') WHERE seq = 3")
     report = verify(spool)
     assert not report.ok
     assert report.problems == ("entry 3: payload was modified",)
@@ -39,7 +40,8 @@ def test_edited_payload_is_detected(tmp_path: Path) -> None:
 def test_edited_payload_and_digest_is_detected(tmp_path: Path) -> None:
     spool = spool_with(tmp_path)
     tamper(tmp_path, "UPDATE events SET payload = 'x', payload_sha256 = "
-                     "'2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881' WHERE seq = 2")
+                     "'2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881'"
+                     " WHERE seq = 2")
     assert verify(spool).problems == ("entry 2: entry_hash does not match its contents",)
 
 

@@ -71,7 +71,8 @@ def test_database_and_server_stores_are_accepted(uri: str) -> None:
 def test_lineage_link_names_the_model_dataset_node() -> None:
     from provlink.mlflow.registry import lineage_link, model_dataset_name
 
-    link = lineage_link("http://127.0.0.1:5000/", "sqlite:////tmp/m.db", model_dataset_name("churn", 7))
+    link = lineage_link("http://127.0.0.1:5000/", "sqlite:////tmp/m.db",
+                        model_dataset_name("churn", 7))
     base, _, node = link.partition("/?nodeId=")
     assert base == "http://127.0.0.1:5000"
     parsed = parse_node_id(unquote(node))
@@ -95,7 +96,8 @@ def test_parse_model_uri_rejects_what_is_not_a_version_or_alias(uri: str) -> Non
 
 
 def test_dataset_identity_follows_openlineage_naming(tmp_path: Any) -> None:
-    assert dataset_identity(str(tmp_path / "a.csv")) == ("file", str((tmp_path / "a.csv").resolve()))
+    path = tmp_path / "a.csv"
+    assert dataset_identity(str(path)) == ("file", str(path.resolve()))
     assert dataset_identity("s3://bucket/raw/a.parquet") == ("s3://bucket", "raw/a.parquet")
     assert dataset_identity("public.orders", "postgres://db:5432") == ("postgres://db:5432",
                                                                        "public.orders")
@@ -148,7 +150,8 @@ def test_logged_dataset_is_named_after_its_source(tmp_path: Any) -> None:
                                  profile='{"num_rows": 12}'),
                          tags=[InputTag("mlflow.data.context", "training")])
     ref = logged_dataset(local, "sqlite:///m.db")
-    assert (ref.namespace, ref.name, ref.version) == ("file", f"{tmp_path.resolve()}/t.csv", "abc123")
+    expected = ("file", f"{tmp_path.resolve()}/t.csv", "abc123")
+    assert (ref.namespace, ref.name, ref.version) == expected
     assert [f.name for f in ref.schema] == ["x"] and ref.row_count == 12
     assert dataset_summary(local, ref)["context"] == "training"
 
@@ -195,10 +198,11 @@ def test_render_trace_puts_each_producer_under_what_it_wrote() -> None:
     trace = Trace(
         model="models:/m/1", namespace="sqlite:///m.db", dataset="models/m/1",
         datasets=(TracedDataset(namespace="sqlite:///m.db", name="models/m/1", produced_by="t"),
-                  TracedDataset(namespace="file", name="/f.csv", digest="sha256:ff", produced_by="f"),
+                  TracedDataset(namespace="file", name="/f.csv", digest="sha256:ff",
+                                produced_by="f"),
                   TracedDataset(namespace="file", name="/raw.csv", digest="sha256:aa")),
-        runs=(TracedRun(run_id="t", job_namespace="ns", job_name="train", inputs=(("file", "/f.csv"),),
-                        parameters={"C": "1"}),
+        runs=(TracedRun(run_id="t", job_namespace="ns", job_name="train",
+                        inputs=(("file", "/f.csv"),), parameters={"C": "1"}),
               TracedRun(run_id="f", job_namespace="ns", job_name="features",
                         inputs=(("file", "/raw.csv"),))),
     )

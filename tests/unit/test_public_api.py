@@ -27,7 +27,8 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in {BLOCKED!r}:
             raise ImportError(f"blocked: {{name}}")
 sys.meta_path.insert(0, Block())
-import provlink, provlink.cli.main, provlink.delivery.sender, provlink.delivery.targets, provlink.capturing.file_capture
+import provlink, provlink.cli.main, provlink.delivery.sender, provlink.delivery.targets
+import provlink.capturing.file_capture
 from provlink.testing import capture_events
 with capture_events() as events:
     with provlink.capture("isolated"):
@@ -48,7 +49,8 @@ def test_core_works_with_orchestrators_and_heavy_libraries_blocked(tmp_path) -> 
 
 def test_importing_provlink_is_light_until_a_name_is_used() -> None:
     code = ("import sys, provlink.mlflow.context; "
-            "print('openlineage.client' in sys.modules, 'provlink.capturing.point' in sys.modules); "
+            "print('openlineage.client' in sys.modules, "
+            "'provlink.capturing.point' in sys.modules); "
             "provlink.capture; print('provlink.capturing.point' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["False", "False", "True"]

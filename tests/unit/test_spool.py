@@ -53,7 +53,7 @@ def test_two_spool_handles_share_one_chain(tmp_path: Path) -> None:
         (a if i % 2 else b).append(event(i))
     entries = list(a.entries())
     assert [e.seq for e in entries] == list(range(1, 7))
-    assert all(e.prev_hash == p.entry_hash for p, e in zip(entries, entries[1:]))
+    assert all(e.prev_hash == p.entry_hash for p, e in zip(entries, entries[1:], strict=False))
 
 
 def test_lease_is_exclusive_until_released(tmp_path: Path) -> None:

@@ -1,4 +1,6 @@
-"""Capture (``provlink.capturing``, since ``provlink.capture`` is the public function): capture points, file and library I/O capture, command files, content digests and schemas.
+"""Capture (``provlink.capturing``, since ``provlink.capture`` is the public function).
+
+Capture points, file and library I/O capture, command files, content digests and schemas.
 
 A capture point turns what a task read, wrote and was given into a neutral
 :class:`~provlink.events.model.CaptureRecord` and hands it to delivery."""
@@ -38,4 +40,7 @@ _EXPORTS: dict[str, str] = {
 
 __getattr__ = lazy_exports("provlink.capturing", globals(), _EXPORTS)
 
-__all__ = ["CapturePoint", "add_input", "add_output", "add_parameters", "capture", "capture_files", "captured", "current", "file_dataset", "file_digest", "register_extension"]
+__all__ = [
+    "CapturePoint", "add_input", "add_output", "add_parameters", "capture", "capture_files",
+    "captured", "current", "file_dataset", "file_digest", "register_extension",
+]

@@ -10,8 +10,8 @@ and after it runs, and compares::
     accesses = diff_snapshots(before, snapshot(paths))
 
 Limits: paths the command does not name (a script's own I/O, ``$VARIABLES``, files
-created later that match a glob, ``tee log`` without an extension) are not seen; a rewrite that keeps the size within one clock tick of the
-"before" stat looks unchanged.
+created later that match a glob, ``tee log`` without an extension) are not seen; a rewrite
+that keeps the size within one clock tick of the "before" stat looks unchanged.
 """
 
 from __future__ import annotations

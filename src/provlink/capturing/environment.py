@@ -47,8 +47,9 @@ def _fresh_executor_in_child() -> None:
 os.register_at_fork(after_in_child=_fresh_executor_in_child)
 
 
-def probe_async(code_dir: Path | None, orchestrator: str,
-                orchestrator_version: str | None) -> Future[tuple[CodeVersion | None, EnvironmentInfo]]:
+def probe_async(
+    code_dir: Path | None, orchestrator: str, orchestrator_version: str | None
+) -> Future[tuple[CodeVersion | None, EnvironmentInfo]]:
     """Start probing in the background; the caller waits on the future at the end.
 
     A probe of the same code and orchestrator from the last ``DIRTY_TTL`` seconds is

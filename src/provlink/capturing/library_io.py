@@ -13,8 +13,8 @@ only while ``is_active()``; otherwise it costs one call. Classes are patched at
 (``read_table`` builds a ``ParquetDataset``, ``write_table`` a ``ParquetWriter``).
 
 Not covered: ``pyarrow.csv.CSVWriter``, ``pyarrow.ipc``, ``OSFile``, ``memory_map`` and
-``pyarrow.fs`` streams opened by user code directly; polars (not installed where this was built, so not
-wired: it would need the same wrappers on ``read_*``/``scan_*``/``write_*``).
+``pyarrow.fs`` streams opened by user code directly; polars (not installed where this was
+built, so not wired: it would need the same wrappers on ``read_*``/``scan_*``/``write_*``).
 """
 
 from __future__ import annotations

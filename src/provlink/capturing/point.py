@@ -20,7 +20,7 @@ import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar
 
@@ -163,7 +163,7 @@ class CapturePoint:
     # -- lifecycle ---------------------------------------------------------------------
     def start(self) -> CapturePoint:
         """Become the current capture point and emit START."""
-        self.started_at = datetime.now(timezone.utc)
+        self.started_at = datetime.now(UTC)
         self._token = _current.set(self)
         with _active_lock:
             _active.append(self)
@@ -222,7 +222,7 @@ class CapturePoint:
         code, env = self._probed() if with_environment else (None, None)
         return CaptureRecord(
             job=self.job, run_id=self.run_id, event_type=event_type,
-            event_time=datetime.now(timezone.utc), parent=self.parent, kind=self.kind,
+            event_time=datetime.now(UTC), parent=self.parent, kind=self.kind,
             inputs=tuple(self.inputs.values()), outputs=tuple(self.outputs.values()),
             parameters=dict(self.parameters), mlflow_runs=tuple(self.mlflow_runs.values()),
             code=code, environment=env, error=error,

@@ -180,7 +180,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         from provlink.mlflow.registry import tracking_namespace
 
         client, uri = _mlflow_client(args)
-        versions = [(v.name, str(v.version), dict(v.tags)) for v in _all_versions(client, args.model)]
+        versions = [(v.name, str(v.version), dict(v.tags))
+                    for v in _all_versions(client, args.model)]
         drift = list(verify_registry(_api(args), versions, tracking_namespace(uri)))
         out["registry"] = {"checked": len(versions), "drift": [asdict(d) for d in drift]}
         ok = ok and not drift
@@ -191,7 +192,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
           f"{ledger['headSeq']}:{ledger['headHash']}")
     for problem in ledger["problems"]:
         print(f"  BROKEN {problem}")
-    print("ledger OK: the hash chain is intact" if ledger["ok"] else "ledger FAILED: it was altered")
+    print("ledger OK: the hash chain is intact" if ledger["ok"]
+          else "ledger FAILED: it was altered")
     if args.registry:
         for item in drift:
             print(f"{item.model}: {item.problem}")

@@ -43,15 +43,17 @@ def cmd_spool_dead_letters(args: argparse.Namespace) -> int:
     rows = []
     for entry in spool.entries(state=DEAD):
         event = json.loads(entry.payload or "{}")
+        job = event.get("job", {})
         rows.append({"seq": entry.seq, "runId": entry.run_id,
-                     "job": f"{event.get('job', {}).get('namespace')}/{event.get('job', {}).get('name')}",
+                     "job": f"{job.get('namespace')}/{job.get('name')}",
                      "eventType": event.get("eventType"), "error": entry.last_error,
                      "attempts": entry.attempts})
     if args.json:
         print(json.dumps(rows))
     else:
         for row in rows:
-            print(f"#{row['seq']} {row['eventType']} {row['job']} run={row['runId']}\n    {row['error']}")
+            print(f"#{row['seq']} {row['eventType']} {row['job']} run={row['runId']}\n"
+                  f"    {row['error']}")
         print(f"{len(rows)} dead-lettered events")
     return 0
 

@@ -101,7 +101,9 @@ class Runtime:
 
     def flush(self, timeout: float | None = None) -> bool:
         flush = getattr(self.emitter, "flush", None)
-        return True if flush is None else bool(flush(self.config.close_timeout if timeout is None else timeout))
+        if flush is None:
+            return True
+        return bool(flush(self.config.close_timeout if timeout is None else timeout))
 
     def close(self, timeout: float | None = None) -> bool:
         return self.emitter.close(self.config.close_timeout if timeout is None else timeout)

@@ -105,7 +105,8 @@ class Sender:
             elif outcome.permanent:
                 self._spool.mark_dead(seq, outcome.error or "rejected")
                 self.dead_lettered += 1
-                log.warning("provlink: event %s rejected by %s: %s", seq, target.kind, outcome.error)
+                log.warning("provlink: event %s rejected by %s: %s",
+                            seq, target.kind, outcome.error)
             else:
                 self._spool.mark_sent(sent)
                 self.delivered += len(sent)

@@ -182,8 +182,9 @@ class Spool:
                     "SELECT owner, expires FROM sender_lease WHERE id = 1").fetchone()
                 free = holder is None or holder == owner or expires < now or _dead_local(holder)
                 if free:
-                    self._conn.execute("UPDATE sender_lease SET owner = ?, expires = ? WHERE id = 1",
-                                       (owner, now + ttl))
+                    self._conn.execute(
+                        "UPDATE sender_lease SET owner = ?, expires = ? WHERE id = 1",
+                        (owner, now + ttl))
                 self._conn.execute("COMMIT")
             except sqlite3.Error:
                 self._rollback()

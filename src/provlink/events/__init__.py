@@ -30,4 +30,7 @@ _EXPORTS: dict[str, str] = {
 
 __getattr__ = lazy_exports("provlink.events", globals(), _EXPORTS)
 
-__all__ = ["CaptureRecord", "DatasetRef", "EventType", "JobRef", "ParentRef", "Redactor", "SchemaField", "to_event"]
+__all__ = [
+    "CaptureRecord", "DatasetRef", "EventType", "JobRef", "ParentRef", "Redactor", "SchemaField",
+    "to_event",
+]

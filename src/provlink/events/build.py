@@ -8,7 +8,7 @@ and the spool.
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
@@ -59,7 +59,7 @@ def _ours(facets: dict[str, Any]) -> dict[str, Any]:
 
 def _iso(moment: datetime) -> str:
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.isoformat()
 
 
@@ -199,8 +199,10 @@ def _dataset_facets(d: DatasetRef) -> dict[str, Any]:
         )
     if d.symlinks:
         facets["symlinks"] = symlinks_dataset.SymlinksDatasetFacet(
-            identifiers=[symlinks_dataset.Identifier(namespace=s.namespace, name=s.name, type=s.type)
-                         for s in d.symlinks]
+            identifiers=[
+                symlinks_dataset.Identifier(namespace=s.namespace, name=s.name, type=s.type)
+                for s in d.symlinks
+            ]
         )
     return {**_ours(facets), **d.facets}
 

@@ -99,5 +99,6 @@ SCHEMA_FILES: tuple[str, ...] = (
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The shipped JSON Schema of one custom facet."""
-    text = resources.files("provlink.events.facet_schemas").joinpath(f"{name}.json").read_text("utf-8")
+    schemas = resources.files("provlink.events.facet_schemas")
+    text = schemas.joinpath(f"{name}.json").read_text("utf-8")
     return json.loads(text)

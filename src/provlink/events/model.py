@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 
-class EventType(str, enum.Enum):
+class EventType(enum.StrEnum):
     """OpenLineage run event types."""
 
     START = "START"

@@ -56,7 +56,8 @@ class Redactor:
         """Register known secret values (e.g. from Airflow connections or the masker)."""
         with self._lock:
             before = len(self._secrets)
-            self._secrets.update(v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LEN)
+            self._secrets.update(
+                v for v in values if isinstance(v, str) and len(v) >= _MIN_SECRET_LEN)
             if len(self._secrets) != before:
                 ordered = sorted(self._secrets, key=len, reverse=True)
                 self._secret_re = re.compile("|".join(re.escape(s) for s in ordered))
@@ -97,7 +98,8 @@ class Redactor:
         for key, value in node.items():
             if pair_secret and key == "value":
                 out[key] = self._mask_all(value)
-            elif key not in _STRUCTURAL_KEYS and self.is_secret_key(key) and value not in (None, ""):
+            elif (key not in _STRUCTURAL_KEYS and self.is_secret_key(key)
+                  and value not in (None, "")):
                 out[key] = self._mask_all(value)
             else:
                 out[key] = self._walk(value)

@@ -35,7 +35,8 @@ def verify(spool: Spool, *, max_problems: int = 100) -> LedgerReport:
     for entry in spool.entries():
         count += 1
         if entry.seq != expected_seq:
-            problems.append(f"entry {entry.seq}: expected sequence {expected_seq} (entries missing)")
+            problems.append(
+                f"entry {entry.seq}: expected sequence {expected_seq} (entries missing)")
         if entry.prev_hash != prev:
             problems.append(f"entry {entry.seq}: prev_hash does not match entry {entry.seq - 1}")
         if entry.payload is not None:

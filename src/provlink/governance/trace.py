@@ -71,7 +71,8 @@ class LineageApi:
         return self.get("jobs", "runs", run_id)
 
     def job_facets(self, run_id: str) -> dict[str, Any]:
-        return dict((self.get("jobs", "runs", run_id, "facets", type="job") or {}).get("facets", {}))
+        found = self.get("jobs", "runs", run_id, "facets", type="job") or {}
+        return dict(found.get("facets", {}))
 
     def lineage(self, node_id: str, depth: int) -> list[dict[str, Any]]:
         found = self.get("lineage", nodeId=node_id, depth=depth)

@@ -49,7 +49,7 @@ async def post_lineage(call: Call) -> Response:
 
 
 async def post_lineage_batch(call: Call) -> Response:
-    """provlink's own batch endpoint (Marquez has none): valid events are stored, bad ones listed."""
+    """provlink's own batch endpoint (Marquez has none): stores valid events, lists bad ones."""
     events = await read_json(call.request)
     if not isinstance(events, list):
         raise HttpError(422, "body must be a JSON array of OpenLineage events", "(body)")

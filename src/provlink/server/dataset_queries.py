@@ -63,7 +63,8 @@ def dataset_data(tx: Tx, row: tuple[Any, ...]) -> dict[str, Any]:
         "SELECT field, tag FROM field_tags WHERE dataset_id = ? ORDER BY tag", (ds_id,)
     ):
         field_tags.setdefault(field, []).append(tag)
-    shape = dataset_shape(row, tags=tags, fields=[_field(f, field_tags) for f in json.loads(fields)])
+    shape = dataset_shape(row, tags=tags,
+                          fields=[_field(f, field_tags) for f in json.loads(fields)])
     return compact({**shape, "deleted": False})
 
 
@@ -179,7 +180,8 @@ def tag_dataset(
         tx.run(sql, (row[0], tag))
     else:
         sql = (
-            "INSERT INTO field_tags (dataset_id, field, tag) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"
+            "INSERT INTO field_tags (dataset_id, field, tag) VALUES (?, ?, ?)"
+            " ON CONFLICT DO NOTHING"
             if add
             else "DELETE FROM field_tags WHERE dataset_id = ? AND field = ? AND tag = ?"
         )

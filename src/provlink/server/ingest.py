@@ -190,8 +190,8 @@ def _upsert_job(
     )
     if new_row != old_row:
         tx.run(
-            "UPDATE jobs SET type = ?, facets = ?, location = ?, description = ?, parent_job_name = ?,"
-            " latest_run_id = ?, latest_run_at = ?, deleted = ? WHERE id = ?",
+            "UPDATE jobs SET type = ?, facets = ?, location = ?, description = ?,"
+            " parent_job_name = ?, latest_run_id = ?, latest_run_at = ?, deleted = ? WHERE id = ?",
             (*new_row, job_id),
         )
     return job_id, job_type, current
@@ -252,15 +252,17 @@ def _write_run(
         inserted = tx.row(
             "INSERT INTO runs (state, transitioned_at, terminal, started_at, ended_at,"
             " nominal_start, nominal_end, facets, job_facets, parent_run_id, updated_at,"
-            " job_version, id, job_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " job_version, id, job_id, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (id) DO NOTHING RETURNING id",
             (*values, run_id, job_id, t),
         )
         if inserted is not None:
             return
     tx.run(
-        "UPDATE runs SET state = ?, transitioned_at = ?, terminal = ?, started_at = ?, ended_at = ?,"
-        " nominal_start = ?, nominal_end = ?, facets = ?, job_facets = ?, parent_run_id = ?,"
+        "UPDATE runs SET state = ?, transitioned_at = ?, terminal = ?, started_at = ?,"
+        " ended_at = ?, nominal_start = ?, nominal_end = ?, facets = ?, job_facets = ?,"
+        " parent_run_id = ?,"
         " updated_at = ?, job_version = ? WHERE id = ?",
         (*values, run_id),
     )
@@ -321,7 +323,8 @@ def _upsert_dataset(
     if new_row != old_row:
         tx.run(
             "UPDATE datasets SET facets = ?, fields = ?, source_name = ?, description = ?,"
-            " current_version = ?, last_modified_at = ?, lifecycle_state = ?, deleted = ? WHERE id = ?",
+            " current_version = ?, last_modified_at = ?, lifecycle_state = ?, deleted = ?"
+            " WHERE id = ?",
             (*new_row, dataset_id),
         )
     if "columnLineage" in incoming:
@@ -349,7 +352,8 @@ def _job_version(
     )
     tx.run(
         "INSERT INTO job_versions (version, job_id, created_at, location, inputs, outputs, run_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET run_id = excluded.run_id",
+        " VALUES (?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (version) DO UPDATE SET run_id = excluded.run_id",
         (version, job_id, t, location, canonical_json(inputs), canonical_json(outputs), run_id),
     )
     if version != current:

@@ -57,8 +57,8 @@ def job_data(tx: Tx, row: tuple[Any, ...], *, latest_runs: int = 1) -> dict[str,
         else [
             _run(tx, r)
             for r in tx.rows(
-                f"SELECT {RUN_COLUMNS} FROM runs r JOIN jobs j ON j.id = r.job_id WHERE r.job_id = ?"
-                " ORDER BY r.created_at DESC LIMIT ?",
+                f"SELECT {RUN_COLUMNS} FROM runs r JOIN jobs j ON j.id = r.job_id"
+                " WHERE r.job_id = ? ORDER BY r.created_at DESC LIMIT ?",
                 (job_id, latest_runs),
             )
         ]

@@ -1,4 +1,5 @@
-"""Marquez node ids (``job:<ns>:<name>``, ``dataset:<ns>:<name>``, ``datasetField:<ns>:<ds>:<field>``).
+"""Marquez node ids: ``job:<ns>:<name>``, ``dataset:<ns>:<name>``,
+``datasetField:<ns>:<ds>:<field>``.
 
 Marquez splits ids on ``:`` except where the colon starts ``//`` or a port number, and the
 last part takes the rest, so URIs such as ``sqlite:///x/mlflow.db`` or

@@ -66,7 +66,8 @@ def namespaces(tx: Tx, limit: int, offset: int) -> dict[str, Any]:
 
 def namespace(tx: Tx, name: str) -> dict[str, Any] | None:
     row = tx.row(
-        "SELECT name, created_at, updated_at, owner_name, description FROM namespaces WHERE name = ?",
+        "SELECT name, created_at, updated_at, owner_name, description FROM namespaces"
+        " WHERE name = ?",
         (name,),
     )
     return _namespace(row) if row else None

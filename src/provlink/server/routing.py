@@ -135,7 +135,7 @@ class Router:
             if len(pattern) != len(segments):
                 continue
             params: dict[str, str] | None = {}
-            for part, segment in zip(pattern, segments):
+            for part, segment in zip(pattern, segments, strict=True):
                 if part.startswith("{"):
                     if not segment:
                         params = None

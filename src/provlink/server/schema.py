@@ -59,7 +59,8 @@ MIGRATIONS: list[list[str]] = [
             outputs TEXT NOT NULL,
             run_id TEXT)""",
         "CREATE INDEX job_versions_job ON job_versions (job_id, created_at)",
-        "CREATE TABLE job_tags (job_id BIGINT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (job_id, tag))",
+        "CREATE TABLE job_tags (job_id BIGINT NOT NULL, tag TEXT NOT NULL,"
+        " PRIMARY KEY (job_id, tag))",
         """CREATE TABLE runs (
             id TEXT PRIMARY KEY,
             job_id BIGINT NOT NULL,
@@ -94,7 +95,8 @@ MIGRATIONS: list[list[str]] = [
             deleted INTEGER NOT NULL DEFAULT 0,
             UNIQUE (namespace, name))""",
         "CREATE INDEX datasets_name ON datasets (name)",
-        "CREATE TABLE dataset_tags (dataset_id BIGINT NOT NULL, tag TEXT NOT NULL, PRIMARY KEY (dataset_id, tag))",
+        "CREATE TABLE dataset_tags (dataset_id BIGINT NOT NULL, tag TEXT NOT NULL,"
+        " PRIMARY KEY (dataset_id, tag))",
         """CREATE TABLE field_tags (
             dataset_id BIGINT NOT NULL, field TEXT NOT NULL, tag TEXT NOT NULL,
             PRIMARY KEY (dataset_id, field, tag))""",

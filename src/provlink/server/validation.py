@@ -135,7 +135,7 @@ def _event_time(event: dict[str, Any]) -> None:
 
 
 def parse_time(value: str) -> datetime | None:
-    """Parse an RFC 3339 timestamp into UTC; ``None`` when malformed, offset-less or out of range."""
+    """An RFC 3339 timestamp in UTC; ``None`` when malformed, offset-less or out of range."""
     try:
         parsed = datetime.fromisoformat(value.replace("z", "Z"))
         if parsed.tzinfo is None or parsed.utcoffset() is None:
