@@ -4,7 +4,6 @@ message names the field, never a 5xx, and the store stays consistent afterwards.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from typing import Any
 
@@ -12,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from starlette.testclient import TestClient
 
+from provlink.canonical import json_digest
 from provlink.errors import EventValidationError
 from provlink.server.app import create_app
-from provlink.server.ingest import canonical_json
 from provlink.server.validation import validate_event
 from tests.server.server_events import dataset, facet, pipeline, run_event
 
@@ -155,7 +154,7 @@ def _assert_store_intact(store: Any, client: TestClient, stored: set[str]) -> No
     for job in client.get("/api/v1/jobs", params={"limit": 1000}).json()["jobs"]:
         node = f"job:{job['namespace']}:{job['name']}"
         assert client.get("/api/v1/lineage", params={"nodeId": node}).status_code in (200, 400)
-    exported = [hashlib.sha256(canonical_json(e).encode()).hexdigest() for e in store.iter_events()]
+    exported = [json_digest(e) for e in store.iter_events()]
     assert set(exported) == stored
 
 
@@ -173,7 +172,7 @@ def test_fuzzed_single_events(store: Any) -> None:
             "/api/v1/lineage", content=body, headers={"Content-Type": "application/json"}
         )
         if _check_answer(response, event):
-            stored.add(hashlib.sha256(canonical_json(json.loads(body)).encode()).hexdigest())
+            stored.add(json_digest(json.loads(body)))
 
     post()
     assert stored, "the fuzz must also produce some valid events"
@@ -220,7 +219,7 @@ def test_fuzzed_raw_bodies_and_batches(store: Any) -> None:
                     "errors"
                 ]
         assert answer["stored"] + answer["duplicates"] == len(valid)
-        stored.update(hashlib.sha256(canonical_json(e).encode()).hexdigest() for e in valid)
+        stored.update(json_digest(e) for e in valid)
 
     raw()
     batch()

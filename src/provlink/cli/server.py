@@ -14,8 +14,8 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Any
 
+from provlink.canonical import canonical_json
 from provlink.errors import EventValidationError, ProvlinkError
-from provlink.server.ingest import canonical_json
 from provlink.server.store import open_store
 from provlink.server.validation import validate_event
 
@@ -119,7 +119,7 @@ def export_command(args: argparse.Namespace) -> int:
         with target as out:
             count = 0
             for event in store.iter_events():
-                out.write(canonical_json(event) + "\n")
+                out.write(canonical_json(event).decode("utf-8") + "\n")
                 count += 1
         print(f"provlink export: {count} events", file=sys.stderr)
     finally:

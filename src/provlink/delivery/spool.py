@@ -5,12 +5,15 @@ carries a link of a tamper-evident hash chain (``entry_hash = sha256(seq, prev_h
 payload_sha256)``), computed inside the same ``BEGIN IMMEDIATE`` transaction, so the chain
 is serialised across processes without a second write. SQLite in WAL mode survives the
 writer being SIGKILLed after commit; ``spool_sync='full'`` also survives power loss.
+
+The payload is the event's RFC 8785 form and ``payload_sha256`` its
+:func:`provlink.canonical.json_digest`, the hash the backend keys the event by. Rows written
+before that (sorted JSON, non-ASCII kept) stay readable and verifiable: the chain hashes
+the stored text.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provlink.canonical import NotCanonicalError, canonical_json, sha256_hex
 from provlink.errors import SpoolError
 
 PENDING, SENT, DEAD = 0, 1, 2
@@ -53,7 +57,7 @@ INSERT OR IGNORE INTO sender_lease (id, owner, expires) VALUES (1, NULL, 0);
 
 def entry_hash(seq: int, prev_hash: str, payload_sha256: str) -> str:
     """One link of the ledger's hash chain."""
-    return hashlib.sha256(f"{seq}\n{prev_hash}\n{payload_sha256}".encode()).hexdigest()
+    return sha256_hex(f"{seq}\n{prev_hash}\n{payload_sha256}".encode())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -106,8 +110,11 @@ class Spool:
     # -- the critical path -------------------------------------------------------------
     def append(self, event: dict[str, Any]) -> tuple[int, str]:
         """Durably append one event; returns its sequence number and ledger entry hash."""
-        payload = json.dumps(event, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-        digest = hashlib.sha256(payload.encode()).hexdigest()
+        try:
+            data = canonical_json(event)
+        except NotCanonicalError as exc:
+            raise SpoolError(f"cannot spool an event without an RFC 8785 form: {exc}") from exc
+        payload, digest = data.decode("utf-8"), sha256_hex(data)
         run_id = str(event.get("run", {}).get("runId", ""))
         with self._lock:
             try:

@@ -5,13 +5,18 @@ payload_sha256)``. An edited payload breaks its ``payload_sha256``; an edited di
 its ``entry_hash``; a deleted or reordered entry breaks the next ``prev_hash``. Truncating
 the tail leaves a valid shorter chain, so the head hash is worth recording elsewhere (the
 MLflow link writes the entry hash of a run's terminal event onto the model version).
+
+The payload digest is over the stored text, which for every row written since the move to
+RFC 8785 is the event's canonical form, so ``payload_sha256`` equals
+``provlink.canonical.json_digest(event)`` and the backend's event hash (older rows, sorted
+JSON with non-ASCII kept, still verify; only their digest differs from the backend's).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
+from provlink.canonical import sha256_hex
 from provlink.delivery.spool import GENESIS, Spool, entry_hash
 
 
@@ -40,7 +45,7 @@ def verify(spool: Spool, *, max_problems: int = 100) -> LedgerReport:
         if entry.prev_hash != prev:
             problems.append(f"entry {entry.seq}: prev_hash does not match entry {entry.seq - 1}")
         if entry.payload is not None:
-            actual = hashlib.sha256(entry.payload.encode()).hexdigest()
+            actual = sha256_hex(entry.payload.encode())
             if actual != entry.payload_sha256:
                 problems.append(f"entry {entry.seq}: payload was modified")
         if entry.entry_hash != entry_hash(entry.seq, entry.prev_hash, entry.payload_sha256):

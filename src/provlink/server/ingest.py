@@ -1,7 +1,9 @@
 """Store one validated event and derive Marquez's model from it.
 
-The raw event is written first, keyed by a hash of its canonical JSON, so a redelivered
-event is recognised and nothing is derived twice. The derivation follows Marquez
+The raw event is written first, as its RFC 8785 form and keyed by that form's SHA-256
+(:mod:`provlink.canonical`, the same digest the spool and the ledger record), so a
+redelivered event is recognised, nothing is derived twice, and a stored event can be matched
+to its ledger entry. The derivation follows Marquez
 (``OpenLineageDao.updateMarquezModel``): a run's state follows its latest event (terminal
 states win over earlier non-terminal ones), an output gets a new dataset version per run,
 a batch job gets a job version only on COMPLETE/FAIL/ABORT, and the job's current version's
@@ -11,12 +13,12 @@ send any shape inside a facet and that must never fail ingestion.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from provlink.canonical import canonical_json, sha256_hex
 from provlink.server.tx import Tx
 from provlink.server.validation import parse_time
 
@@ -25,9 +27,20 @@ RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", **TERMINAL_STATES}
 _VERSION_NS = uuid.UUID("6f1c1b5e-6a55-4c3e-9a62-70726f766c6b")
 
 
-def canonical_json(value: Any) -> str:
-    """Key-sorted, compact, ASCII JSON: the stored form of an event and the input of its hash."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+def event_record(event: dict[str, Any]) -> tuple[str, str]:
+    """The stored text of ``event`` (RFC 8785) and its hash, the key that de-duplicates it."""
+    data = canonical_json(event)
+    return data.decode("utf-8"), sha256_hex(data)
+
+
+def _canonical_text(value: Any) -> str:
+    """RFC 8785 text, for JSON that goes into a version hash."""
+    return canonical_json(value).decode("utf-8")
+
+
+def _json_text(value: Any) -> str:
+    """Compact JSON for derived columns (facets); never hashed, so the fast encoder does."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def iso(moment: datetime) -> str:
@@ -41,8 +54,7 @@ def now_iso() -> str:
 
 def store_event(tx: Tx, event: dict[str, Any], received_at: str) -> bool:
     """Insert ``event`` unless an identical one is stored; derive the model when it is new."""
-    payload = canonical_json(event)
-    digest = hashlib.sha256(payload.encode("ascii")).hexdigest()
+    payload, digest = event_record(event)
     moment = parse_time(event["eventTime"])
     assert moment is not None, "validate_event must run before store_event"
     event_time = iso(moment)
@@ -180,7 +192,7 @@ def _upsert_job(
         latest_id, latest_at = run_id, t
     new_row = (
         job_type,
-        canonical_json(facets) if job_facets else old_facets,
+        _json_text(facets) if job_facets else old_facets,
         location,
         description,
         parent,
@@ -240,8 +252,8 @@ def _write_run(
         ended,
         n_start,
         n_end,
-        canonical_json(facets) if run_facets else old_facets,
-        canonical_json(_merge(json.loads(old_job_facets), job_facets, newer=newer))
+        _json_text(facets) if run_facets else old_facets,
+        _json_text(_merge(json.loads(old_job_facets), job_facets, newer=newer))
         if job_facets
         else old_job_facets,
         parent_run.lower() if parent_run else parent,
@@ -299,11 +311,11 @@ def _upsert_dataset(
     facets_text, fields_text = old_facets, old_fields
     if incoming:
         facets = _merge(json.loads(old_facets), incoming, newer=newer)
-        facets_text = canonical_json(facets)
+        facets_text = _json_text(facets)
     else:
         facets = json.loads(old_facets) if old_facets != "{}" else {}
     if "schema" in incoming:
-        fields_text = canonical_json(_fields(incoming["schema"]))
+        fields_text = _canonical_text(_fields(incoming["schema"]))
     source = _source(tx, incoming, t) or source
     description = _text(_get(facets, "documentation", "description")) or description
     lifecycle = _text(_get(incoming, "lifecycleStateChange", "lifecycleStateChange")) or lifecycle
@@ -347,14 +359,15 @@ def _job_version(
     location = _text(_get(_facets(job, "facets"), "sourceCodeLocation", "url"))
     version = str(
         uuid.uuid5(
-            _VERSION_NS, canonical_json([job["namespace"], job["name"], inputs, outputs, location])
+            _VERSION_NS,
+            _canonical_text([job["namespace"], job["name"], inputs, outputs, location]),
         )
     )
     tx.run(
         "INSERT INTO job_versions (version, job_id, created_at, location, inputs, outputs, run_id)"
         " VALUES (?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (version) DO UPDATE SET run_id = excluded.run_id",
-        (version, job_id, t, location, canonical_json(inputs), canonical_json(outputs), run_id),
+        (version, job_id, t, location, _json_text(inputs), _json_text(outputs), run_id),
     )
     if version != current:
         tx.run("UPDATE jobs SET current_version = ? WHERE id = ?", (version, job_id))
@@ -441,7 +454,7 @@ def _job_type(facets: dict[str, Any]) -> str | None:
 
 
 def _json_or_empty(value: dict[str, Any]) -> str:
-    return canonical_json(value) if value else "{}"
+    return _json_text(value) if value else "{}"
 
 
 def _merge(old: dict[str, Any], new: dict[str, Any], *, newer: bool) -> dict[str, Any]:

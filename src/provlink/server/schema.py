@@ -1,14 +1,50 @@
 """Versioned DDL shared by the SQLite and PostgreSQL stores.
 
-Each migration is a list of statements; ``{serial}`` stands for the dialect's
-auto-increment primary key. Timestamps are ISO-8601 UTC text (sortable as text on both
+Each migration is a list of steps: SQL statements, where ``{serial}`` stands for the
+dialect's auto-increment primary key, or functions of the open transaction for data
+migrations. Timestamps are ISO-8601 UTC text (sortable as text on both
 databases); JSON documents are text. ``events`` is the source of truth; every other table
 is derived from it and could be rebuilt by replaying the events.
 """
 
 from __future__ import annotations
 
-MIGRATIONS: list[list[str]] = [
+import json
+from collections.abc import Callable
+
+from provlink.canonical import canonical_json, sha256_hex
+from provlink.server.tx import Tx
+
+_PAGE = 1000
+
+
+def rehash_events(tx: Tx) -> None:
+    """Re-key stored events by their RFC 8785 hash (older stores keyed a sorted,
+    ASCII-escaped ``json.dumps``), so a redelivered old event is still recognised and every
+    stored hash matches the spool's and the ledger's. Rows whose new key another row already
+    holds, or that have no RFC 8785 form, keep their old key and text."""
+    last = 0
+    while rows := tx.rows(
+        "SELECT id, hash, payload FROM events WHERE id > ? ORDER BY id LIMIT ?", (last, _PAGE)
+    ):
+        for row_id, old_hash, payload in rows:
+            try:
+                data = canonical_json(json.loads(payload))
+            except ValueError:
+                continue
+            digest = sha256_hex(data)
+            if digest == old_hash or tx.value("SELECT 1 FROM events WHERE hash = ?", (digest,)):
+                continue
+            tx.run(
+                "UPDATE events SET hash = ?, payload = ? WHERE id = ?",
+                (digest, data.decode("utf-8"), row_id),
+            )
+        last = rows[-1][0]
+
+
+Step = str | Callable[[Tx], None]
+
+MIGRATIONS: list[list[Step]] = [
     [
         """CREATE TABLE events (
             id {serial},
@@ -142,4 +178,5 @@ MIGRATIONS: list[list[str]] = [
         "CREATE INDEX jobs_deleted ON jobs (id) WHERE deleted = 1",
         "CREATE INDEX datasets_deleted ON datasets (id) WHERE deleted = 1",
     ],
+    [rehash_events],
 ]

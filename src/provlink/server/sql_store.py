@@ -140,8 +140,11 @@ class SqlStore:
         for number, statements in enumerate(MIGRATIONS, start=1):
             if number <= current:
                 continue
-            for statement in statements:
-                tx.run(statement.replace("{serial}", self.serial))
+            for step in statements:
+                if isinstance(step, str):
+                    tx.run(step.replace("{serial}", self.serial))
+                else:
+                    step(tx)
             tx.run("INSERT INTO schema_version (version) VALUES (?)", (number,))
 
     # ingestion -----------------------------------------------------------------------------

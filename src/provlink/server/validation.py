@@ -3,7 +3,9 @@
 Hand-written rather than driven by ``OpenLineage.json`` because ingestion is hot (thousands of
 events a second) and because a client needs the *field* that is wrong, not a schema path.
 Facet contents are not checked beyond "is an object": producers send custom facets, and
-the store reads standard facets defensively.
+the store reads standard facets defensively. The whole event must have an RFC 8785 form (finite
+numbers, integers that JSON's doubles hold, valid Unicode text), because the store keys it
+by that form's hash (:mod:`provlink.canonical`).
 
 >>> validate_event({"eventTime": "2024-01-01T00:00:00Z"})
 Traceback (most recent call last):
@@ -13,10 +15,12 @@ provlink.errors.EventValidationError: producer: is required
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
 
+from provlink.canonical import json_number
 from provlink.errors import EventValidationError
 
 RUN_EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})
@@ -44,6 +48,39 @@ def validate_event(event: Any) -> None:
         _job(_required(event, "job", "job"), "job")
         _datasets(event, "inputs", ("facets", "inputFacets"))
         _datasets(event, "outputs", ("facets", "outputFacets"))
+    _i_json(event)
+
+
+def _i_json(event: dict[str, Any]) -> None:
+    """Refuse what RFC 8785 cannot canonicalise, naming the field (iterative: no depth limit)."""
+    stack: list[tuple[Any, str]] = [(event, "")]
+    while stack:
+        value, field = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                path = f"{field}.{key}" if field else key
+                _unicode(key, path)
+                stack.append((item, path))
+        elif isinstance(value, list):
+            stack.extend((item, f"{field}[{index}]") for index, item in enumerate(value))
+        elif isinstance(value, str):
+            _unicode(value, field)
+        elif isinstance(value, bool) or value is None:
+            continue
+        elif isinstance(value, int):
+            if not json_number(value):
+                raise EventValidationError(
+                    field, "is an integer no JSON number (IEEE double) holds; send it as text"
+                )
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise EventValidationError(field, "must be a finite number")
+
+
+def _unicode(value: str, field: str) -> None:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise EventValidationError(field, "must be valid Unicode text") from None
 
 
 def _run_event(event: dict[str, Any]) -> None:
