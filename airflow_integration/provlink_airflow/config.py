@@ -6,10 +6,10 @@ Every :class:`provlink.ProvlinkConfig` setting can be given in ``airflow.cfg``::
     home = /var/lib/provlink
     capture_files = true
 
-or as ``AIRFLOW__PROVLINK__HOME`` etc. These are passed to ``ProvlinkConfig.load`` as
-explicit values, so they win over ``provlink.yml`` and ``PROVLINK_*`` variables, which still
-fill in whatever the section leaves out. Unknown keys raise ``ConfigError`` naming the key;
-the listener logs it as a warning and the task runs on, without lineage.
+or as ``AIRFLOW__PROVLINK__HOME`` etc. These are passed to ``ProvlinkConfig.load`` as the
+host's settings, so they win over ``provlink.yml`` and ``PROVLINK_*`` variables, which still
+fill in whatever the section leaves out. An unknown key or a bad value is logged once as a
+warning naming it and ignored: a typo never switches lineage off.
 The job namespace and the transport are OpenLineage's own settings (``[openlineage]
 namespace``, ``OPENLINEAGE_URL``, ``openlineage.yml``), shared with the provider.
 """
@@ -17,6 +17,7 @@ namespace``, ``OPENLINEAGE_URL``, ``openlineage.yml``), shared with the provider
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from provlink import ProvlinkConfig
 from provlink.delivery.runtime import Runtime, get_runtime
@@ -41,6 +42,24 @@ def section_values() -> dict[str, str]:
     return {key: str(conf.get(SECTION, key)) for key in sorted(keys)}
 
 
+def load_config() -> ProvlinkConfig:
+    """provlink's configuration with Airflow's ``[provlink]`` section as the host layer."""
+    return ProvlinkConfig.load(host=section_values())
+
+
+def configured_here() -> bool:
+    """Whether this environment gives Airflow a ``[provlink]`` section, checked without
+    importing Airflow (the CLI asks this on every command)."""
+    if any(k.startswith(_ENV_PREFIX) for k in os.environ):
+        return True
+    home = Path(os.environ.get("AIRFLOW_HOME") or Path.home() / "airflow")
+    cfg = Path(os.environ.get("AIRFLOW_CONFIG") or home / "airflow.cfg")
+    try:
+        return f"[{SECTION}]" in cfg.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+
+
 def runtime() -> Runtime:
     """This process's provlink runtime, built from Airflow's configuration on first use."""
-    return get_runtime(lambda: Runtime(ProvlinkConfig.load(**section_values())))
+    return get_runtime(lambda: Runtime(load_config()))

@@ -243,9 +243,12 @@ def _safely(hook: str, fn: Callable[..., None], *args: Any) -> None:
     """Listener entry points: lineage must never fail the task or the scheduler."""
     try:
         fn(*args)
-    except Exception:
+    except Exception as exc:
         log.warning("provlink: %s failed; lineage for this event is incomplete", hook,
                     exc_info=True)
+        from provlink.delivery.runtime import record_failure
+
+        record_failure(f"airflow {hook}", exc)
 
 
 listener = ProvlinkListener()

@@ -50,10 +50,9 @@ def mute_provider_events() -> bool:
     """
     from airflow.providers.openlineage import conf as ol_conf
 
-    from provlink import ProvlinkConfig
-    from provlink_airflow.config import section_values
+    from provlink_airflow.config import load_config
 
-    if ol_conf.is_disabled() or ProvlinkConfig.load(**section_values()).disabled:
+    if ol_conf.is_disabled() or load_config().disabled:
         return False
     rules = list(ol_conf.emission_policy())
     if PROVIDER_MUTE_RULE not in rules:

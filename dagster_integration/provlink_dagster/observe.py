@@ -62,12 +62,12 @@ def forget(instance: Any, run_id: str) -> None:
         observer.subscribers.clear()
 
 
-def count_failure() -> None:
-    """Count a swallowed lineage error; safe even when the runtime itself cannot be built
-    (a bad ``PROVLINK_*`` variable must not turn into a failed step)."""
-    try:
-        from provlink.delivery.runtime import get_runtime
+def count_failure(where: str = "dagster") -> None:
+    """Count the lineage error being handled (call from an ``except`` block); safe even
+    when the runtime itself cannot be built."""
+    import sys
 
-        get_runtime().capture_failures += 1
-    except Exception:
-        log.debug("provlink: no runtime to count a failure on", exc_info=True)
+    from provlink.delivery.runtime import record_failure
+
+    error = sys.exc_info()[1]
+    record_failure(where, error if error is not None else "unknown error")

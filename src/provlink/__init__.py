@@ -48,10 +48,20 @@ __getattr__ = lazy_exports("provlink", globals(), _EXPORTS)
 
 
 def flush(timeout: float | None = None) -> bool:
-    """Deliver what this process spooled; True when nothing is left pending."""
-    from provlink.delivery.runtime import get_runtime
+    """Deliver what this process spooled; True when nothing is left pending.
 
-    return get_runtime().flush(timeout)
+    Never raises: a provlink that cannot run logs, counts the failure and answers False.
+    """
+    import logging
+
+    from provlink.delivery.runtime import get_runtime, record_failure
+
+    try:
+        return get_runtime().flush(timeout)
+    except Exception as exc:  # lineage must never fail the user's code
+        logging.getLogger("provlink").warning("provlink: flush failed", exc_info=True)
+        record_failure("flush", exc)
+        return False
 
 
 __all__ = [

@@ -1,20 +1,36 @@
 """One frozen configuration object, read once at construction.
 
 Precedence is written in one place (:meth:`ProvlinkConfig.load`): explicit keyword
-arguments > the config file (``PROVLINK_CONFIG`` or ``./provlink.yml``) > ``PROVLINK_*``
-environment variables > defaults. Unknown keys are errors that name the key.
+arguments > the host's settings (Airflow's ``[provlink]`` section) > the config file
+(``PROVLINK_CONFIG`` or ``./provlink.yml``) > ``PROVLINK_*`` environment variables > defaults.
+This is the only module that reads provlink's environment variables, including the
+conventional ones a setting falls back to (``CONTAINER_IMAGE``; the orchestrators' state
+directories, never captured as data).
+
+No setting can switch capture off by accident: an unknown key or a bad value in the
+environment, the file or the host's section is logged once per process as a warning and
+ignored (the lower layer or the default applies). Explicit keyword arguments and
+:meth:`ProvlinkConfig.from_dict` are code, so there an unknown key or bad value raises
+:class:`ConfigError` naming it.
+
+Adding a setting is one field below (typed, with its default); ``PROVLINK_<NAME>``, the file
+key and the Airflow key follow from the field name.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provlink.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SECRET_KEY_PATTERNS: tuple[str, ...] = (
     r"passw(or)?d",
@@ -56,6 +72,14 @@ class ProvlinkConfig:
     lineage_url: str = "http://127.0.0.1:5000"
     env_vars: tuple[str, ...] = ()
     disabled: bool = False
+    # ``provlink serve``'s bearer keys (``KEY`` or ``KEY:read``), comma-separated in the env.
+    api_keys: tuple[str, ...] = field(default=(), repr=False)
+    # Reported in the environment facet; falls back to $CONTAINER_IMAGE / $IMAGE_NAME.
+    container_image: str | None = None
+    # Path prefixes that are an orchestrator's own state (logs, metadata DB), never data;
+    # by default from AIRFLOW_HOME, AIRFLOW__LOGGING__BASE_LOG_FOLDER,
+    # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (sqlite) and DAGSTER_HOME.
+    orchestrator_state: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.spool_sync not in ("normal", "full"):
@@ -76,13 +100,24 @@ class ProvlinkConfig:
     def spool_path(self) -> Path:
         return self.home / "spool.db"
 
+    @property
+    def store_path(self) -> Path:
+        """The embedded backend's SQLite file (``provlink serve``, export, import)."""
+        return self.home / "lineage.db"
+
     @classmethod
-    def load(cls, **explicit: Any) -> ProvlinkConfig:
-        """Merge explicit > file > environment > defaults, validating every key."""
+    def load(cls, host: Mapping[str, Any] | None = None, **explicit: Any) -> ProvlinkConfig:
+        """Merge explicit > host > file > environment > defaults.
+
+        ``host`` holds settings from the host's own configuration (Airflow's ``[provlink]``);
+        like the file and the environment, an unknown key or bad value there is warned about
+        once and ignored. ``explicit`` keys are validated strictly.
+        """
         env = os.environ
         merged: dict[str, Any] = {}
-        merged.update(_from_env(env))
-        merged.update(_from_file(_config_file(env)))
+        merged.update(_lenient(cls, _from_env(env)))
+        merged.update(_lenient(cls, _from_file(_config_file(env)), source="the config file"))
+        merged.update(_lenient(cls, dict(host or {}), source="the host's [provlink] settings"))
         merged.update({k: v for k, v in explicit.items() if v is not None})
         return cls.from_dict(merged)
 
@@ -124,25 +159,80 @@ def _from_file(path: Path | None) -> dict[str, Any]:
     return data
 
 
-def _from_env(env: Mapping[str, str]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    names = {f.name for f in dataclasses.fields(ProvlinkConfig)}
+ENV_PREFIX = "PROVLINK_"
+# Variables that are not settings but name the setting layers or are test/tool knobs.
+_NOT_SETTINGS = frozenset({"PROVLINK_CONFIG"})
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, tuple[str, Any]]:
+    """``{setting: (variable, value)}``: the fallback variables first, ``PROVLINK_*`` over them."""
+    out: dict[str, tuple[str, Any]] = {}
+    image = next((var for var in ("IMAGE_NAME", "CONTAINER_IMAGE") if env.get(var)), None)
+    if image:
+        out["container_image"] = (image, env[image])
+    if state := _orchestrator_state(env):
+        out["orchestrator_state"] = ("AIRFLOW_HOME/DAGSTER_HOME", state)
     for key, value in env.items():
-        if not key.startswith("PROVLINK_") or key == "PROVLINK_CONFIG":
+        if key.startswith(ENV_PREFIX) and key not in _NOT_SETTINGS:
+            out[key[len(ENV_PREFIX):].lower()] = (key, value)
+    return out
+
+
+def _orchestrator_state(env: Mapping[str, str]) -> tuple[str, ...]:
+    airflow_home = Path(env.get("AIRFLOW_HOME") or Path.home() / "airflow")
+    paths = [env.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or str(airflow_home / "logs"),
+             str(airflow_home / "airflow.db")]
+    sql = env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
+    if sql.startswith("sqlite:///"):
+        paths.append(sql.removeprefix("sqlite:///").split("?")[0])
+    if env.get("DAGSTER_HOME"):
+        paths.append(env["DAGSTER_HOME"])
+    return tuple(paths)
+
+
+_warned: set[str] = set()
+_warned_lock = threading.Lock()
+
+
+def _warn_once(message: str) -> None:
+    with _warned_lock:
+        if message in _warned:
+            return
+        _warned.add(message)
+    log.warning("provlink: %s", message)
+
+
+def _lenient(cls: type[ProvlinkConfig], values: Mapping[str, Any],
+             source: str | None = None) -> dict[str, Any]:
+    """The values that are known settings with valid values; a warning (once) for the rest.
+
+    ``values`` maps setting -> value, or setting -> (variable, value) for the environment.
+    """
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    out: dict[str, Any] = {}
+    for name, raw in values.items():
+        where, value = raw if source is None else (f"{name!r} in {source}", raw)
+        if name not in known:
+            what = f"environment variable {where}" if source is None else f"setting {where}"
+            _warn_once(f"ignoring {what}: not a provlink setting (known: "
+                       f"{', '.join(sorted(known))})")
             continue
-        name = key[len("PROVLINK_"):].lower()
-        if name not in names:
-            raise ConfigError(
-                f"environment variable {key} is not a provlink setting; "
-                f"known: {', '.join('PROVLINK_' + n.upper() for n in sorted(names))}"
-            )
-        out[name] = value
+        try:
+            coerced = _coerce(name, known[name].type, value)
+            cls(**{name: coerced})  # validates this one value against the defaults
+        except ConfigError as exc:
+            shown = where if source is not None else f"environment variable {where}"
+            _warn_once(f"ignoring {shown}: {exc}")
+            continue
+        out[name] = coerced
     return out
 
 
 def _coerce(name: str, annotation: Any, value: Any) -> Any:
     """Turn strings from env/file into the field's type; say which setting was wrong."""
     kind = str(annotation)
+    if value is None and kind.endswith("| None"):
+        return None
     try:
         if kind == "Path":
             return Path(value).expanduser()

@@ -73,9 +73,28 @@ def test_airflow_env_without_a_section_in_the_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("where", ["env", "file"])
-def test_unknown_key_is_named(tmp_path: Path, where: str) -> None:
+def test_unknown_key_is_ignored(tmp_path: Path, where: str) -> None:
+    """A typo in ``[provlink]`` is warned about and ignored: lineage stays on."""
     if where == "env":
-        found = _config_in_airflow(tmp_path, None, AIRFLOW__PROVLINK__CAPTURE_FIELS="true")
+        found = _config_in_airflow(tmp_path, None, AIRFLOW__PROVLINK__CAPTURE_FIELS="true",
+                                   AIRFLOW__PROVLINK__PARAMETER_MAX_CHARS="77")
     else:
-        found = _config_in_airflow(tmp_path, "[provlink]\ncapture_fiels = true\n")
-    assert found["error"].startswith("ConfigError: unknown provlink setting(s): capture_fiels;")
+        found = _config_in_airflow(tmp_path, "[provlink]\ncapture_fiels = true\n"
+                                   "parameter_max_chars = 77\n")
+    assert "error" not in found
+    assert found["parameter_max_chars"] == 77
+
+
+def test_airflow_home_setting_reaches_the_cli(tmp_path: Path) -> None:
+    """``home`` in ``[provlink]`` is where ``provlink status``/``serve``/``export`` look too."""
+    airflow_home = tmp_path / "airflow_home"
+    airflow_home.mkdir()
+    (airflow_home / "airflow.cfg").write_text(f"[provlink]\nhome = {tmp_path / 'af_home'}\n")
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith(("AIRFLOW", "OPENLINEAGE", "PROVLINK_"))}
+    clean.update({"AIRFLOW_HOME": str(airflow_home), "HOME": str(tmp_path)})
+    proc = subprocess.run([sys.executable, "-W", "ignore", "-m", "provlink.cli.main", "status",
+                           "--json"], cwd=tmp_path, env=clean, capture_output=True, text=True,
+                          timeout=90, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(proc.stdout)["home"] == str(tmp_path / "af_home")

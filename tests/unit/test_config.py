@@ -1,4 +1,5 @@
-"""Configuration: precedence explicit > file > env, validation names the setting."""
+"""Configuration: precedence explicit > host > file > env; stray settings warn once and are
+ignored, bad explicit values raise naming the setting."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+import logging
+
+from provlink import config as config_module
 from provlink.config import ProvlinkConfig
 from provlink.errors import ConfigError
 
@@ -16,6 +20,7 @@ def clean_env(monkeypatch, tmp_path):
         if key.startswith("PROVLINK_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(config_module, "_warned", set())
 
 
 def test_precedence_explicit_over_file_over_env(monkeypatch, tmp_path: Path) -> None:
@@ -39,23 +44,72 @@ def test_env_values_are_coerced(monkeypatch) -> None:
     assert config.spool_path == Path("/tmp/somewhere/spool.db")
 
 
-def test_unknown_env_variable_is_an_error_naming_it(monkeypatch) -> None:
+def _warnings(caplog: pytest.LogCaptureFixture, word: str) -> list[str]:
+    return [r.getMessage() for r in caplog.records
+            if r.levelno == logging.WARNING and word in r.getMessage()]
+
+
+def test_unknown_env_variable_warns_once_and_is_ignored(monkeypatch, caplog) -> None:
     monkeypatch.setenv("PROVLINK_NAMESPCE", "typo")
-    with pytest.raises(ConfigError, match="PROVLINK_NAMESPCE"):
-        ProvlinkConfig.load()
+    monkeypatch.setenv("PROVLINK_NAMESPACE", "kept")
+    with caplog.at_level(logging.WARNING, logger="provlink"):
+        first = ProvlinkConfig.load()
+        second = ProvlinkConfig.load()
+    assert first.namespace == second.namespace == "kept"
+    (message,) = _warnings(caplog, "PROVLINK_NAMESPCE")
+    assert "not a provlink setting" in message and "namespace" in message
 
 
-def test_unknown_file_key_is_an_error(tmp_path: Path) -> None:
-    (tmp_path / "provlink.yml").write_text("namespaces: x\n")
-    with pytest.raises(ConfigError, match="namespaces"):
-        ProvlinkConfig.load()
+def test_api_keys_and_container_image_are_settings(monkeypatch) -> None:
+    monkeypatch.setenv("PROVLINK_API_KEYS", "first-key-123,second-key:read")
+    monkeypatch.setenv("IMAGE_NAME", "ghcr.io/acme/fallback:1")
+    config = ProvlinkConfig.load()
+    assert config.api_keys == ("first-key-123", "second-key:read")
+    assert "first-key-123" not in repr(config)
+    assert config.container_image == "ghcr.io/acme/fallback:1"
+    monkeypatch.setenv("PROVLINK_CONTAINER_IMAGE", "ghcr.io/acme/train:2")
+    assert ProvlinkConfig.load().container_image == "ghcr.io/acme/train:2"
 
 
-def test_bad_value_names_the_setting(monkeypatch) -> None:
+def test_orchestrator_state_comes_from_their_variables(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "af"))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dg"))
+    monkeypatch.setenv("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", f"sqlite:///{tmp_path}/m.db?x=1")
+    monkeypatch.delenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", raising=False)
+    state = ProvlinkConfig.load().orchestrator_state
+    assert state == (str(tmp_path / "af" / "logs"), str(tmp_path / "af" / "airflow.db"),
+                     f"{tmp_path}/m.db", str(tmp_path / "dg"))
+
+
+def test_unknown_file_key_warns_and_is_ignored(tmp_path: Path, caplog) -> None:
+    (tmp_path / "provlink.yml").write_text("namespaces: x\nnamespace: y\n")
+    with caplog.at_level(logging.WARNING, logger="provlink"):
+        assert ProvlinkConfig.load().namespace == "y"
+    assert len(_warnings(caplog, "'namespaces' in the config file")) == 1
+
+
+def test_host_layer_sits_between_explicit_and_file(tmp_path: Path, caplog) -> None:
+    (tmp_path / "provlink.yml").write_text("namespace: file\nsender_batch_size: 3\n")
+    with caplog.at_level(logging.WARNING, logger="provlink"):
+        config = ProvlinkConfig.load(host={"namespace": "host", "capture_fiels": "true"})
+    assert (config.namespace, config.sender_batch_size) == ("host", 3)
+    assert ProvlinkConfig.load(host={"namespace": "host"}, namespace="code").namespace == "code"
+    assert len(_warnings(caplog, "capture_fiels")) == 1
+
+
+def test_bad_layered_value_warns_and_falls_back(monkeypatch, caplog) -> None:
     monkeypatch.setenv("PROVLINK_SENDER_BATCH_SIZE", "lots")
-    with pytest.raises(ConfigError, match="sender_batch_size"):
-        ProvlinkConfig.load()
-    monkeypatch.delenv("PROVLINK_SENDER_BATCH_SIZE")
+    monkeypatch.setenv("PROVLINK_SPOOL_SYNC", "sometimes")
+    with caplog.at_level(logging.WARNING, logger="provlink"):
+        config = ProvlinkConfig.load()
+    assert (config.sender_batch_size, config.spool_sync) == (200, "normal")
+    assert len(_warnings(caplog, "PROVLINK_SENDER_BATCH_SIZE")) == 1
+    assert len(_warnings(caplog, "PROVLINK_SPOOL_SYNC")) == 1
+
+
+def test_bad_explicit_value_names_the_setting() -> None:
+    with pytest.raises(ConfigError, match="unknown provlink setting"):
+        ProvlinkConfig.load(namespaces="x")
     with pytest.raises(ConfigError, match="spool_sync"):
         ProvlinkConfig.load(spool_sync="sometimes")
     with pytest.raises(ConfigError, match="sender_batch_size"):

@@ -81,7 +81,6 @@ def runtime_environment(orchestrator: str, orchestrator_version: str | None) -> 
         packages_digest=digest,
         packages=versions,
         host=socket.gethostname(),
-        container_image=_container_image(),
     )
 
 
@@ -102,13 +101,6 @@ def _packages() -> tuple[str, dict[str, str]]:
             versions[name] = dist.version
     digest = "sha256:" + hashlib.sha256("\n".join(sorted(pairs)).encode()).hexdigest()
     return digest, dict(sorted(versions.items()))
-
-
-def _container_image() -> str | None:
-    for var in ("PROVLINK_CONTAINER_IMAGE", "CONTAINER_IMAGE", "IMAGE_NAME"):
-        if value := os.environ.get(var):
-            return value
-    return None
 
 
 def git_code_version(start: Path) -> CodeVersion | None:

@@ -37,7 +37,7 @@ import os
 import site
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,15 +58,23 @@ class FileAccesses:
     writes: tuple[Path, ...] = ()
 
 
-def default_ignores() -> tuple[str, ...]:
+def default_ignores(orchestrator_state: Iterable[str] | None = None,
+                    home: Path | str | None = None) -> tuple[str, ...]:
     """Path prefixes that are the interpreter's or an orchestrator's own files, not data.
 
-    Read from the environment when called (at ``FileCapture`` construction), never at import.
-    MLflow's artifact and database paths are deliberately absent: they are real outputs.
-    Pass your own list to ``FileCapture(ignore=[*default_ignores(), ...])`` to extend it.
+    ``orchestrator_state`` and ``home`` come from :class:`ProvlinkConfig` (its
+    ``orchestrator_state`` and ``home``); ``None`` loads them. MLflow's artifact and database
+    paths are deliberately absent: they are real outputs. Pass your own list to
+    ``FileCapture(ignore=[*default_ignores(), ...])`` to extend it.
     """
-    home = Path.home()
-    airflow_home = Path(os.environ.get("AIRFLOW_HOME") or home / "airflow")
+    if orchestrator_state is None or home is None:
+        from provlink.config import ProvlinkConfig
+
+        config = ProvlinkConfig.load()
+        orchestrator_state = config.orchestrator_state if orchestrator_state is None \
+            else orchestrator_state
+        home = config.home if home is None else home
+    user = Path.home()
     prefixes = [
         sys.prefix,
         sys.base_prefix,
@@ -81,18 +89,12 @@ def default_ignores() -> tuple[str, ...]:
         "/usr/lib",
         "/usr/lib64",
         "/usr/share",
-        str(home / ".cache"),
-        str(home / ".config"),  # tools' own state, e.g. MLflow's telemetry.json
-        str(home / ".local"),
-        os.environ.get("AIRFLOW__LOGGING__BASE_LOG_FOLDER") or str(airflow_home / "logs"),
-        str(airflow_home / "airflow.db"),
-        os.environ.get("PROVLINK_HOME") or str(home / ".provlink"),
+        str(user / ".cache"),
+        str(user / ".config"),  # tools' own state, e.g. MLflow's telemetry.json
+        str(user / ".local"),
+        *orchestrator_state,
+        str(home),
     ]
-    sql = os.environ.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "")
-    if sql.startswith("sqlite:///"):
-        prefixes.append(sql.removeprefix("sqlite:///").split("?")[0])
-    if os.environ.get("DAGSTER_HOME"):
-        prefixes.append(os.environ["DAGSTER_HOME"])
     return tuple(dict.fromkeys(prefixes))
 
 

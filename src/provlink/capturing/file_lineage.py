@@ -23,7 +23,8 @@ class FileLineageExtension:
     def on_start(self, point: CapturePoint) -> None:
         if not point.capture_files:
             return
-        recorder = FileCapture(ignore=[*default_ignores(), str(point.runtime.config.home)])
+        config = point.runtime.config
+        recorder = FileCapture(ignore=default_ignores(config.orchestrator_state, config.home))
         recorder.start()
         point.state[_STATE_KEY] = recorder
 

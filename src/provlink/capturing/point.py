@@ -11,6 +11,7 @@ exceptions from the user's code propagate unchanged after the FAIL event is emit
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import functools
 import importlib
 import logging
@@ -29,7 +30,7 @@ from openlineage.client.uuid import generate_new_uuid
 from provlink.capturing.datasets import file_dataset
 from provlink.capturing.environment import probe_async
 from provlink.capturing.file_lineage import EXTENSION as FILE_LINEAGE
-from provlink.delivery.runtime import Runtime, get_runtime
+from provlink.delivery.runtime import Runtime, get_runtime, record_failure
 from provlink.events.model import (
     CaptureRecord,
     CodeVersion,
@@ -234,7 +235,9 @@ class CapturePoint:
         if self._probe is None:
             return None, None
         try:
-            return self._probe.result(timeout=10)
+            code, env = self._probe.result(timeout=10)
+            image = self.runtime.config.container_image
+            return code, (dataclasses.replace(env, container_image=image) if image else env)
         except Exception:  # noqa: BLE001 - an unknown environment is not a failed task
             log.warning("provlink: code/environment probe failed", exc_info=True)
             return None, None
@@ -249,10 +252,11 @@ class CapturePoint:
         """Run a capture step; log and count its failure instead of raising."""
         try:
             return fn(*args, **kwargs)
-        except Exception:  # noqa: BLE001 - lineage must never fail the user's task
-            self.runtime.capture_failures += 1
-            log.warning("provlink: capture step %s failed for %s", getattr(fn, "__name__", fn),
-                        self.job.name, exc_info=True)
+        except Exception as exc:  # lineage must never fail the user's task
+            step = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", repr(fn))
+            log.warning("provlink: capture step %s failed for %s", step, self.job.name,
+                        exc_info=True)
+            self.runtime.record_failure(f"{self.job.name}: {step}", exc)
             return None
 
 
@@ -304,8 +308,9 @@ def _safe_point(job_name: str, options: Mapping[str, Any]) -> CapturePoint | Non
         return CapturePoint(job_name, **options)
     except TypeError:
         raise  # a wrong keyword is a programming error the caller must see
-    except Exception:  # noqa: BLE001
+    except Exception as exc:  # noqa: BLE001
         log.warning("provlink: cannot start capture point %s", job_name, exc_info=True)
+        record_failure(f"{job_name}: start", exc)
         return None
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
-from provlink.config import ProvlinkConfig
+from provlink.cli.config import load_config
 from provlink.errors import LineageQueryError
 from provlink.governance.trace import (
     LineageApi,
@@ -62,7 +62,7 @@ def _common(parser: argparse.ArgumentParser, *, registry: bool) -> None:
 
 
 def _api(args: argparse.Namespace) -> LineageApi:
-    return LineageApi(args.url or ProvlinkConfig.load().lineage_url)
+    return LineageApi(args.url or load_config().lineage_url)
 
 
 def _mlflow_client(args: argparse.Namespace) -> tuple[Any, str]:
@@ -209,7 +209,7 @@ def _verify_ledger() -> dict[str, Any]:
     from provlink.delivery.spool import Spool
     from provlink.governance.ledger import verify
 
-    config = ProvlinkConfig.load()
+    config = load_config()
     report = verify(Spool(config.spool_path, sync=config.spool_sync))
     return {"path": str(config.spool_path), "ok": report.ok, "entries": report.entries,
             "headSeq": report.head_seq, "headHash": report.head_hash,

@@ -8,8 +8,11 @@ import importlib
 import json
 import sys
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
+from provlink.cli.config import load_config
 from provlink.config import ProvlinkConfig
+from provlink.delivery.failures import STATUS_FILE, FailureLog, FailureSummary
 from provlink.delivery.spool import DEAD, Spool
 from provlink.errors import ProvlinkError
 
@@ -21,21 +24,71 @@ def _spool(config: ProvlinkConfig) -> Spool:
     return Spool(config.spool_path, sync=config.spool_sync)
 
 
+def _failures(config: ProvlinkConfig) -> FailureSummary | None:
+    return FailureLog(config.home / STATUS_FILE).summary()
+
+
+def _failure_lines(failures: FailureSummary | None) -> list[str]:
+    if failures is None:
+        return ["failed capture steps: 0"]
+    return [f"failed capture steps: {failures.count} since {_when(failures.since)}",
+            f"last failure: {_when(failures.last_at)} in {failures.last_where}",
+            f"    {failures.last_error}"]
+
+
+def _when(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def cmd_spool_status(args: argparse.Namespace) -> int:
-    config = ProvlinkConfig.load()
+    config = load_config()
     status = _spool(config).status()
+    failures = _failures(config)
     if args.json:
-        print(json.dumps({**status.as_dict(), "spool": str(config.spool_path)}))
+        print(json.dumps({**status.as_dict(), "spool": str(config.spool_path),
+                          "capture_failures": failures.as_dict() if failures else None}))
     else:
         print(f"spool: {config.spool_path}")
         print(f"pending: {status.pending}  sent: {status.sent}  dead-letter: {status.dead}")
         if status.oldest_pending_age is not None:
             print(f"oldest pending: {status.oldest_pending_age:.1f}s ago")
+        print("\n".join(_failure_lines(failures)))
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    """Is lineage being captured and delivered here? Exit 1 when capture steps failed."""
+    config = load_config()
+    spool = _spool(config).status()
+    failures = _failures(config)
+    if args.json:
+        print(json.dumps({"home": str(config.home), "spool": str(config.spool_path),
+                          "disabled": config.disabled, **spool.as_dict(),
+                          "capture_failures": failures.as_dict() if failures else None}))
+        return 1 if failures else 0
+    rows = [("home", str(config.home)),
+            ("capture", "disabled (PROVLINK_DISABLED)" if config.disabled else "enabled"),
+            ("pending events", str(spool.pending)), ("delivered events", str(spool.sent)),
+            ("dead-lettered events", str(spool.dead)),
+            ("failed capture steps", str(failures.count) if failures else "0")]
+    if spool.oldest_pending_age is not None:
+        rows.insert(3, ("oldest pending", f"{spool.oldest_pending_age:.1f}s ago"))
+    if failures:
+        rows += [("failing since", _when(failures.since)),
+                 ("last failure", f"{_when(failures.last_at)} in {failures.last_where}"),
+                 ("last error", failures.last_error.splitlines()[0] if failures.last_error
+                  else "")]
+    width = max(len(name) for name, _ in rows)
+    for name, value in rows:
+        print(f"{name:<{width}}  {value}")
+    if failures:
+        print("\nlineage is incomplete: fix the cause (see the task logs), then "
+              "`provlink status --reset`", file=sys.stderr)
+    return 1 if failures else 0
+
+
 def cmd_spool_dead_letters(args: argparse.Namespace) -> int:
-    config = ProvlinkConfig.load()
+    config = load_config()
     spool = _spool(config)
     if args.requeue:
         print(f"requeued {spool.requeue_dead()} dead-lettered events")
@@ -62,7 +115,7 @@ def cmd_spool_flush(args: argparse.Namespace) -> int:
     from provlink.delivery.sender import Sender
     from provlink.delivery.targets import resolve_target
 
-    config = ProvlinkConfig.load()
+    config = load_config()
     spool = _spool(config)
     sender = Sender(spool, lambda: resolve_target(config.home), batch_size=config.sender_batch_size,
                     backoff_initial=config.sender_backoff_initial,
@@ -77,15 +130,29 @@ def cmd_spool_flush(args: argparse.Namespace) -> int:
 def cmd_spool_prune(args: argparse.Namespace) -> int:
     import time
 
-    config = ProvlinkConfig.load()
+    config = load_config()
     pruned = _spool(config).prune_payloads(time.time() - args.older_than_days * 86400)
     print(f"dropped the payloads of {pruned} delivered events (their ledger digests remain)")
     return 0
 
 
+def _status_or_reset(args: argparse.Namespace) -> int:
+    if args.reset:
+        FailureLog(load_config().home / STATUS_FILE).reset()
+        print("capture failure count reset")
+        return 0
+    return cmd_status(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="provlink", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
+
+    status_cmd = sub.add_parser("status", help="capture and delivery health of this home")
+    status_cmd.add_argument("--json", action="store_true")
+    status_cmd.add_argument("--reset", action="store_true",
+                            help="forget the counted capture failures (after a fix)")
+    status_cmd.set_defaults(func=_status_or_reset)
 
     spool = sub.add_parser("spool", help="inspect and drain the local event spool")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True)

@@ -8,14 +8,15 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from typing import IO, Any
 
 from provlink.canonical import canonical_json
+from provlink.cli.config import load_config
 from provlink.errors import EventValidationError, ProvlinkError
+from provlink.server.sql_store import SqlStore
 from provlink.server.store import open_store
 from provlink.server.validation import validate_event
 
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
         default=[],
         metavar="KEY[:SCOPES]",
         help="accept this bearer key (scopes read,write; default both); repeatable."
-        " Also read from PROVLINK_API_KEYS (comma-separated)",
+        " Also the api_keys setting (PROVLINK_API_KEYS, comma-separated)",
     )
     serve.set_defaults(func=serve_command)
 
@@ -58,8 +59,14 @@ def _db_argument(parser: argparse.ArgumentParser) -> None:
         "--db",
         default=None,
         metavar="URL",
-        help="store: sqlite:///path.db or postgresql://... (default $PROVLINK_HOME/lineage.db)",
+        help="store: sqlite:///path.db or postgresql://... (default lineage.db under the"
+        " configured home: PROVLINK_HOME, provlink.yml or Airflow's [provlink] home)",
     )
+
+
+def _open(args: argparse.Namespace) -> SqlStore:
+    """The store named by ``--db``, else the configured home's ``lineage.db``."""
+    return open_store(args.db or str(load_config().store_path))
 
 
 def is_loopback(host: str) -> bool:
@@ -77,9 +84,7 @@ def serve_command(args: argparse.Namespace) -> int:
     from provlink.server.app import create_app
     from provlink.server.auth import KeyRing
 
-    specs = list(args.api_key) + [
-        k for k in os.environ.get("PROVLINK_API_KEYS", "").split(",") if k
-    ]
+    specs = [*args.api_key, *load_config().api_keys]
     try:
         keys = KeyRing.from_specs(specs)
     except ProvlinkError as error:
@@ -94,7 +99,7 @@ def serve_command(args: argparse.Namespace) -> int:
         )
         return 2
     try:
-        store = open_store(args.db)
+        store = _open(args)
     except ProvlinkError as error:
         print(f"provlink serve: {error}", file=sys.stderr)
         return 2
@@ -109,7 +114,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
 
 def export_command(args: argparse.Namespace) -> int:
-    store = open_store(args.db)
+    store = _open(args)
     try:
         target: AbstractContextManager[IO[str]] = (
             open(args.output, "w", encoding="utf-8")  # noqa: SIM115 - entered just below
@@ -137,7 +142,7 @@ def _read_lines(path: str) -> Iterator[tuple[int, str]]:
 
 def import_command(args: argparse.Namespace) -> int:
     """Store every valid line (idempotently); report invalid lines and exit 1 if there were any."""
-    store = open_store(args.db)
+    store = _open(args)
     stored = duplicates = invalid = 0
     batch: list[dict[str, Any]] = []
 

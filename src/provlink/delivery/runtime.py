@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from provlink.config import ProvlinkConfig
+from provlink.delivery.failures import STATUS_FILE, FailureLog, note_in_process
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
 from provlink.delivery.targets import resolve_target
@@ -63,10 +64,13 @@ class Runtime:
 
     def __init__(self, config: ProvlinkConfig, emitter: Emitter | None = None) -> None:
         self.config = config
-        self.redactor = Redactor(config.redact_key_patterns, config.redact_values)
+        self.redactor = Redactor(config.redact_key_patterns,
+                                 (*config.redact_values, *config.api_keys))
         self.steps: list[Step] = [self.redactor]
-        self.emitter = emitter if emitter is not None else self._spool_emitter(config)
         self.capture_failures = 0
+        # Durable only beside the durable spool: an injected emitter (tests) counts in memory.
+        self.failure_log = FailureLog(config.home / STATUS_FILE) if emitter is None else None
+        self.emitter = emitter if emitter is not None else self._spool_emitter(config)
 
     @staticmethod
     def _spool_emitter(config: ProvlinkConfig) -> SpoolEmitter:
@@ -99,6 +103,21 @@ class Runtime:
             event = step(event)
         self.emitter.emit(event)
 
+    def record_failure(self, where: str, error: BaseException | str) -> None:
+        """Count one failed capture step, here and durably (redacted); never raises."""
+        self.capture_failures += 1
+        text = error if isinstance(error, str) else f"{type(error).__name__}: {error}"
+        try:
+            text = self.redactor({"error": text})["error"]
+        except Exception:  # noqa: BLE001 - an unredactable message is not kept
+            text = type(error).__name__ if not isinstance(error, str) else "(unredactable)"
+        note_in_process(where, text)
+        try:
+            if self.failure_log is not None:
+                self.failure_log.record(where, text)
+        except Exception:  # counting must never fail the task either
+            log.debug("provlink: could not persist a capture failure", exc_info=True)
+
     def flush(self, timeout: float | None = None) -> bool:
         flush = getattr(self.emitter, "flush", None)
         if flush is None:
@@ -126,6 +145,18 @@ def get_runtime(factory: Callable[[], Runtime] | None = None) -> Runtime:
                 _runtime = factory() if factory else Runtime(ProvlinkConfig.load())
                 atexit.register(_close_at_exit)
     return _runtime
+
+
+def record_failure(where: str, error: BaseException | str) -> None:
+    """Count a swallowed capture failure on this process's runtime; when even the runtime
+    cannot be built, count it for the log line at exit. Never raises."""
+    try:
+        runtime = get_runtime()
+    except Exception as exc:  # noqa: BLE001 - counted for the line at exit instead
+        what = error if isinstance(error, str) else type(error).__name__
+        note_in_process(where, f"{what} (and no runtime: {type(exc).__name__})")
+        return
+    runtime.record_failure(where, error)
 
 
 def set_runtime(runtime: Runtime | None) -> Runtime | None:

@@ -7,7 +7,6 @@ True
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,9 +26,10 @@ class Store(Protocol):
 
 
 def default_path() -> Path:
-    """``$PROVLINK_HOME/lineage.db``, ``~/.provlink/lineage.db`` when the variable is unset."""
-    home = os.environ.get("PROVLINK_HOME") or str(Path.home() / ".provlink")
-    return Path(home) / "lineage.db"
+    """``lineage.db`` under the configured ``home`` (``PROVLINK_HOME``, ``provlink.yml`` ...)."""
+    from provlink.config import ProvlinkConfig
+
+    return ProvlinkConfig.load().store_path
 
 
 def open_store(url: str | None = None) -> SqlStore:
