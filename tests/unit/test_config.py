@@ -3,11 +3,10 @@ ignored, bad explicit values raise naming the setting."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
-
-import logging
 
 from provlink import config as config_module
 from provlink.config import ProvlinkConfig
