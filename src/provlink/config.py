@@ -68,6 +68,8 @@ class ProvlinkConfig:
     sender_poll_interval: float = 0.2
     sender_backoff_initial: float = 0.5
     sender_backoff_max: float = 30.0
+    delivery_max_attempts: int = 10
+    delivery_concurrency: int = 8
     close_timeout: float = 5.0
     lineage_url: str = "http://127.0.0.1:5000"
     env_vars: tuple[str, ...] = ()
@@ -88,7 +90,7 @@ class ProvlinkConfig:
                 "(set PROVLINK_SPOOL_SYNC or spool_sync in provlink.yml)"
             )
         for name in ("digest_max_bytes", "parameter_max_chars", "parameters_max_chars",
-                     "sender_batch_size"):
+                     "sender_batch_size", "delivery_max_attempts", "delivery_concurrency"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
         for name in ("sender_poll_interval", "sender_backoff_initial", "sender_backoff_max",

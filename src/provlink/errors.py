@@ -25,12 +25,19 @@ class SpoolError(ProvlinkError):
 
 
 class DeliveryError(ProvlinkError):
-    """An event could not be delivered; ``permanent`` says whether retrying can help."""
+    """An event could not be delivered; ``permanent`` says whether retrying can help, and
+    ``unreachable`` that the backend never judged the event (down, overloaded, refusing our
+    credentials), so the failure is not counted against the event's attempt limit.
 
-    def __init__(self, message: str, *, permanent: bool, status: int | None = None) -> None:
+    A custom transport or target raises ``DeliveryError(..., permanent=True)`` to
+    dead-letter an event at once."""
+
+    def __init__(self, message: str, *, permanent: bool, status: int | None = None,
+                 unreachable: bool = False) -> None:
         super().__init__(message)
         self.permanent = permanent
         self.status = status
+        self.unreachable = unreachable and not permanent
 
 
 class EventValidationError(ProvlinkError):
@@ -45,3 +52,8 @@ class EventValidationError(ProvlinkError):
 class LineageQueryError(ProvlinkError):
     """A governance query could not be answered: the lineage backend or the MLflow registry
     is unreachable, or has no record of what was asked; the message says which."""
+
+
+class PrivateFileError(ProvlinkError):
+    """A file or directory provlink keeps private is not safe to use: the home is owned by
+    another user, or a spool or store path is a symlink; the message says what to do."""

@@ -126,3 +126,154 @@ def test_classify_http_errors() -> None:
     assert not classify(http_error(503)).permanent
     assert not classify(http_error(429)).permanent
     assert not classify(requests.ConnectionError("refused")).permanent
+
+
+class FlakyTarget(ScriptedTarget):
+    """Fails runIds in ``failing`` transiently (counted), and everything while ``unreachable``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failing: set[str] = set()
+        self.unreachable = False
+        self.attempted: list[int] = []
+
+    def deliver(self, payloads: list[str]) -> list[Outcome]:
+        self.calls += 1
+        out: list[Outcome] = []
+        for payload in payloads:
+            event = json.loads(payload)
+            if self.unreachable:
+                return [Outcome(ok=False, error="ConnectionError: refused", counted=False)]
+            self.attempted.append(event["i"])
+            if event["run"]["runId"] in self.failing:
+                out.append(Outcome(ok=False, error="500 internal error"))
+                return out  # in-order target: stops at the first transient failure
+            self.received.append(event)
+            out.append(Outcome(ok=True))
+        return out
+
+
+def drain_until(sender: Sender, done, limit: int = 500) -> None:
+    import time
+
+    for _ in range(limit):
+        if done():
+            return
+        sender.drain_once()
+        time.sleep(0.005)
+    raise AssertionError("sender did not get there")
+
+
+def test_transient_poison_is_dead_lettered_after_max_attempts_and_its_run_resumes(
+        tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    target = FlakyTarget()
+    sender = Sender(spool, lambda: target, backoff_initial=0.001, backoff_max=0.01,
+                    max_attempts=3)
+    spool.append(ev("good", 0))
+    spool.append(ev("poison", 1))
+    spool.append(ev("poison", 2))
+    target.failing = {"poison"}
+    drain_until(sender, lambda: spool.status().dead == 1)
+    target.failing = set()  # the backend would now take event 2 of that run
+    drain_until(sender, lambda: spool.status().pending == 0)
+    dead = list(spool.entries(state=2))
+    assert [(d.seq, d.attempts, d.last_error) for d in dead] == [(2, 3, "500 internal error")]
+    assert [e["i"] for e in target.received] == [0, 2]
+    assert target.attempted.count(1) == 3  # exactly max_attempts tries of the poison
+    assert target.attempted.index(2) > max(i for i, v in enumerate(target.attempted) if v == 1)
+
+
+def test_other_runs_flow_while_a_poison_is_retried(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    target = FlakyTarget()
+    target.failing = {"poison"}
+
+    class LaneTarget(FlakyTarget):
+        """Different runs independently (as the HTTP target's lanes do)."""
+
+        def deliver(self, payloads: list[str]) -> list[Outcome]:
+            blocked: set[str] = set()
+            out = []
+            for payload in payloads:
+                run = json.loads(payload)["run"]["runId"]
+                if run in blocked:
+                    out.append(Outcome(ok=False, held=True))
+                    continue
+                result = FlakyTarget.deliver(self, [payload])[0]
+                if not result.ok:
+                    blocked.add(run)
+                out.append(result)
+            return out
+
+    lanes = LaneTarget()
+    lanes.failing = {"poison"}
+    sender = Sender(spool, lambda: lanes, backoff_initial=30.0, backoff_max=30.0, max_attempts=5)
+    spool.append(ev("poison", 0))
+    spool.append(ev("poison", 1))
+    for i in range(2, 6):
+        spool.append(ev("other", i))
+    assert sender.drain_once()
+    assert not sender.backing_off  # others were delivered: the backend is fine
+    spool.append(ev("other", 6))
+    assert sender.drain_once()  # the poison's retry is not due (30 s), its run waits
+    assert [e["i"] for e in lanes.received] == [2, 3, 4, 5, 6]
+    assert lanes.attempted.count(0) == 1 and 1 not in lanes.attempted
+    assert spool.status().pending == 2
+
+
+def test_an_unreachable_backend_never_dead_letters(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    target = FlakyTarget()
+    target.unreachable = True
+    sender = Sender(spool, lambda: target, backoff_initial=0.0, backoff_max=0.0, max_attempts=2)
+    for i in range(3):
+        spool.append(ev("r", i))
+    for _ in range(20):
+        sender.drain_once()
+    assert target.calls == 20
+    status = spool.status()
+    assert (status.pending, status.dead) == (3, 0)
+    assert next(spool.entries()).attempts == 0
+    assert "refused" in (next(spool.entries()).last_error or "")
+    target.unreachable = False
+    assert sender.flush(5.0)
+    assert [e["i"] for e in target.received] == [0, 1, 2]
+
+
+def test_a_target_that_raises_does_not_wedge_the_spool(tmp_path: Path) -> None:
+    class Broken(ScriptedTarget):
+        def deliver(self, payloads: list[str]) -> list[Outcome]:
+            if any(json.loads(p)["run"]["runId"] == "boom" for p in payloads[:1]):
+                raise KeyError("a bug this event's shape triggers")
+            return super().deliver(payloads)
+
+    spool = Spool(tmp_path / "spool.db")
+    target = Broken()
+    sender = Sender(spool, lambda: target, backoff_initial=0.0, backoff_max=0.0, max_attempts=2)
+    spool.append(ev("boom", 0))
+    spool.append(ev("fine", 1))
+    drain_until(sender, lambda: spool.status().pending == 0)
+    dead = next(spool.entries(state=2))
+    assert dead.seq == 1 and "KeyError" in (dead.last_error or "")
+    assert [e["i"] for e in target.received] == [1]
+
+
+def test_requeued_dead_letters_get_fresh_attempts(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db")
+    spool.append(ev("r", 0))
+    assert spool.record_failure(1, "500", max_attempts=2) == (1, False)
+    assert spool.record_failure(1, "500", max_attempts=2) == (2, True)
+    assert spool.requeue_dead() == 1
+    assert spool.record_failure(1, "500", max_attempts=2) == (1, False)
+
+
+def test_last_error_goes_through_the_spools_one_error_filter(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool.db", error_filter=lambda text: text.replace("hunter2", "***"))
+    spool.append(ev("a", 0))
+    spool.append(ev("b", 1))
+    spool.mark_dead(1, "401 bad password hunter2")
+    spool.record_failure(2, "hunter2 " + "x" * 10_000)
+    errors = [e.last_error or "" for e in spool.entries()]
+    assert errors[0] == "401 bad password ***"
+    assert "hunter2" not in errors[1] and len(errors[1]) == 4000

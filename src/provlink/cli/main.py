@@ -113,13 +113,10 @@ def cmd_spool_dead_letters(args: argparse.Namespace) -> int:
 
 def cmd_spool_flush(args: argparse.Namespace) -> int:
     from provlink.delivery.sender import Sender
-    from provlink.delivery.targets import resolve_target
 
     config = load_config()
     spool = _spool(config)
-    sender = Sender(spool, lambda: resolve_target(config.home), batch_size=config.sender_batch_size,
-                    backoff_initial=config.sender_backoff_initial,
-                    backoff_max=config.sender_backoff_max)
+    sender = Sender.from_config(spool, config)
     done = sender.close(args.timeout)
     status = spool.status()
     print(f"delivered {sender.delivered}, dead-lettered {sender.dead_lettered}, "

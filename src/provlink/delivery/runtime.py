@@ -19,7 +19,6 @@ from provlink.config import ProvlinkConfig
 from provlink.delivery.failures import STATUS_FILE, FailureLog, note_in_process
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
-from provlink.delivery.targets import resolve_target
 from provlink.events.build import to_event
 from provlink.events.model import CaptureRecord
 from provlink.events.redact import Redactor
@@ -75,12 +74,7 @@ class Runtime:
     @staticmethod
     def _spool_emitter(config: ProvlinkConfig) -> SpoolEmitter:
         spool = Spool(config.spool_path, sync=config.spool_sync)
-        sender = Sender(spool, lambda: resolve_target(config.home),
-                        batch_size=config.sender_batch_size,
-                        poll_interval=config.sender_poll_interval,
-                        backoff_initial=config.sender_backoff_initial,
-                        backoff_max=config.sender_backoff_max)
-        return SpoolEmitter(spool, sender)
+        return SpoolEmitter(spool, Sender.from_config(spool, config))
 
     def build(self, record: CaptureRecord) -> dict[str, Any]:
         """Record -> redacted OpenLineage event dict (what would be spooled)."""
@@ -191,6 +185,6 @@ def _close_at_exit() -> None:
         return
     try:
         runtime.close()
-    except Exception:  # noqa: BLE001 - never fail interpreter shutdown
+    except Exception:  # never fail interpreter shutdown
         log.warning("provlink: could not drain the spool at exit; `provlink spool flush` will",
                     exc_info=True)

@@ -1,10 +1,19 @@
 """The background sender: drains the spool into the delivery target.
 
 One process at a time holds the spool's lease and sends, oldest first, so events of a run
-arrive in order whichever process appended them. Connection errors and 5xx back off
-exponentially and keep the event pending; a 4xx dead-letters that one event with the
-server's message and the sender moves on. Memory is bounded by ``batch_size`` whatever the
-backlog. ``close(timeout)`` drains what it can without waiting on a backend known to be down.
+arrive in order whichever process appended them (targets may send different runs in
+parallel, :mod:`provlink.delivery.lanes`). Delivery never wedges:
+
+- a refusal (a 4xx, a validation error, an exception the target marks permanent)
+  dead-letters that one event with its reason, and the sender moves on;
+- a transient failure the backend charges to an event (a 500, a read timeout, a store error
+  on that event) is retried with exponential backoff *for that event* (later events of its
+  run wait; other runs flow) until ``max_attempts``, then dead-lettered with the last error;
+- an unreachable backend (connection refused, 502/503/504, 429, 401/403) backs the whole
+  sender off and is never counted against an event: an outage delays, it never discards.
+
+Memory is bounded by ``batch_size`` whatever the backlog. ``close(timeout)`` drains what it
+can without waiting on a backend known to be down.
 """
 
 from __future__ import annotations
@@ -14,10 +23,16 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
+from provlink.delivery.lanes import lane_of
+from provlink.delivery.outcome import Outcome
 from provlink.delivery.spool import Spool, default_owner
 from provlink.delivery.targets import Target
 from provlink.errors import ProvlinkError
+
+if TYPE_CHECKING:
+    from provlink.config import ProvlinkConfig
 from provlink.threads import ignore_this_thread
 
 log = logging.getLogger(__name__)
@@ -29,8 +44,11 @@ class Sender:
 
     def __init__(self, spool: Spool, target_factory: Callable[[], Target], *,
                  batch_size: int = 200, poll_interval: float = 0.2,
-                 backoff_initial: float = 0.5, backoff_max: float = 30.0) -> None:
+                 backoff_initial: float = 0.5, backoff_max: float = 30.0,
+                 max_attempts: int | None = 10) -> None:
         self._spool = spool
+        self._max_attempts = max_attempts
+        self._not_before: dict[int, float] = {}  # seq -> monotonic time its retry is due
         self._target_factory = target_factory
         self._target: Target | None = None
         self._batch_size = batch_size
@@ -47,6 +65,20 @@ class Sender:
         self._drain_lock = threading.Lock()
         self.delivered = 0
         self.dead_lettered = 0
+
+    @classmethod
+    def from_config(cls, spool: Spool, config: ProvlinkConfig,
+                    target_factory: Callable[[], Target] | None = None) -> Sender:
+        """The sender every provlink process runs, tuned by :class:`ProvlinkConfig`."""
+        from provlink.delivery.targets import resolve_target
+
+        factory = target_factory or (lambda: resolve_target(
+            config.home, concurrency=config.delivery_concurrency))
+        return cls(spool, factory, batch_size=config.sender_batch_size,
+                   poll_interval=config.sender_poll_interval,
+                   backoff_initial=config.sender_backoff_initial,
+                   backoff_max=config.sender_backoff_max,
+                   max_attempts=config.delivery_max_attempts)
 
     @property
     def backing_off(self) -> bool:
@@ -69,7 +101,7 @@ class Sender:
         while not self._stop.is_set():
             try:
                 progressed = self.drain_once()
-            except Exception:  # noqa: BLE001 - the sender must outlive any failure
+            except Exception:  # the sender must outlive any failure
                 log.warning("provlink sender failed; will retry", exc_info=True)
                 self._note_failure()
                 progressed = False
@@ -93,31 +125,82 @@ class Sender:
             return False
         if not self._spool.acquire_lease(self._owner, LEASE_TTL):
             return False
-        batch = self._spool.pending(self._batch_size)
+        batch = self._due(self._spool.pending(self._batch_size))
         if not batch:
             return False
         target = self._ensure_target()
-        outcomes = target.deliver([payload for _, payload in batch])
+        try:
+            outcomes = target.deliver([payload for _, payload in batch])
+        except Exception as exc:  # a target bug must not wedge the spool
+            log.warning("provlink: %s failed delivering", target.kind, exc_info=True)
+            outcomes = [Outcome(ok=False, error=f"{target.kind}: {type(exc).__name__}: {exc}")]
+        return self._settle(batch, outcomes, target.kind)
+
+    def _settle(self, batch: list[tuple[int, str]], outcomes: list[Outcome], kind: str) -> bool:
+        """Record what happened to each event; back off when the backend is the problem."""
         sent: list[int] = []
-        for (seq, _), outcome in zip(batch, outcomes, strict=False):
+        finished = charged = unreachable = False
+        for (seq, _), outcome in zip(batch, outcomes, strict=False):  # shorter: rest held
             if outcome.ok:
                 sent.append(seq)
+            elif outcome.held:
+                continue
             elif outcome.permanent:
+                self._record_dead(seq, outcome.error or "rejected", kind)
                 self._spool.mark_dead(seq, outcome.error or "rejected")
-                self.dead_lettered += 1
-                log.warning("provlink: event %s rejected by %s: %s",
-                            seq, target.kind, outcome.error)
+                finished = True
             else:
-                self._spool.mark_sent(sent)
-                self.delivered += len(sent)
-                self._spool.mark_failed_attempt(seq, outcome.error or "failed")
-                self._note_failure()
-                return bool(sent)
+                attempts, dead = self._spool.record_failure(
+                    seq, outcome.error or "failed", max_attempts=self._max_attempts,
+                    counted=outcome.counted)
+                if dead:
+                    self._record_dead(seq, f"after {attempts} attempts: {outcome.error}", kind)
+                    finished = True
+                elif outcome.counted:
+                    charged = True
+                    self._not_before[seq] = time.monotonic() + self._delay(attempts)
+                else:
+                    unreachable = True
         self._spool.mark_sent(sent)
         self.delivered += len(sent)
-        self._backoff = 0.0
-        self._retry_at = 0.0
-        return True
+        for seq in sent:
+            self._not_before.pop(seq, None)
+        if unreachable or (charged and not sent and not finished):
+            self._note_failure()
+        else:
+            self._backoff = 0.0
+            self._retry_at = 0.0
+        return bool(sent) or finished
+
+    def _record_dead(self, seq: int, error: str, kind: str) -> None:
+        self._not_before.pop(seq, None)
+        self.dead_lettered += 1
+        log.warning("provlink: event %s dead-lettered (%s): %s", seq, kind, error[:500])
+
+    def _due(self, batch: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """Drop events whose retry is not due yet, and every later event of their lane."""
+        if not self._not_before or not batch:
+            return batch
+        for seq in [s for s in self._not_before if s < batch[0][0]]:
+            del self._not_before[seq]  # no longer pending (sent or dead-lettered elsewhere)
+        now = time.monotonic()
+        blocked: set[str] = set()
+        due: list[tuple[int, str]] = []
+        for seq, payload in batch:
+            wait = self._not_before.get(seq, 0.0)
+            if wait > now or blocked:
+                lane = lane_of(payload)
+                if wait > now or lane in blocked:
+                    blocked.add(lane)
+                    continue
+            due.append((seq, payload))
+        if not due:
+            self._retry_at = min(t for t in self._not_before.values())
+        return due
+
+    def _delay(self, attempts: int) -> float:
+        base = min(self._backoff_initial * 2 ** max(attempts - 1, 0), self._backoff_max)
+        return base * (0.8 + 0.4 * random.random())
 
     def _ensure_target(self) -> Target:
         if self._target is None:

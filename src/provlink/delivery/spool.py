@@ -9,7 +9,12 @@ writer being SIGKILLed after commit; ``spool_sync='full'`` also survives power l
 The payload is the event's RFC 8785 form and ``payload_sha256`` its
 :func:`provlink.canonical.json_digest`, the hash the backend keys the event by. Rows written
 before that (sorted JSON, non-ASCII kept) stay readable and verifiable: the chain hashes
-the stored text.
+the stored text. The file and its WAL/SHM are private to their owner (:mod:`provlink.private_files`).
+
+Delivery state per event: ``state`` (pending, sent, dead-lettered), ``attempts`` (failures
+the backend or target charged to this event) and ``last_error``. Every write of
+``last_error`` goes through :meth:`Spool._error_text` (bounded, and the one place a filter
+such as redaction applies).
 """
 
 from __future__ import annotations
@@ -18,16 +23,18 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from provlink.canonical import NotCanonicalError, canonical_json, sha256_hex
-from provlink.errors import SpoolError
+from provlink.errors import PrivateFileError, SpoolError
+from provlink.private_files import private_dir, private_file
 
 PENDING, SENT, DEAD = 0, 1, 2
 GENESIS = "0" * 64
+ERROR_MAX_CHARS = 4000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -89,15 +96,19 @@ class SpoolStatus:
 class Spool:
     """A SQLite-backed append log of events with delivery state."""
 
-    def __init__(self, path: Path, *, sync: str = "normal") -> None:
+    def __init__(self, path: Path, *, sync: str = "normal",
+                 error_filter: Callable[[str], str] | None = None) -> None:
         self.path = path
+        self._error_filter = error_filter
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            private_file(private_dir(path.parent) / path.name)
             self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                          check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             self._conn.executescript(_SCHEMA)
+        except PrivateFileError:
+            raise
         except (OSError, sqlite3.Error) as exc:
             raise SpoolError(f"cannot open the spool at {path}: {exc} "
                              "(set PROVLINK_HOME to a writable directory)") from exc
@@ -154,15 +165,47 @@ class Spool:
 
     def mark_dead(self, seq: int, error: str) -> None:
         self._update("UPDATE events SET state = 2, last_error = ?, attempts = attempts + 1 "
-                     "WHERE seq = ?", [(error[:4000], seq)])
+                     "WHERE seq = ?", [(self._error_text(error), seq)])
 
     def mark_failed_attempt(self, seq: int, error: str) -> None:
-        self._update("UPDATE events SET attempts = attempts + 1, last_error = ? WHERE seq = ?",
-                     [(error[:4000], seq)])
+        self.record_failure(seq, error)
+
+    def record_failure(self, seq: int, error: str, *, max_attempts: int | None = None,
+                       counted: bool = True) -> tuple[int, bool]:
+        """Record a failed delivery of one event; returns (attempts, dead-lettered).
+
+        A ``counted`` failure (the backend or target answered and failed this event) adds
+        an attempt, and the event is dead-lettered once it reaches ``max_attempts``; an
+        uncounted one (the backend was unreachable) only records the error: an outage
+        must never dead-letter what it delayed.
+        """
+        text = self._error_text(error)
+        limit = max_attempts if max_attempts is not None else -1
+        step = 1 if counted else 0
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                self._conn.execute(
+                    "UPDATE events SET attempts = attempts + ?, last_error = ?, "
+                    "state = CASE WHEN ? > 0 AND attempts + ? >= ? THEN 2 ELSE state END "
+                    "WHERE seq = ? AND state = 0", (step, text, limit, step, limit, seq))
+                row = self._conn.execute("SELECT attempts, state FROM events WHERE seq = ?",
+                                         (seq,)).fetchone()
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise SpoolError(f"cannot update the spool at {self.path}: {exc}") from exc
+        return (row[0], row[1] == DEAD) if row else (0, False)
+
+    def _error_text(self, error: str) -> str:
+        """The one place ``last_error`` text is shaped before it is stored."""
+        if self._error_filter is not None:
+            error = self._error_filter(error)
+        return error[:ERROR_MAX_CHARS]
 
     def requeue_dead(self) -> int:
         with self._lock:
-            cur = self._conn.execute("UPDATE events SET state = 0 WHERE state = 2")
+            cur = self._conn.execute("UPDATE events SET state = 0, attempts = 0 WHERE state = 2")
             return cur.rowcount
 
     def _update(self, sql: str, rows: list[tuple[Any, ...]]) -> None:

@@ -11,141 +11,212 @@ from __future__ import annotations
 import json
 import logging
 import os
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from provlink.delivery.http_poster import HttpPoster, classify_exception, classify_status
+from provlink.delivery.lanes import deliver_in_lanes
+from provlink.delivery.outcome import HELD, OK, Outcome
 from provlink.errors import DeliveryError, EventValidationError
+from provlink.threads import ignore_this_thread
+
+if TYPE_CHECKING:
+    from provlink.server.store import Store
 
 log = logging.getLogger(__name__)
 
+__all__ = ["HELD", "NullTarget", "Outcome", "StoreTarget", "Target", "TransportTarget",
+           "classify", "resolve_target"]
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Outcome:
-    """Result of delivering one event: ``ok``, or an error that is permanent or not."""
-
-    ok: bool
-    permanent: bool = False
-    error: str | None = None
+classify = classify_exception
 
 
 class Target(Protocol):
-    """Something the sender can deliver events to, in order."""
+    """Something the sender can deliver events to.
+
+    ``deliver`` returns one :class:`Outcome` per payload, or fewer: the rest were not
+    attempted (as :data:`HELD` outcomes are). Events of one run must be attempted in the
+    order given, and none after that run's first transient failure.
+    """
 
     kind: str
 
-    def deliver(self, payloads: list[str]) -> list[Outcome]:
-        """Deliver in order; stop at the first transient failure (shorter result list)."""
+    def deliver(self, payloads: list[str]) -> list[Outcome]: ...
 
     def close(self, timeout: float) -> bool: ...
 
 
 class TransportTarget:
-    """Delivers through an openlineage-python transport, in order.
+    """Delivers through an openlineage-python transport.
 
-    With an HTTP transport and a backlog, it first tries provlink's batch endpoint
-    (``<endpoint>/batch``, served by ``provlink serve``); a backend without one (a real
-    Marquez answers 404/405) is remembered and gets one POST per event.
+    With an HTTP transport: a backlog first goes to provlink's batch endpoint
+    (``<endpoint>/batch``, served by ``provlink serve``) in one POST. A backend without one
+    (a real Marquez answers 404/405) is remembered and gets one POST per event, runs in
+    parallel lanes (:mod:`provlink.delivery.lanes`) over ``concurrency`` pooled
+    connections. A batch the backend refuses as a whole (another 4xx) or fails on (500,
+    a read timeout) is re-sent one event at a time, so only a bad event is dead-lettered.
+    Other transports (console, file, Kafka, ...) get their own ``emit`` per event, in order.
     """
 
-    def __init__(self, transport: Any) -> None:
+    def __init__(self, transport: Any, *, concurrency: int = 8) -> None:
         self.transport = transport
         self.kind = f"openlineage:{getattr(transport, 'kind', type(transport).__name__)}"
-        self._batch_url = _batch_url(transport)
+        self._poster = _http_poster(transport, concurrency)
+        self._use_batch = self._poster is not None
+        self._pool = (ThreadPoolExecutor(concurrency, thread_name_prefix="provlink-send",
+                                         initializer=ignore_this_thread)
+                      if self._poster is not None and concurrency > 1 else None)
 
     def deliver(self, payloads: list[str]) -> list[Outcome]:
-        if self._batch_url is not None and len(payloads) > 1:
-            outcomes = self._deliver_batch(payloads)
+        if self._poster is None:
+            return self._emit_each(payloads)
+        if self._use_batch and len(payloads) > 1:
+            outcomes = self._deliver_batch(self._poster, payloads)
             if outcomes is not None:
                 return outcomes
-        return self._deliver_each(payloads)
+        return deliver_in_lanes(payloads, self._poster.send_one, self._pool)
 
-    def _deliver_each(self, payloads: list[str]) -> list[Outcome]:
+    def _emit_each(self, payloads: list[str]) -> list[Outcome]:
         outcomes: list[Outcome] = []
         for payload in payloads:
             try:
                 # Serde.to_json, used by every transport, accepts a plain dict.
                 self.transport.emit(json.loads(payload))
             except Exception as exc:  # noqa: BLE001 - transports raise anything
-                failure = classify(exc)
+                failure = classify_exception(exc)
+                outcomes.append(Outcome.failed(failure))
                 if not failure.permanent:
-                    outcomes.append(Outcome(ok=False, error=str(failure)))
                     return outcomes
-                outcomes.append(Outcome(ok=False, permanent=True, error=str(failure)))
             else:
-                outcomes.append(Outcome(ok=True))
+                outcomes.append(OK)
         return outcomes
 
-    def _deliver_batch(self, payloads: list[str]) -> list[Outcome] | None:
-        """One POST for the whole backlog; None means "no batch endpoint here"."""
-        config = self.transport.config
-        headers = {"Content-Type": "application/json", **config.custom_headers}
-        if bearer := config.auth.get_bearer():
-            headers["Authorization"] = bearer
+    def _deliver_batch(self, poster: HttpPoster, payloads: list[str]) -> list[Outcome] | None:
+        """One POST for the whole backlog; None means "send these one by one"."""
         try:
-            response = self.transport.session.post(
-                self._batch_url, data="[" + ",".join(payloads) + "]", headers=headers,
-                timeout=max(config.timeout, 30.0), verify=self.transport.verify)
-        except Exception as exc:  # noqa: BLE001 - connection errors are transient
-            return [Outcome(ok=False, error=str(classify(exc)))]
+            response = poster.post(poster.batch_url, "[" + ",".join(payloads) + "]",
+                                   timeout=max(poster.timeout, 30.0))
+        except Exception as exc:  # noqa: BLE001 - requests and TLS raise anything
+            failure = classify_exception(exc)
+            return [Outcome.failed(failure)] if failure.unreachable else None
         status = response.status_code
-        if status >= 500 or status in (408, 429):
-            return [Outcome(ok=False, error=f"{status} {response.text[:500]}")]
-        if status != 200:
-            self._batch_url = None  # not provlink's batch endpoint: per-event from now on
+        if status in (404, 405):
+            self._use_batch = False  # no batch endpoint (a real Marquez): per event from now on
             return None
-        refused = {e["index"]: f"422 {e.get('field')}: {e.get('message')}"
-                   for e in response.json().get("errors", [])}
-        return [Outcome(ok=False, permanent=True, error=refused[i]) if i in refused
-                else Outcome(ok=True) for i in range(len(payloads))]
+        if status != 200:
+            failure = classify_status(status, response.text)
+            return [Outcome.failed(failure)] if failure.unreachable else None
+        try:
+            errors = response.json().get("errors", [])
+            refused = {int(e["index"]): f"422 {e.get('field')}: {e.get('message')}"
+                       for e in errors}
+        except (ValueError, TypeError, KeyError, AttributeError):
+            self._use_batch = False  # a 200 that is not provlink's batch answer
+            return None
+        return [Outcome(ok=False, permanent=True, error=refused[i]) if i in refused else OK
+                for i in range(len(payloads))]
 
     def close(self, timeout: float) -> bool:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._poster is not None:
+            self._poster.close()
         return bool(self.transport.close(timeout))
 
 
-def _batch_url(transport: Any) -> str | None:
-    from urllib.parse import urljoin
-
+def _http_poster(transport: Any, concurrency: int) -> HttpPoster | None:
     from openlineage.client.transport.http import HttpTransport
 
     if not isinstance(transport, HttpTransport):
         return None
-    return urljoin(transport.url, transport.endpoint.rstrip("/") + "/batch")
+    return HttpPoster(transport, pool_size=concurrency)
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """Whether a store failure is about the store, not the event: DB-API 2 (PEP 249) names
+    those ``OperationalError`` / ``InterfaceError`` (locked, disk full, connection lost) in
+    sqlite3 and psycopg alike; OS errors and a closed store too. Anything else raised for
+    one event (an integrity or data error, a bug its shape triggers) will not heal by retrying."""
+    if isinstance(exc, DeliveryError):
+        return exc.unreachable
+    if isinstance(exc, (OSError, TimeoutError, MemoryError)):
+        return True
+    if isinstance(exc, RuntimeError) and "closed" in str(exc):
+        return True
+    return any(c.__name__ in ("OperationalError", "InterfaceError") for c in type(exc).__mro__)
 
 
 class StoreTarget:
-    """Writes validated events directly into the embedded lineage store."""
+    """Writes validated events directly into the embedded lineage store.
+
+    Invalid events are dead-lettered with the validation message. A batch the store fails
+    is retried one event at a time: a store that is locked or unreachable keeps the events
+    pending (in order), an event the store itself cannot take is dead-lettered with the
+    store's error, and the others are stored.
+    """
 
     kind = "embedded-store"
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, store: Store | None = None) -> None:
         from provlink.server.store import open_store
 
-        self._store = open_store(url)
+        self._store = store if store is not None else open_store(url)
 
     def deliver(self, payloads: list[str]) -> list[Outcome]:
         from provlink.server.validation import validate_event
 
         outcomes: list[Outcome] = []
-        valid: list[dict[str, Any]] = []
-        for payload in payloads:
-            event = json.loads(payload)
+        valid: list[tuple[int, dict[str, Any]]] = []
+        for index, payload in enumerate(payloads):
             try:
+                event = json.loads(payload)
                 validate_event(event)
             except EventValidationError as exc:
                 outcomes.append(Outcome(ok=False, permanent=True, error=f"422 {exc}"))
                 continue
-            valid.append(event)
-            outcomes.append(Outcome(ok=True))
+            except (ValueError, TypeError) as exc:
+                outcomes.append(Outcome(ok=False, permanent=True,
+                                        error=f"not an OpenLineage event: {exc}"))
+                continue
+            valid.append((index, event))
+            outcomes.append(OK)
+        if not valid:
+            return outcomes
         try:
-            self._store.ingest_many(valid)
-        except Exception as exc:  # noqa: BLE001 - a locked or broken store is retried later
-            return [Outcome(ok=False, error=f"store: {exc}")]
+            self._store.ingest_many([event for _, event in valid])
+        except Exception as exc:  # noqa: BLE001 - classified just below
+            if store_unavailable(exc) or len(valid) == 1:
+                return self._failed_at(outcomes, valid[0][0], exc)
+            return self._one_by_one(outcomes, valid)
         return outcomes
+
+    def _one_by_one(self, outcomes: list[Outcome],
+                    valid: list[tuple[int, dict[str, Any]]]) -> list[Outcome]:
+        for index, event in valid:
+            try:
+                self._store.ingest_many([event])
+            except Exception as exc:  # noqa: BLE001 - classified in _failed_at
+                if store_unavailable(exc):
+                    return self._failed_at(outcomes, index, exc)
+                outcomes[index] = _store_failure(exc)
+        return outcomes
+
+    @staticmethod
+    def _failed_at(outcomes: list[Outcome], index: int, exc: BaseException) -> list[Outcome]:
+        """Outcomes up to ``index`` stand; ``index`` failed; the rest were not stored."""
+        return [*outcomes[:index], _store_failure(exc)]
 
     def close(self, timeout: float) -> bool:
         self._store.close()
         return True
+
+
+def _store_failure(exc: BaseException) -> Outcome:
+    text = f"store: {type(exc).__name__}: {exc}"
+    if store_unavailable(exc):
+        return Outcome(ok=False, error=text, counted=False)
+    return Outcome(ok=False, permanent=True, error=text)
 
 
 class NullTarget:
@@ -154,22 +225,10 @@ class NullTarget:
     kind = "disabled"
 
     def deliver(self, payloads: list[str]) -> list[Outcome]:
-        return [Outcome(ok=True) for _ in payloads]
+        return [OK for _ in payloads]
 
     def close(self, timeout: float) -> bool:
         return True
-
-
-def classify(exc: BaseException) -> DeliveryError:
-    """4xx (but 408/429) means the backend refused this event: retrying cannot help."""
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    if isinstance(status, int) and 400 <= status < 500 and status not in (408, 429):
-        body = (getattr(response, "text", "") or "")[:2000]
-        return DeliveryError(f"{status} {body}".strip(), permanent=True, status=status)
-    if isinstance(exc, (ValueError, TypeError)) and status is None:
-        return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=True)
-    return DeliveryError(f"{type(exc).__name__}: {exc}", permanent=False, status=status)
 
 
 def openlineage_configured(env: dict[str, str] | None = None, cwd: Path | None = None) -> bool:
@@ -184,7 +243,7 @@ def openlineage_configured(env: dict[str, str] | None = None, cwd: Path | None =
     return any(p.is_file() for p in candidates)
 
 
-def resolve_target(home: Path) -> Target:
+def resolve_target(home: Path, *, concurrency: int = 8) -> Target:
     """The delivery target for this process, from the environment and config files;
     the embedded store lives under ``home`` (``PROVLINK_HOME``)."""
     if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
@@ -195,7 +254,7 @@ def resolve_target(home: Path) -> Target:
 
     transport = OpenLineageClient().transport
     _single_attempt_http(transport)
-    return TransportTarget(transport)
+    return TransportTarget(transport, concurrency=concurrency)
 
 
 def _single_attempt_http(transport: Any) -> None:

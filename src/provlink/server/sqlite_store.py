@@ -12,6 +12,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from provlink.private_files import private_file
 from provlink.server.sql_store import SqlStore
 
 BUSY_TIMEOUT_S = 60.0
@@ -24,7 +25,8 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str | Path, *, pool_size: int = 8) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        private_file(self.path)  # 0600, and so its -wal/-shm; refuses a symlink
         super().__init__(pool_size=pool_size)
 
     def _connect(self) -> Any:
