@@ -9,7 +9,8 @@ writer being SIGKILLed after commit; ``spool_sync='full'`` also survives power l
 The payload is the event's RFC 8785 form and ``payload_sha256`` its
 :func:`provlink.canonical.json_digest`, the hash the backend keys the event by. Rows written
 before that (sorted JSON, non-ASCII kept) stay readable and verifiable: the chain hashes
-the stored text. The file and its WAL/SHM are private to their owner (:mod:`provlink.private_files`).
+the stored text. The file and its WAL/SHM are private to their owner
+(:mod:`provlink.private_files`).
 
 Delivery state per event: ``state`` (pending, sent, dead-lettered), ``attempts`` (failures
 the backend or target charged to this event) and ``last_error``. Every write of
