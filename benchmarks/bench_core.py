@@ -46,7 +46,7 @@ def per_call(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
 
 def critical_path(n: int, home: Path) -> dict[str, float]:
     config = ProvlinkConfig.load(home=str(home))
-    redact = Redactor(config.redact_key_patterns, config.redact_values)
+    redact = Redactor(config.secret_key_patterns, config.redact_values)
     spool = Spool(home / "bench-spool.db", sync=config.spool_sync)
     start_rec, done_rec = full_record(EventType.START), full_record(EventType.COMPLETE)
     start_ev, done_ev = to_event(start_rec), to_event(done_rec)

@@ -16,8 +16,8 @@ them: ``dag_run.conf`` (``conf.<key>``), the DAG's ``params`` (``params.<key>``)
 rendered template fields (``template.<field>``, which for Python operators include
 ``op_args`` / ``op_kwargs``). Values are redacted with Airflow's secrets masker and
 provlink's key patterns *before* serialisation (nested secrets would otherwise hide inside a
-JSON string), each value is capped at ``parameter_max_chars`` and the whole set at
-``parameters_max_chars``.
+JSON string); the whole set is bounded by ``parameters_max_chars`` here, and each value is
+cut at ``parameter_max_chars`` by the core only after its redaction saw the whole text.
 """
 
 from __future__ import annotations
@@ -105,12 +105,13 @@ def parameters(context: Any, task: Any, redactor: Redactor, *, max_chars: int,
     out: dict[str, str] = {}
     used = 0
     for key, value in raw:
-        text = _capped(_json(scrub(value, key, redactor)), max_chars)
-        if used + len(text) > total_chars:
+        text = _json(scrub(value, key, redactor))
+        size = min(len(text), max_chars)  # what the core keeps of it after redaction
+        if used + size > total_chars:
             out["provlink.parameters_truncated"] = f"{len(raw) - len(out)} parameters omitted"
             break
         out[key] = text
-        used += len(text)
+        used += size
     return out
 
 
@@ -140,12 +141,6 @@ def _json(value: Any) -> str:
         return json.dumps(value, default=repr, sort_keys=True)
     except (TypeError, ValueError):  # e.g. non-string dict keys of mixed types
         return repr(value)
-
-
-def _capped(text: str, max_chars: int) -> str:
-    if len(text) <= max_chars:
-        return text
-    return text[:max_chars] + f"...[truncated {len(text) - max_chars} chars]"
 
 
 def sync_secrets(redactor: Redactor) -> None:

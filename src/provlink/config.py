@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,21 +33,29 @@ from provlink.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+# Matched (case-insensitively) against the key as written and in snake_case
+# (``dbPassword`` -> ``db_password``); ``(?:^|_)`` bounds a word so that ``max_tokens``,
+# ``tokenizer`` or ``passenger`` are not secrets. ``redact_key_patterns`` extend these unless
+# ``redact_key_patterns_replace`` is set.
 DEFAULT_SECRET_KEY_PATTERNS: tuple[str, ...] = (
-    r"passw(or)?d",
+    r"passw(?:or)?d",
+    r"(?:^|_)(?:pass|pwd|pw)(?:_|$)",
+    r"passphrase",
     r"secret",
-    r"token",
-    r"api[_-]?key",
-    r"apikey",
+    r"^tokens$|(?:^|_)token(?:_|$)",
+    r"(?:access|refresh|auth|api|bearer|session|id|oauth|personal)_?token",
+    r"api_?key",
     r"credential",
-    r"private[_-]?key",
-    r"access[_-]?key",
+    r"(?:private|access|ssh|fernet|signing|encryption|master|account|shared_access)_?key",
+    r"(?:^|_)jwt(?:_|$)",
+    r"(?:^|_)bearer(?:_|$)",
     r"^auth$",
-    r"authorization",
-    r"conn(ection)?[_-]?(str|string|uri|url)",
-    r"dsn",
-    r"session[_-]?key",
-    r"signature",
+    r"authori[sz]ation",
+    r"conn(?:ection)?_?(?:str|string|uri|url)",
+    r"(?:^|_)dsn(?:_|$)",
+    r"(?:database|db|broker|sqlalchemy|sql_alchemy|result_backend)_?(?:url|uri|conn)",
+    r"session_?key",
+    r"signature|(?:^|_)sig(?:_|$)",
     r"cookie",
 )
 
@@ -57,7 +66,8 @@ class ProvlinkConfig:
 
     home: Path = field(default_factory=lambda: Path.home() / ".provlink")
     namespace: str = "default"
-    redact_key_patterns: tuple[str, ...] = DEFAULT_SECRET_KEY_PATTERNS
+    redact_key_patterns: tuple[str, ...] = ()
+    redact_key_patterns_replace: bool = False
     redact_values: tuple[str, ...] = ()
     digest_max_bytes: int = 256 * 2**20
     capture_files: bool = True
@@ -93,10 +103,24 @@ class ProvlinkConfig:
                      "sender_batch_size", "delivery_max_attempts", "delivery_concurrency"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        for pattern in self.redact_key_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"redact_key_patterns: {pattern!r} is not a regular "
+                                  f"expression ({exc}); fix or remove it") from exc
         for name in ("sender_poll_interval", "sender_backoff_initial", "sender_backoff_max",
                      "close_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+
+    @property
+    def secret_key_patterns(self) -> tuple[str, ...]:
+        """The key patterns redaction uses: the defaults plus the user's, or only the
+        user's with ``redact_key_patterns_replace``."""
+        if self.redact_key_patterns_replace:
+            return self.redact_key_patterns
+        return DEFAULT_SECRET_KEY_PATTERNS + self.redact_key_patterns
 
     @property
     def spool_path(self) -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from provlink.events.build import to_event
+from provlink.events.build import cap_parameters, to_event
 from provlink.events.model import (
     CaptureRecord,
     CodeVersion,
@@ -98,11 +98,13 @@ def test_fail_event_has_error_message() -> None:
     assert event["run"]["facets"]["errorMessage"]["programmingLanguage"] == "python"
 
 
-def test_long_parameters_are_capped() -> None:
+def test_long_parameters_are_built_whole_and_capped_afterwards() -> None:
     record = full_record()
     record = CaptureRecord(**{**{f: getattr(record, f) for f in record.__dataclass_fields__},
                               "parameters": {"blob": "y" * 10_000}})
-    value = to_event(record, parameter_max_chars=100)["run"]["facets"]["executionParameters"][
+    event = to_event(record)
+    assert event["run"]["facets"]["executionParameters"]["parameters"][0]["value"] == "y" * 10_000
+    value = cap_parameters(event, 100)["run"]["facets"]["executionParameters"][
         "parameters"][0]["value"]
     assert value.startswith("y" * 100) and "truncated 9900 chars" in value
 

@@ -19,7 +19,7 @@ from provlink.config import ProvlinkConfig
 from provlink.delivery.failures import STATUS_FILE, FailureLog, note_in_process
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
-from provlink.events.build import to_event
+from provlink.events.build import cap_parameters, to_event
 from provlink.events.model import CaptureRecord
 from provlink.events.redact import Redactor
 
@@ -63,13 +63,17 @@ class Runtime:
 
     def __init__(self, config: ProvlinkConfig, emitter: Emitter | None = None) -> None:
         self.config = config
-        self.redactor = Redactor(config.redact_key_patterns,
+        self.redactor = Redactor(config.secret_key_patterns,
                                  (*config.redact_values, *config.api_keys))
-        self.steps: list[Step] = [self.redactor]
+        self.steps: list[Step] = [self.redactor, self._cap_parameters]
         self.capture_failures = 0
         # Durable only beside the durable spool: an injected emitter (tests) counts in memory.
         self.failure_log = FailureLog(config.home / STATUS_FILE) if emitter is None else None
         self.emitter = emitter if emitter is not None else self._spool_emitter(config)
+
+    def _cap_parameters(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Size bound on parameter values, after redaction has seen them whole."""
+        return cap_parameters(event, self.config.parameter_max_chars)
 
     @staticmethod
     def _spool_emitter(config: ProvlinkConfig) -> SpoolEmitter:
@@ -78,7 +82,7 @@ class Runtime:
 
     def build(self, record: CaptureRecord) -> dict[str, Any]:
         """Record -> redacted OpenLineage event dict (what would be spooled)."""
-        event = to_event(record, parameter_max_chars=self.config.parameter_max_chars)
+        event = to_event(record)
         for step in self.steps:
             event = step(event)
         return event

@@ -35,12 +35,17 @@ from provlink.events import facets as custom
 from provlink.events.model import CaptureRecord, CodeVersion, DatasetRef, EnvironmentInfo
 
 
-def to_event(record: CaptureRecord, *, parameter_max_chars: int = 4096) -> dict[str, Any]:
-    """Build the OpenLineage RunEvent for one record, as a JSON-ready dict."""
+def to_event(record: CaptureRecord) -> dict[str, Any]:
+    """Build the OpenLineage RunEvent for one record, as a JSON-ready dict.
+
+    Parameters are serialised whole: redaction runs on the full text and only then
+    :func:`cap_parameters` cuts long values (a cut JSON text no longer parses, and a
+    key-based mask inside it would be lost).
+    """
     event = RunEvent(
         eventType=RunState(record.event_type.value),
         eventTime=_iso(record.event_time),
-        run=Run(runId=record.run_id, facets=_run_facets(record, parameter_max_chars)),
+        run=Run(runId=record.run_id, facets=_run_facets(record)),
         job=Job(namespace=record.job.namespace, name=record.job.name, facets=_job_facets(record)),
         inputs=[_input(d) for d in record.inputs],
         outputs=[_output(d) for d in record.outputs],
@@ -63,7 +68,17 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _run_facets(record: CaptureRecord, max_chars: int) -> dict[str, Any]:
+def cap_parameters(event: dict[str, Any], max_chars: int) -> dict[str, Any]:
+    """Cut ``executionParameters`` values longer than ``max_chars`` (after redaction)."""
+    facet = event.get("run", {}).get("facets", {}).get("executionParameters")
+    for parameter in (facet or {}).get("parameters") or ():
+        text = parameter.get("value")
+        if isinstance(text, str) and len(text) > max_chars:
+            parameter["value"] = text[:max_chars] + f"...[truncated {len(text) - max_chars} chars]"
+    return event
+
+
+def _run_facets(record: CaptureRecord) -> dict[str, Any]:
     facets: dict[str, Any] = {}
     if record.parent is not None:
         p = record.parent
@@ -81,7 +96,7 @@ def _run_facets(record: CaptureRecord, max_chars: int) -> dict[str, Any]:
     if record.parameters:
         facets["executionParameters"] = execution_parameters_run.ExecutionParametersRunFacet(
             parameters=[
-                execution_parameters_run.ExecutionParameter(key=k, value=_param_text(v, max_chars))
+                execution_parameters_run.ExecutionParameter(key=k, value=_param_text(v))
                 for k, v in sorted(record.parameters.items())
             ]
         )
@@ -112,11 +127,8 @@ def _run_facets(record: CaptureRecord, max_chars: int) -> dict[str, Any]:
     return {**_ours(facets), **record.run_facets}
 
 
-def _param_text(value: Any, max_chars: int) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=repr, sort_keys=True)
-    if len(text) > max_chars:
-        return text[:max_chars] + f"...[truncated {len(text) - max_chars} chars]"
-    return text
+def _param_text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, default=repr, sort_keys=True)
 
 
 def _environment_facets(env: EnvironmentInfo) -> dict[str, Any]:
