@@ -168,7 +168,8 @@ _SQL = re.compile(
     r"|secret_access_key|access_key_id|session_token|master_password)[ \t]+)"
     r"(?P<val>'(?:[^']|''){1,4096}'|\"(?:[^\"\\]|\\.){1,4096}\"|\$\$[\s\S]{1,4096}?\$\$)"
     # Oracle: IDENTIFIED BY an unquoted password
-    r"|(?P<pre2>(?<![\w'\"])(?i:identified[ \t]+by)[ \t]+)(?P<val2>(?!(?i:password|values)\b)[^\s;'\"]+)")
+    r"|(?P<pre2>(?<![\w'\"])(?i:identified[ \t]+by)[ \t]+)"
+    r"(?P<val2>(?!(?i:password|values)\b)[^\s;'\"]+)")
 _ORACLE = re.compile(
     r"(?P<pre>(?:jdbc:oracle:[a-z]+:|\bsqlplus[ \t]+(?:-\w+[ \t]+)*)[^\s/@:\"']+/)"
     r"(?P<val>[^\s@\"']+)(?=@)")
