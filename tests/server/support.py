@@ -14,12 +14,14 @@ from typing import Any, Self
 import pytest
 
 from provlink.server.app import create_app
+from tests.conformance import SPEC
 
-SPEC = Path(__file__).resolve().parents[2] / ".." / "shared" / "spec"
 PG_ADMIN = os.environ.get("PROVLINK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def spec_dir() -> Path:
+    """The shared specs (``$SHARED_SPEC_DIR``, default ../shared/spec), or skip: the contract
+    tests check nothing but conformance to them."""
     if not SPEC.is_dir():
         pytest.skip(f"{SPEC} not found: the shared specs (../shared/spec) are needed for this test")
     return SPEC.resolve()
