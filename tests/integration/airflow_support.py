@@ -145,6 +145,23 @@ def airflow_processes(env: dict[str, str], log_dir: Path, *commands: list[str]
 T = TypeVar("T")
 
 
+def api_server_ready(port: int, timeout: float = 180.0) -> None:
+    """Wait until the api-server answers: a task started before it listens fails with
+    'connection refused' on its first Execution API call (seen on a loaded machine)."""
+    import urllib.error
+    import urllib.request
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health",
+                                        timeout=5):
+                return True
+        except (urllib.error.URLError, OSError):
+            return False
+
+    wait_for(answers, timeout, f"the api-server on port {port}")
+
+
 def wait_for(predicate: Callable[[], T | None], timeout: float, what: str,
              interval: float = 1.0) -> T:
     """Poll until ``predicate`` returns something truthy; a bound, not a timing assertion."""

@@ -15,6 +15,7 @@ from tests.integration.airflow_support import (
     AIRFLOW,
     AirflowEnv,
     airflow_processes,
+    api_server_ready,
     free_port,
     migrate,
     wait_for,
@@ -42,6 +43,7 @@ def scheduler(tmp_path: Path) -> Iterator[tuple[AirflowEnv, dict[str, str]]]:
                    timeout=180)
     with airflow_processes(env, tmp_path, ["api-server", "--port", str(port)],
                            ["dag-processor"], ["scheduler"]):
+        api_server_ready(port)
         yield af, env
 
 

@@ -32,7 +32,7 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": ""},
     )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 240  # a loaded 2-core machine
         while True:
             try:
                 if requests.get(f"{url}/health", timeout=2).ok:
@@ -40,7 +40,8 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             except requests.RequestException:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError((root / "server.log").read_text()[-3000:])
+                raise RuntimeError(f"mlflow server (exit {process.poll()}) not healthy: "
+                                   + (root / "server.log").read_text()[-3000:])
             time.sleep(0.25)
         yield url
     finally:
