@@ -92,6 +92,11 @@ class ProvlinkConfig:
     # by default from AIRFLOW_HOME, AIRFLOW__LOGGING__BASE_LOG_FOLDER,
     # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (sqlite) and DAGSTER_HOME.
     orchestrator_state: tuple[str, ...] = ()
+    # the ledger's signing key: a path to a key file, or the PRIVATE+KEY+... text itself;
+    # default $PROVLINK_HOME/ledger.key when it exists (governance/keys.py)
+    ledger_key: str = field(default="", repr=False)
+    # `provlink serve`'s witness cosigning key (path or text); default home/witness.key
+    witness_key: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.spool_sync not in ("normal", "full"):

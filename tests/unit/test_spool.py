@@ -1,4 +1,4 @@
-"""The durable spool: ordered appends, a verifiable hash chain, delivery state."""
+"""The durable spool: ordered appends, each with its ledger leaf, delivery state."""
 
 from __future__ import annotations
 
@@ -6,25 +6,27 @@ import hashlib
 import json
 from pathlib import Path
 
-from provlink.delivery.spool import DEAD, GENESIS, SENT, Spool, entry_hash
+from provlink.delivery.spool import DEAD, SENT, Spool
+from provlink.governance.merkle import leaf_hash
 
 
 def event(i: int, run: str = "r") -> dict:
     return {"eventType": "START", "run": {"runId": f"{run}-{i}"}, "n": i}
 
 
-def test_appends_are_ordered_and_chained(tmp_path: Path) -> None:
+def test_appends_are_ordered_and_each_is_a_ledger_leaf(tmp_path: Path) -> None:
     spool = Spool(tmp_path / "spool.db")
-    seqs = [spool.append(event(i))[0] for i in range(5)]
-    assert seqs == [1, 2, 3, 4, 5]
+    appended = [spool.append(event(i)) for i in range(5)]
+    assert [a.seq for a in appended] == [1, 2, 3, 4, 5]
+    assert [a.leaf_index for a in appended] == [0, 1, 2, 3, 4]
     entries = list(spool.entries(batch=2))
-    assert [e.seq for e in entries] == seqs
-    prev = GENESIS
-    for e in entries:
-        assert e.prev_hash == prev
+    assert [e.seq for e in entries] == [1, 2, 3, 4, 5]
+    leaves = spool.read(lambda t: t.leaves(0, 10))
+    for e, (index, kind, text, stored, _) in zip(entries, leaves, strict=True):
         assert e.payload_sha256 == hashlib.sha256(e.payload.encode()).hexdigest()
-        assert e.entry_hash == entry_hash(e.seq, prev, e.payload_sha256)
-        prev = e.entry_hash
+        assert (kind, e.leaf_index, e.entry_hash) == ("openlineage.event", index, stored.hex())
+        assert leaf_hash(text.encode()) == stored
+        assert json.loads(text)["payload_sha256"] == e.payload_sha256
     assert json.loads(entries[2].payload)["n"] == 2
 
 
@@ -47,13 +49,27 @@ def test_pending_is_bounded_and_state_transitions(tmp_path: Path) -> None:
     assert len(list(spool.entries(state=SENT))) == 2
 
 
-def test_two_spool_handles_share_one_chain(tmp_path: Path) -> None:
+def test_two_spool_handles_share_one_log(tmp_path: Path) -> None:
     a, b = Spool(tmp_path / "s.db"), Spool(tmp_path / "s.db")
     for i in range(6):
         (a if i % 2 else b).append(event(i))
     entries = list(a.entries())
     assert [e.seq for e in entries] == list(range(1, 7))
-    assert all(e.prev_hash == p.entry_hash for p, e in zip(entries, entries[1:], strict=False))
+    assert [e.leaf_index for e in entries] == list(range(6))
+    assert a.origin == b.origin
+
+
+def test_delivery_state_changes_are_new_ledger_entries(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s.db")
+    for i in range(3):
+        spool.append(event(i))
+    spool.mark_sent([1, 2])
+    spool.mark_dead(3, "422")
+    spool.requeue_dead()
+    kinds = [(json.loads(text)["kind"], json.loads(text).get("state"), json.loads(text).get("events"))
+             for _, _, text, _, _ in spool.read(lambda t: t.leaves(0, 10))]
+    assert kinds[3:] == [("delivery", "sent", [1, 2]), ("delivery", "dead", [3]),
+                         ("delivery", "pending", [3])]
 
 
 def test_lease_is_exclusive_until_released(tmp_path: Path) -> None:

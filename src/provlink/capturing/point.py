@@ -58,7 +58,8 @@ class Extension(Protocol):
     """Something that contributes to every capture point (file capture, MLflow links).
 
     An extension may also define ``after_emit(point)``, called once the terminal event is
-    spooled and ``point.ledger_entry`` holds its ledger entry hash.
+    spooled: ``point.ledger_entry``/``point.ledger_leaf`` then hold its ledger leaf hash and
+    index and ``point.checkpoint`` the checkpoint covering it.
     """
 
     def on_start(self, point: CapturePoint) -> None: ...
@@ -126,7 +127,9 @@ class CapturePoint:
         self.run_facets: dict[str, Any] = {}
         self.job_facets: dict[str, Any] = {}
         self.started_at: datetime | None = None
-        self.ledger_entry: str | None = None
+        self.ledger_entry: str | None = None  # hex leaf hash of the last event emitted
+        self.ledger_leaf: int | None = None  # its leaf index
+        self.checkpoint: Any = None  # StoredCheckpoint covering the terminal event
         self.finished = False
         self.state: dict[str, Any] = {}  # extensions keep their per-point state here
         self._token: contextvars.Token[CapturePoint | None] | None = None
@@ -245,8 +248,13 @@ class CapturePoint:
     def _emit(self, event_type: EventType, error: ErrorInfo | None, *,
               with_environment: bool) -> dict[str, Any]:
         record = self.record(event_type, error, with_environment=with_environment)
-        event, self.ledger_entry = self.runtime.emit_with_entry(record)
-        return event
+        emitted = self.runtime.emit_with_entry(record)
+        if emitted.appended is not None:
+            self.ledger_entry = emitted.appended.entry_hash
+            self.ledger_leaf = emitted.appended.leaf_index
+        if emitted.checkpoint is not None:
+            self.checkpoint = emitted.checkpoint
+        return emitted.event
 
     def _guard(self, fn: Callable[..., R], *args: Any, **kwargs: Any) -> R | None:
         """Run a capture step; log and count its failure instead of raising."""
@@ -365,4 +373,3 @@ def add_parameters(values: Mapping[str, Any] | None = None, /, **more: Any) -> N
 
 def _no_point(what: str) -> None:
     log.debug("provlink.%s called outside any capture point; ignored", what)
-    return None

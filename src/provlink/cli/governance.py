@@ -1,4 +1,4 @@
-"""``provlink trace``, ``provlink models`` and ``provlink verify --registry``.
+"""``provlink trace`` and ``provlink models`` (``verify`` is in :mod:`provlink.cli.ledger`).
 
 The lineage backend is ``--url``, else ``lineage_url`` from provlink's config
 (``PROVLINK_LINEAGE_URL``, ``provlink.yml``), else ``http://127.0.0.1:5000``. The MLflow
@@ -24,7 +24,6 @@ from provlink.governance.trace import (
     models_downstream,
     parse_model_uri,
     trace,
-    verify_registry,
 )
 
 
@@ -44,14 +43,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--depth", type=int, default=20)
     _common(p, registry=False)
     p.set_defaults(func=cmd_models)
-
-    p = subparsers.add_parser("verify", help="check the ledger's hash chain (and, with "
-                              "--registry, MLflow's lineage tags) against what was recorded")
-    p.add_argument("--registry", action="store_true",
-                   help="report model versions whose MLflow lineage tags no longer match")
-    p.add_argument("--model", help="only versions of this registered model")
-    _common(p, registry=True)
-    p.set_defaults(func=cmd_verify)
 
 
 def _common(parser: argparse.ArgumentParser, *, registry: bool) -> None:
@@ -168,52 +159,6 @@ def cmd_models(args: argparse.Namespace) -> int:
     if not found:
         print("   no model version was built from it")
     return 0
-
-
-# -- verify --registry ---------------------------------------------------------------------
-def cmd_verify(args: argparse.Namespace) -> int:
-    """The ledger's hash chain always; with ``--registry`` also the MLflow registry's tags."""
-    ledger = _verify_ledger()
-    out: dict[str, Any] = {"ledger": ledger}
-    ok = ledger["ok"]
-    if args.registry:
-        from provlink.mlflow.registry import tracking_namespace
-
-        client, uri = _mlflow_client(args)
-        versions = [(v.name, str(v.version), dict(v.tags))
-                    for v in _all_versions(client, args.model)]
-        drift = list(verify_registry(_api(args), versions, tracking_namespace(uri)))
-        out["registry"] = {"checked": len(versions), "drift": [asdict(d) for d in drift]}
-        ok = ok and not drift
-    if args.json:
-        print(json.dumps(out, indent=2))
-        return 0 if ok else 1
-    print(f"ledger {ledger['path']}: {ledger['entries']} entries, head "
-          f"{ledger['headSeq']}:{ledger['headHash']}")
-    for problem in ledger["problems"]:
-        print(f"  BROKEN {problem}")
-    print("ledger OK: the hash chain is intact" if ledger["ok"]
-          else "ledger FAILED: it was altered")
-    if args.registry:
-        for item in drift:
-            print(f"{item.model}: {item.problem}")
-            for key in sorted(set(item.tags) | set(item.recorded)):
-                registry, recorded = item.tags.get(key), item.recorded.get(key)
-                if registry != recorded:
-                    print(f"    {key}: registry {registry!r}, lineage {recorded!r}")
-        print(f"{len(versions)} model versions checked, {len(drift)} drifted")
-    return 0 if ok else 1
-
-
-def _verify_ledger() -> dict[str, Any]:
-    from provlink.delivery.spool import Spool
-    from provlink.governance.ledger import verify
-
-    config = load_config()
-    report = verify(Spool(config.spool_path, sync=config.spool_sync))
-    return {"path": str(config.spool_path), "ok": report.ok, "entries": report.entries,
-            "headSeq": report.head_seq, "headHash": report.head_hash,
-            "problems": list(report.problems)}
 
 
 def _all_versions(client: Any, model: str | None) -> Iterator[Any]:

@@ -17,7 +17,8 @@ from provlink.delivery.spool import DEAD, Spool
 from provlink.errors import ProvlinkError
 
 # Modules contributing subcommands; each has ``register(subparsers) -> None``.
-COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governance")
+COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governance",
+                                     "provlink.cli.ledger")
 
 
 def _spool(config: ProvlinkConfig) -> Spool:
@@ -129,7 +130,8 @@ def cmd_spool_prune(args: argparse.Namespace) -> int:
 
     config = load_config()
     pruned = _spool(config).prune_payloads(time.time() - args.older_than_days * 86400)
-    print(f"dropped the payloads of {pruned} delivered events (their ledger digests remain)")
+    print(f"dropped the payloads of {pruned} delivered events (their ledger entries, digests "
+          "and every checkpoint remain: `provlink verify` and proofs still work)")
     return 0
 
 

@@ -1,16 +1,17 @@
 """The durable local spool: one SQLite append per event, shared by every process.
 
-Appending is the only work a capture point does on the task's critical path. Each row also
-carries a link of a tamper-evident hash chain (``entry_hash = sha256(seq, prev_hash,
-payload_sha256)``), computed inside the same ``BEGIN IMMEDIATE`` transaction, so the chain
-is serialised across processes without a second write. SQLite in WAL mode survives the
-writer being SIGKILLed after commit; ``spool_sync='full'`` also survives power loss.
+Appending is the only work a capture point does on the task's critical path. The same
+``BEGIN IMMEDIATE`` transaction that stores the event also stores its ledger entry, the
+next leaf of the Merkle log (:mod:`provlink.governance.log`), so the log is serialised
+across processes without a second write. Delivery-state changes (sent, dead-lettered,
+requeued) and payload pruning append entries of their own in the transaction that makes
+them: the ``state`` column is a cache the log can check. The ledger tables are in
+:mod:`provlink.delivery.ledger_store`. SQLite in WAL mode survives the writer being
+SIGKILLed after commit; ``spool_sync='full'`` also survives power loss.
 
 The payload is the event's RFC 8785 form and ``payload_sha256`` its
-:func:`provlink.canonical.json_digest`, the hash the backend keys the event by. Rows written
-before that (sorted JSON, non-ASCII kept) stay readable and verifiable: the chain hashes
-the stored text. The file and its WAL/SHM are private to their owner
-(:mod:`provlink.private_files`).
+:func:`provlink.canonical.json_digest`, the hash the backend keys the event by. The file
+and its WAL/SHM are private to their owner (:mod:`provlink.private_files`).
 
 Delivery state per event: ``state`` (pending, sent, dead-lettered), ``attempts`` (failures
 the backend or target charged to this event) and ``last_error``. Every write of
@@ -24,18 +25,20 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar
 
 from provlink.canonical import NotCanonicalError, canonical_json, sha256_hex
+from provlink.delivery.ledger_store import LEDGER_SCHEMA, LedgerTables
 from provlink.errors import PrivateFileError, SpoolError
+from provlink.governance import entry as entries
 from provlink.private_files import private_dir, private_file
 
 PENDING, SENT, DEAD = 0, 1, 2
-GENESIS = "0" * 64
 ERROR_MAX_CHARS = 4000
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -43,13 +46,14 @@ CREATE TABLE IF NOT EXISTS events (
     run_id TEXT NOT NULL,
     payload TEXT,
     payload_sha256 TEXT NOT NULL,
-    prev_hash TEXT NOT NULL,
+    prev_hash TEXT NOT NULL DEFAULT '',
     entry_hash TEXT NOT NULL,
     created_at REAL NOT NULL,
     state INTEGER NOT NULL DEFAULT 0,
     attempts INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
-    sent_at REAL
+    sent_at REAL,
+    leaf_index INTEGER
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE state = 0;
 CREATE INDEX IF NOT EXISTS events_dead ON events (seq) WHERE state = 2;
@@ -60,12 +64,13 @@ CREATE TABLE IF NOT EXISTS sender_lease (
     expires REAL NOT NULL DEFAULT 0
 );
 INSERT OR IGNORE INTO sender_lease (id, owner, expires) VALUES (1, NULL, 0);
-"""
+""" + LEDGER_SCHEMA
 
 
-def entry_hash(seq: int, prev_hash: str, payload_sha256: str) -> str:
-    """One link of the ledger's hash chain."""
-    return sha256_hex(f"{seq}\n{prev_hash}\n{payload_sha256}".encode())
+class Appended(NamedTuple):
+    seq: int  # the event's spool row
+    entry_hash: str  # hex leaf hash of its ledger entry
+    leaf_index: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,12 +79,12 @@ class SpoolEntry:
     run_id: str
     payload: str | None
     payload_sha256: str
-    prev_hash: str
-    entry_hash: str
+    entry_hash: str  # hex leaf hash of its ledger entry
     created_at: float
     state: int
     attempts: int
     last_error: str | None
+    leaf_index: int | None  # None only for rows spooled before the Merkle ledger
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,7 +100,8 @@ class SpoolStatus:
 
 
 class Spool:
-    """A SQLite-backed append log of events with delivery state."""
+    """A SQLite-backed append log of events with delivery state, and the ledger's storage
+    (:class:`provlink.governance.log.LedgerStore`)."""
 
     def __init__(self, path: Path, *, sync: str = "normal",
                  error_filter: Callable[[str], str] | None = None) -> None:
@@ -108,43 +114,76 @@ class Spool:
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             self._conn.executescript(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
+            if "leaf_index" not in columns:  # a spool from before the Merkle ledger
+                self._conn.execute("ALTER TABLE events ADD COLUMN leaf_index INTEGER")
         except PrivateFileError:
             raise
         except (OSError, sqlite3.Error) as exc:
             raise SpoolError(f"cannot open the spool at {path}: {exc} "
                              "(set PROVLINK_HOME to a writable directory)") from exc
         self._lock = threading.Lock()
+        self._tables = LedgerTables(self._conn)
+        self._origin: str | None = None
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
 
+    def write(self, work: Callable[[LedgerTables], T], what: str = "write to") -> T:
+        """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: serialised across processes."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN IMMEDIATE")
+                result = work(self._tables)
+                self._conn.execute("COMMIT")
+            except sqlite3.Error as exc:
+                self._rollback()
+                raise SpoolError(f"cannot {what} the spool at {self.path}: {exc}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+        return result
+
+    def read(self, work: Callable[[LedgerTables], T]) -> T:
+        with self._lock:
+            return work(self._tables)
+
+    @property
+    def origin(self) -> str:
+        """The log's identity in its checkpoints: made once per spool file, then stable."""
+        if self._origin is None:
+            self._origin = self.write(lambda tables: tables.origin(), "initialise")
+        return self._origin
+
     # -- the critical path -------------------------------------------------------------
-    def append(self, event: dict[str, Any]) -> tuple[int, str]:
-        """Durably append one event; returns its sequence number and ledger entry hash."""
+    def append(self, event: dict[str, Any]) -> Appended:
+        """Durably append one event and its ledger entry."""
         try:
             data = canonical_json(event)
         except NotCanonicalError as exc:
             raise SpoolError(f"cannot spool an event without an RFC 8785 form: {exc}") from exc
         payload, digest = data.decode("utf-8"), sha256_hex(data)
         run_id = str(event.get("run", {}).get("runId", ""))
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                row = self._conn.execute(
-                    "SELECT seq, entry_hash FROM events ORDER BY seq DESC LIMIT 1").fetchone()
-                seq, prev = (row[0] + 1, row[1]) if row else (1, GENESIS)
-                link = entry_hash(seq, prev, digest)
-                self._conn.execute(
-                    "INSERT INTO events (seq, run_id, payload, payload_sha256, prev_hash, "
-                    "entry_hash, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (seq, run_id, payload, digest, prev, link, time.time()),
-                )
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise SpoolError(f"cannot append to the spool at {self.path}: {exc}") from exc
-        return seq, link
+        now = time.time_ns()
+
+        def insert(tables: LedgerTables) -> Appended:
+            row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+            seq = (row[0] or 0) + 1
+            index, leaf = tables.add(entries.EVENT, entries.event_fields(event, digest, seq),
+                                     time_ms=now // 1_000_000)
+            self._conn.execute(
+                "INSERT INTO events (seq, run_id, payload, payload_sha256, entry_hash, "
+                "created_at, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (seq, run_id, payload, digest, leaf.hex(), now / 1e9, index))
+            return Appended(seq, leaf.hex(), index)
+
+        return self.write(insert, "append to")
+
+    def append_entry(self, kind: str, fields: Mapping[str, Any],
+                     payload: str | None = None) -> tuple[int, bytes]:
+        """Append a ledger entry that is not a spooled event (a registry action, ...)."""
+        return self.write(lambda tables: tables.add(kind, fields, payload), "append to")
 
     def _rollback(self) -> None:
         try:
@@ -161,12 +200,28 @@ class Spool:
             ).fetchall()
 
     def mark_sent(self, seqs: list[int]) -> None:
-        self._update("UPDATE events SET state = 1, sent_at = ?, attempts = attempts + 1 "
-                     "WHERE seq = ?", [(time.time(), s) for s in seqs])
+        self._transition(seqs, SENT, "UPDATE events SET state = 1, sent_at = ?, "
+                         "attempts = attempts + 1 WHERE seq = ?",
+                         [(time.time(), s) for s in seqs])
 
     def mark_dead(self, seq: int, error: str) -> None:
-        self._update("UPDATE events SET state = 2, last_error = ?, attempts = attempts + 1 "
-                     "WHERE seq = ?", [(self._error_text(error), seq)])
+        text = self._error_text(error)
+        self._transition([seq], DEAD, "UPDATE events SET state = 2, last_error = ?, "
+                         "attempts = attempts + 1 WHERE seq = ?", [(text, seq)],
+                         {"error_sha256": sha256_hex(text.encode())})
+
+    def _transition(self, seqs: list[int], state: int, sql: str, rows: list[tuple[Any, ...]],
+                    extra: Mapping[str, Any] | None = None) -> None:
+        """A delivery-state change: the rows' update and its ledger entry, one transaction."""
+        if not seqs:
+            return
+
+        def apply(tables: LedgerTables) -> None:
+            self._conn.executemany(sql, rows)
+            tables.add(entries.DELIVERY, {**(extra or {}), "state": entries.STATE_NAMES[state],
+                                          "events": sorted(seqs)})
+
+        self.write(apply, "update")
 
     def mark_failed_attempt(self, seq: int, error: str) -> None:
         self.record_failure(seq, error)
@@ -183,19 +238,22 @@ class Spool:
         text = self._error_text(error)
         limit = max_attempts if max_attempts is not None else -1
         step = 1 if counted else 0
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                self._conn.execute(
-                    "UPDATE events SET attempts = attempts + ?, last_error = ?, "
-                    "state = CASE WHEN ? > 0 AND attempts + ? >= ? THEN 2 ELSE state END "
-                    "WHERE seq = ? AND state = 0", (step, text, limit, step, limit, seq))
-                row = self._conn.execute("SELECT attempts, state FROM events WHERE seq = ?",
-                                         (seq,)).fetchone()
-                self._conn.execute("COMMIT")
-            except sqlite3.Error as exc:
-                self._rollback()
-                raise SpoolError(f"cannot update the spool at {self.path}: {exc}") from exc
+
+        def record(tables: LedgerTables) -> Any:
+            before = self._conn.execute("SELECT state FROM events WHERE seq = ?",
+                                        (seq,)).fetchone()
+            self._conn.execute(
+                "UPDATE events SET attempts = attempts + ?, last_error = ?, "
+                "state = CASE WHEN ? > 0 AND attempts + ? >= ? THEN 2 ELSE state END "
+                "WHERE seq = ? AND state = 0", (step, text, limit, step, limit, seq))
+            row = self._conn.execute("SELECT attempts, state FROM events WHERE seq = ?",
+                                     (seq,)).fetchone()
+            if row and before and row[1] == DEAD and before[0] != DEAD:  # a state change
+                tables.add(entries.DELIVERY, {"error_sha256": sha256_hex(text.encode()),
+                                              "state": "dead", "events": [seq]})
+            return row
+
+        row = self.write(record, "update")
         return (row[0], row[1] == DEAD) if row else (0, False)
 
     def _error_text(self, error: str) -> str:
@@ -205,9 +263,15 @@ class Spool:
         return error[:ERROR_MAX_CHARS]
 
     def requeue_dead(self) -> int:
-        with self._lock:
-            cur = self._conn.execute("UPDATE events SET state = 0, attempts = 0 WHERE state = 2")
-            return cur.rowcount
+        def requeue(tables: LedgerTables) -> int:
+            seqs = [r[0] for r in self._conn.execute(
+                "SELECT seq FROM events WHERE state = 2 ORDER BY seq").fetchall()]
+            if seqs:
+                tables.add(entries.DELIVERY, {"state": "pending", "events": seqs})
+                self._conn.execute("UPDATE events SET state = 0, attempts = 0 WHERE state = 2")
+            return len(seqs)
+
+        return self.write(requeue, "update")
 
     def _update(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
@@ -254,19 +318,29 @@ class Spool:
     def prune_payloads(self, older_than: float) -> int:
         """Drop the payloads of events sent before ``older_than`` (epoch seconds).
 
-        Their digests stay, so the ledger still verifies; disk stays bounded.
+        Leaves, their digests and every checkpoint stay, so verification and proofs still
+        work; a ``retention.prune`` entry records which payloads went (a payload missing
+        without one is reported by ``provlink verify``). Disk stays bounded.
         """
-        with self._lock:
-            cur = self._conn.execute(
-                "UPDATE events SET payload = NULL WHERE state = 1 AND payload IS NOT NULL "
-                "AND sent_at < ?", (older_than,))
-            return cur.rowcount
+        def prune(tables: LedgerTables) -> int:
+            seqs = [r[0] for r in self._conn.execute(
+                "SELECT seq FROM events WHERE state = 1 AND payload IS NOT NULL AND sent_at < ? "
+                "ORDER BY seq", (older_than,)).fetchall()]
+            if seqs:
+                tables.add(entries.PRUNE, {"events": seqs})
+                self._conn.execute(
+                    "UPDATE events SET payload = NULL WHERE state = 1 AND payload IS NOT NULL "
+                    "AND sent_at < ?", (older_than,))
+            return len(seqs)
+
+        return self.write(prune, "prune")
 
     def latest_for_run(self, run_id: str) -> tuple[int, str] | None:
+        """(leaf index, hex leaf hash) of the newest ledger entry of one OpenLineage run."""
         with self._lock:
             row = self._conn.execute(
-                "SELECT seq, entry_hash FROM events WHERE run_id = ? ORDER BY seq DESC LIMIT 1",
-                (run_id,)).fetchone()
+                "SELECT leaf_index, entry_hash FROM events WHERE run_id = ? "
+                "ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
         return (row[0], row[1]) if row else None
 
     # -- inspection ----------------------------------------------------------------------
@@ -285,8 +359,8 @@ class Spool:
         last = 0
         while True:
             with self._lock:
-                sql = ("SELECT seq, run_id, payload, payload_sha256, prev_hash, entry_hash, "
-                       "created_at, state, attempts, last_error FROM events WHERE seq > ?")
+                sql = ("SELECT seq, run_id, payload, payload_sha256, entry_hash, created_at, "
+                       "state, attempts, last_error, leaf_index FROM events WHERE seq > ?")
                 args: tuple[Any, ...] = (last,)
                 if state is not None:
                     sql += " AND state = ?"
@@ -295,9 +369,10 @@ class Spool:
             if not rows:
                 return
             for row in rows:
-                yield SpoolEntry(seq=row[0], run_id=row[1], payload=row[2], payload_sha256=row[3],
-                                 prev_hash=row[4], entry_hash=row[5], created_at=row[6],
-                                 state=row[7], attempts=row[8], last_error=row[9])
+                yield SpoolEntry(seq=row[0], run_id=row[1], payload=row[2],
+                                 payload_sha256=row[3], entry_hash=row[4], created_at=row[5],
+                                 state=row[6], attempts=row[7], last_error=row[8],
+                                 leaf_index=row[9])
             last = rows[-1][0]
 
 

@@ -21,6 +21,7 @@ ENVIRONMENT = "provlink_environment"
 CODE = "provlink_code"
 MLFLOW = "mlflow"
 MODEL_VERSION = "mlflow_model_version"
+LEDGER = "provlink_ledger"
 
 
 def schema_url(name: str) -> str:
@@ -88,11 +89,34 @@ class MlflowModelVersionDatasetFacet(DatasetFacet):
         return schema_url("MlflowModelVersionDatasetFacet")
 
 
+@attr.define
+class ProvlinkLedgerRunFacet(RunFacet):
+    """The ledger checkpoint made right before this terminal event, anchoring the run's
+    earlier entries (START, ...) away from the machine. The checkpoint covering the terminal
+    event itself cannot be inside it; it is the next one, on the model versions' tags and at
+    the witness. ``checkpoint`` is the C2SP signed note (unsigned text without a key);
+    ``consistencyProof`` (RFC 9162, base64) runs from the previous anchor's ``proofFrom``
+    entries to this one, so a witness holding that one can check this one."""
+
+    origin: str
+    treeSize: int  # noqa: N815
+    rootHash: str  # noqa: N815
+    checkpoint: str
+    signed: bool
+    proofFrom: int | None = attr.field(default=None)  # noqa: N815
+    consistencyProof: list[str] = attr.field(factory=list)  # noqa: N815
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("ProvlinkLedgerRunFacet")
+
+
 SCHEMA_FILES: tuple[str, ...] = (
     "ProvlinkEnvironmentRunFacet",
     "ProvlinkCodeRunFacet",
     "MlflowRunsRunFacet",
     "MlflowModelVersionDatasetFacet",
+    "ProvlinkLedgerRunFacet",
 )
 
 

@@ -153,11 +153,20 @@ def tag_versions(client: MlflowClient, versions: Iterable[ModelVersion], point: 
 
 
 def tag_ledger_entry(point: CapturePoint, entry: str) -> None:
-    """Write the ledger entry hash of the terminal event onto every version tagged above,
-    so a registry entry can be checked against the tamper-evident ledger."""
+    """Anchor every version tagged above in the ledger: the leaf of the terminal event that
+    registered it and the checkpoint covering that leaf (``provlink.ledger.*``, see
+    :mod:`provlink.governance.anchors`), so ``provlink verify --registry`` can check the
+    registry and the log against each other."""
+    from provlink.governance.anchors import anchor_tags
+
+    checkpoint = getattr(point, "checkpoint", None)
+    leaf = getattr(point, "ledger_leaf", None)
+    tags = ({TAG_LEDGER_ENTRY: entry} if checkpoint is None or leaf is None
+            else anchor_tags(leaf, entry, checkpoint.note))
     for tracking_uri, name, version in point.state.get(STATE_TAGGED, ()):
         registry = _tag_writer(MlflowClient(tracking_uri=tracking_uri))
-        registry.set_model_version_tag(name, version, TAG_LEDGER_ENTRY, entry)
+        for key, value in tags.items():
+            registry.set_model_version_tag(name, version, key, value)
 
 
 def _tag_writer(client: MlflowClient) -> Any:

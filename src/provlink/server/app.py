@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Mount, Route
@@ -31,6 +32,8 @@ from provlink.server.routing import (
     read_json,
 )
 from provlink.server.validation import parse_time, validate_event
+from provlink.server.witness import LEDGER_FACET, Witness
+from provlink.server.witness import routes as witness_routes
 
 MAX_BATCH = 10_000
 STATIC = Path(__file__).parent / "static"
@@ -38,6 +41,13 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 # lineage ------------------------------------------------------------------------------------
+async def _observe(call: Call, events: list[dict[str, Any]]) -> None:
+    """Hand ledger checkpoints carried by the events to the witness (server/witness.py)."""
+    wit = call.request.app.state.witness
+    if any(LEDGER_FACET in ((e.get("run") or {}).get("facets") or {}) for e in events):
+        await run_in_threadpool(wit.observe, call.store, events)
+
+
 async def post_lineage(call: Call) -> Response:
     event = await read_json(call.request)
     try:
@@ -45,6 +55,7 @@ async def post_lineage(call: Call) -> Response:
     except EventValidationError as error:
         raise HttpError(422, str(error), error.field) from None
     await call.store_call("ingest", event)
+    await _observe(call, [event])
     return Response(status_code=201)
 
 
@@ -63,6 +74,7 @@ async def post_lineage_batch(call: Call) -> Response:
         except EventValidationError as error:
             errors.append({"index": index, "field": error.field, "message": error.message})
     flags = await call.store_call("ingest_many", valid) if valid else []
+    await _observe(call, [e for e, new in zip(valid, flags, strict=True) if new])
     stored = sum(flags)
     return json_response(
         {
@@ -339,10 +351,13 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None) -> Starlette:
-    """Build the app over ``store``; ``api_keys`` (``KEY`` or ``KEY:read``...) turn on auth."""
+def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None,
+               witness: Witness | None = None) -> Starlette:
+    """Build the app over ``store``; ``api_keys`` (``KEY`` or ``KEY:read``...) turn on auth;
+    ``witness`` cosigns ledger checkpoints (default: the configured witness key)."""
     keys = api_keys if isinstance(api_keys, KeyRing) else KeyRing.from_specs(api_keys or [])
-    router = Router(ROUTES)
+    wit = witness or Witness()
+    router = Router([*ROUTES, *witness_routes(wit)])
 
     async def api(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()
@@ -370,10 +385,12 @@ def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None) -
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/api/v1/{rest:path}", api, methods=["GET", "HEAD", "POST", "PUT", "DELETE"]),
             Route("/", index),
             Mount("/static", StaticFiles(directory=STATIC), name="static"),
         ]
     )
+    app.state.witness = wit
+    return app

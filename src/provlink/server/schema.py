@@ -179,4 +179,20 @@ MIGRATIONS: list[list[Step]] = [
         "CREATE INDEX datasets_deleted ON datasets (id) WHERE deleted = 1",
     ],
     [rehash_events],
+    [
+        # provlink serve as a witness of provlink ledgers (server/witness.py): every
+        # checkpoint received, append-only, with the decision made about it
+        """CREATE TABLE witness_checkpoints (
+            id {serial},
+            origin TEXT NOT NULL,
+            tree_size BIGINT NOT NULL,
+            root_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            note TEXT NOT NULL,
+            cosigned TEXT,
+            source TEXT NOT NULL,
+            received_at TEXT NOT NULL)""",
+        "CREATE INDEX witness_checkpoints_origin ON witness_checkpoints (origin, id)",
+    ],
 ]

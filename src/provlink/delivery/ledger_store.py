@@ -1,0 +1,140 @@
+"""The ledger's tables in the spool's SQLite file, used inside the spool's transactions.
+
+``ledger_leaves`` holds every entry (its canonical bytes and leaf hash; registry actions
+also their payload), ``ledger_nodes`` caches the hash of every complete subtree (filled by
+checkpoints, off the append path), ``ledger_checkpoints`` every checkpoint made (never
+pruned), ``ledger_meta`` the log's origin and how far the node cache reaches.
+
+The Merkle and entry logic lives in :mod:`provlink.governance`; this module only stores. A
+PostgreSQL spool provides the same :class:`provlink.governance.log.LedgerStore` methods.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from provlink.governance import entry as entries
+from provlink.governance.merkle import Frontier, leaf_hash
+
+LEDGER_SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger_leaves (
+    leaf_index INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    leaf_hash BLOB NOT NULL,
+    payload TEXT
+);
+CREATE TABLE IF NOT EXISTS ledger_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    id INTEGER PRIMARY KEY,
+    tree_size INTEGER NOT NULL,
+    root_hash BLOB NOT NULL,
+    time_ms INTEGER NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+class LedgerTables:
+    """Reads and writes of the ledger tables on one connection (callers hold the lock and,
+    for writes, an open ``BEGIN IMMEDIATE`` transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def origin(self) -> str:
+        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'origin'").fetchone()
+        if row:
+            return str(row[0])
+        origin = f"{os.uname().nodename}/provlink/{secrets.token_hex(4)}"
+        self.conn.execute("INSERT OR IGNORE INTO ledger_meta (key, value) VALUES ('origin', ?)",
+                          (origin,))
+        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'origin'").fetchone()
+        return str(row[0])
+
+    def size(self) -> int:
+        row = self.conn.execute("SELECT MAX(leaf_index) FROM ledger_leaves").fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def add(self, kind: str, fields: Mapping[str, Any], payload: str | None = None,
+            *, time_ms: int | None = None) -> tuple[int, bytes]:
+        """Append one entry as the next leaf; returns (leaf index, leaf hash)."""
+        index = self.size()
+        data = entries.encode(seq=index, time_ms=entries.now_ms() if time_ms is None else time_ms,
+                              kind=kind, fields=fields)
+        digest = leaf_hash(data)
+        self.conn.execute("INSERT INTO ledger_leaves (leaf_index, kind, entry, leaf_hash, payload)"
+                          " VALUES (?, ?, ?, ?, ?)", (index, kind, data.decode(), digest, payload))
+        return index, digest
+
+    # -- the node cache ----------------------------------------------------------------
+    def perfect(self, level: int, index: int) -> bytes:
+        if level == 0:
+            row = self.conn.execute("SELECT leaf_hash FROM ledger_leaves WHERE leaf_index = ?",
+                                    (index,)).fetchone()
+        else:
+            row = self.conn.execute("SELECT hash FROM ledger_nodes WHERE level = ? AND idx = ?",
+                                    (level, index)).fetchone()
+        if row is None:
+            raise LookupError(f"no Merkle node at level {level}, index {index}")
+        return bytes(row[0])
+
+    def fill_nodes(self) -> Frontier:
+        """Cache the complete subtrees of every leaf added since the last fill; returns the
+        frontier of the whole tree (its root is the current root hash)."""
+        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'nodes_size'").fetchone()
+        cached = int(row[0]) if row else 0
+        frontier = Frontier(cached, [self.perfect(lv, ix) for lv, ix in Frontier.levels_of(cached)])
+        new: list[tuple[int, int, bytes]] = []
+        for (digest,) in self.conn.execute(
+                "SELECT leaf_hash FROM ledger_leaves WHERE leaf_index >= ? ORDER BY leaf_index",
+                (cached,)).fetchall():
+            frontier.push(bytes(digest), lambda lv, ix, h: new.append((lv, ix, h)))
+        if frontier.size != cached:
+            self.conn.executemany("INSERT OR REPLACE INTO ledger_nodes (level, idx, hash) "
+                                  "VALUES (?, ?, ?)", new)
+            self.conn.execute("INSERT OR REPLACE INTO ledger_meta (key, value) "
+                              "VALUES ('nodes_size', ?)", (str(frontier.size),))
+        return frontier
+
+    # -- checkpoints ---------------------------------------------------------------------
+    def add_checkpoint(self, size: int, root: bytes, time_ms: int, note: str) -> int:
+        cur = self.conn.execute("INSERT INTO ledger_checkpoints (tree_size, root_hash, time_ms, "
+                                "note) VALUES (?, ?, ?, ?)", (size, root, time_ms, note))
+        return int(cur.lastrowid or 0)
+
+    def checkpoints(self) -> Iterator[tuple[int, int, bytes, int, str]]:
+        yield from self.conn.execute("SELECT id, tree_size, root_hash, time_ms, note "
+                                     "FROM ledger_checkpoints ORDER BY id").fetchall()
+
+    def latest_checkpoint(self) -> tuple[int, int, bytes, int, str] | None:
+        return self.conn.execute("SELECT id, tree_size, root_hash, time_ms, note FROM "
+                                 "ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+
+    def leaves(self, start: int, limit: int) -> list[tuple[int, str, str, bytes, str | None]]:
+        return self.conn.execute(
+            "SELECT leaf_index, kind, entry, leaf_hash, payload FROM ledger_leaves "
+            "WHERE leaf_index >= ? ORDER BY leaf_index LIMIT ?", (start, limit)).fetchall()
+
+    def event_rows(self) -> list[tuple[int, str, str | None, str, int, int | None]]:
+        """(seq, run_id, payload, payload_sha256, state, leaf_index) of every spooled event."""
+        return self.conn.execute("SELECT seq, run_id, payload, payload_sha256, state, leaf_index "
+                                 "FROM events ORDER BY seq").fetchall()
+
+    def last_anchor(self) -> int | None:
+        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'anchor_size'").fetchone()
+        return None if row is None else int(row[0])
+
+    def set_anchor(self, size: int) -> None:
+        self.conn.execute("INSERT OR REPLACE INTO ledger_meta (key, value) "
+                          "VALUES ('anchor_size', ?)", (str(size),))
