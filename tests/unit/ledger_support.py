@@ -52,7 +52,8 @@ def recompute_everything(path: Path, signer: Signer | None) -> None:
     recomputed from the (edited) entries; checkpoints re-signed with ``signer``'s key (not
     the log's), or left unsigned."""
     conn = db(path)
-    rows = conn.execute("SELECT leaf_index, entry FROM ledger_leaves ORDER BY leaf_index").fetchall()
+    rows = conn.execute("SELECT leaf_index, entry FROM ledger_leaves ORDER BY leaf_index"
+                        ).fetchall()
     hashes = []
     for index, text in rows:
         h = leaf_hash(text.encode())
@@ -83,7 +84,8 @@ def edit_event_and_entry(path: Path, seq: int) -> None:
     forged["n"] = -1
     data = canonical_json(forged)
     digest = sha256_hex(data)
-    text = conn.execute("SELECT entry FROM ledger_leaves WHERE leaf_index = ?", (leaf,)).fetchone()[0]
+    text = conn.execute("SELECT entry FROM ledger_leaves WHERE leaf_index = ?",
+                        (leaf,)).fetchone()[0]
     entry = json.loads(text)
     entry["payload_sha256"] = digest
     conn.execute("UPDATE ledger_leaves SET entry = ? WHERE leaf_index = ?",

@@ -134,8 +134,8 @@ def test_keys_generate_checkpoint_and_verify_with_the_public_key(tmp_path: Path,
 def test_a_key_from_the_environment_signs_capture_point_checkpoints(tmp_path: Path,
                                                                     monkeypatch) -> None:
     import provlink
-    from provlink.delivery.runtime import Runtime, set_runtime
     from provlink.config import ProvlinkConfig
+    from provlink.delivery.runtime import Runtime, set_runtime
 
     monkeypatch.setenv("PROVLINK_HOME", str(tmp_path))
     monkeypatch.setenv("PROVLINK_LEDGER_KEY", KEY.encoded())

@@ -66,8 +66,8 @@ def test_delivery_state_changes_are_new_ledger_entries(tmp_path: Path) -> None:
     spool.mark_sent([1, 2])
     spool.mark_dead(3, "422")
     spool.requeue_dead()
-    kinds = [(json.loads(text)["kind"], json.loads(text).get("state"), json.loads(text).get("events"))
-             for _, _, text, _, _ in spool.read(lambda t: t.leaves(0, 10))]
+    parsed = [json.loads(text) for _, _, text, _, _ in spool.read(lambda t: t.leaves(0, 10))]
+    kinds = [(e["kind"], e.get("state"), e.get("events")) for e in parsed]
     assert kinds[3:] == [("delivery", "sent", [1, 2]), ("delivery", "dead", [3]),
                          ("delivery", "pending", [3])]
 

@@ -132,7 +132,8 @@ class LedgerTables:
                                  "FROM events ORDER BY seq").fetchall()
 
     def last_anchor(self) -> int | None:
-        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'anchor_size'").fetchone()
+        row = self.conn.execute(
+            "SELECT value FROM ledger_meta WHERE key = 'anchor_size'").fetchone()
         return None if row is None else int(row[0])
 
     def set_anchor(self, size: int) -> None:
