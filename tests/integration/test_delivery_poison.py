@@ -58,8 +58,8 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 30.0) -> bool:
     return predicate()
 
 
-@pytest.fixture
-def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No OpenLineage or provlink setting from outside; fast retries; a fresh home."""
     for key in list(os.environ):
         if key.startswith(("OPENLINEAGE", "PROVLINK_")):
             monkeypatch.delenv(key)
@@ -70,7 +70,12 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     monkeypatch.setenv("PROVLINK_SENDER_BACKOFF_INITIAL", "0.01")
     monkeypatch.setenv("PROVLINK_SENDER_BACKOFF_MAX", "0.05")
     monkeypatch.chdir(tmp_path)
-    yield home
+    return home
+
+
+@pytest.fixture
+def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield isolate(tmp_path, monkeypatch)
     set_runtime(None)
 
 
@@ -165,6 +170,7 @@ class MarquezLike:
         self.arrived: list[dict[str, Any]] = []
         self.tries: list[str] = []
         self.batch_posts = 0
+        self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
         server = self
 
@@ -179,10 +185,14 @@ class MarquezLike:
                     self.reply(404 if server.batch == "absent" else 400)
                     return
                 event = json.loads(body)
+                with server.lock:
+                    server.inflight += 1
+                    server.max_inflight = max(server.max_inflight, server.inflight)
                 if server.latency:
                     time.sleep(server.latency * (hash(event["run"]["runId"]) % 3))
                 status = server.answer(event)
                 with server.lock:
+                    server.inflight -= 1
                     server.tries.append(event["job"]["name"])
                     if status < 300:
                         server.arrived.append(event)
