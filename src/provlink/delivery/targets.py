@@ -100,7 +100,7 @@ class TransportTarget:
         except Exception as exc:  # noqa: BLE001 - requests and TLS raise anything
             failure = classify_exception(exc)
             return [Outcome.failed(failure)] if failure.unreachable else None
-        status = response.status_code
+        status = response.status
         if status in (404, 405):
             self._use_batch = False  # no batch endpoint (a real Marquez): per event from now on
             return None
@@ -108,7 +108,7 @@ class TransportTarget:
             failure = classify_status(status, response.text)
             return [Outcome.failed(failure)] if failure.unreachable else None
         try:
-            errors = response.json().get("errors", [])
+            errors = json.loads(response.text).get("errors", [])
             refused = {int(e["index"]): f"422 {e.get('field')}: {e.get('message')}"
                        for e in errors}
         except (ValueError, TypeError, KeyError, AttributeError):

@@ -1,0 +1,180 @@
+"""Delivery throughput: one POST per event (what Marquez accepts), parallel vs serial, vs batch.
+
+The sender drains a spooled backlog of realistic events (the core benchmark's COMPLETE
+event; 10 task runs per DAG run, so lanes are DAG runs) into:
+
+- a Marquez-like endpoint: a minimal ASGI app under uvicorn/httptools in its own process,
+  answering 201 to ``POST /api/v1/lineage`` and 404 to the batch endpoint, as Marquez does.
+  Its CPU time is sampled from ``/proc`` so the figures show it is not the bottleneck;
+- a real ``provlink serve`` process (SQLite store), through its batch endpoint.
+
+Modes, all in one run: openlineage-python's ``HttpTransport.emit`` one event at a time (what
+the sender did before), provlink's pooled poster serially (``delivery_concurrency=1``, the
+baseline of the ratios) and in parallel lanes (8 and 16), and the batch endpoint.
+
+Run: ``.venv/bin/python benchmarks/bench_delivery.py`` (``--quick`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from provlink.delivery.outcome import OK, Outcome  # noqa: E402
+from provlink.delivery.sender import Sender  # noqa: E402
+from provlink.delivery.spool import Spool  # noqa: E402
+from provlink.delivery.targets import Target, TransportTarget  # noqa: E402
+from provlink.events.build import to_event  # noqa: E402
+from provlink.events.model import EventType  # noqa: E402
+from tests.unit.test_events import full_record  # noqa: E402
+
+MARQUEZ_LIKE = """
+import sys, uvicorn
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    ok = scope["method"] == "POST" and scope["path"] == "/api/v1/lineage"
+    await send({"type": "http.response.start", "status": 201 if ok else 404,
+                "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning",
+            access_log=False, http="httptools")
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(command: list[str], port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return proc
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"{command} did not start")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class EmitTarget:
+    """The previous path: openlineage-python's own ``emit`` per event, serially."""
+
+    kind = "openlineage-emit"
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+
+    def deliver(self, payloads: list[str]) -> list[Outcome]:
+        for payload in payloads:
+            self.transport.emit(json.loads(payload))
+        return [OK for _ in payloads]
+
+    def close(self, timeout: float) -> bool:
+        return bool(self.transport.close(timeout))
+
+
+def http_transport(url: str) -> Any:
+    from openlineage.client.transport.http import HttpConfig, HttpTransport
+
+    return HttpTransport(HttpConfig.from_dict({"url": url, "retry": {"total": 0}}))
+
+
+def spool_backlog(path: Path, n: int) -> Spool:
+    spool = Spool(path)
+    event = to_event(full_record(EventType.COMPLETE))
+    parent = event["run"]["facets"]["parent"]
+    for i in range(n):
+        event["run"]["runId"] = f"01932b6a-0000-7000-8000-{i // 2:012d}"
+        dag_run = f"01932b6a-0000-7000-9000-{i // 20:012d}"  # 10 task runs per DAG run
+        parent["run"]["runId"] = dag_run
+        parent.setdefault("root", {"run": {}, "job": parent["job"]})["run"]["runId"] = dag_run
+        spool.append(event)
+    return spool
+
+
+def measure(name: str, factory: Callable[[], Target], n: int, home: Path,
+            server_pid: int) -> dict[str, float]:
+    spool = spool_backlog(home / f"{name}.db", n)
+    sender = Sender(spool, factory, batch_size=500)
+    server_cpu, start = cpu_seconds(server_pid), time.perf_counter()
+    client_cpu = time.process_time()
+    done = sender.close(900)
+    elapsed = time.perf_counter() - start
+    assert done and sender.delivered == n, (name, sender.delivered, spool.status())
+    return {"events_per_s": n / elapsed,
+            "server_busy": (cpu_seconds(server_pid) - server_cpu) / elapsed,
+            "client_busy": (time.process_time() - client_cpu) / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--events", type=int, default=None)
+    args = parser.parse_args()
+    n = args.events or (300 if args.quick else 3000)
+    results: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        port = free_port()
+        marquez = start([sys.executable, "-c", MARQUEZ_LIKE, str(port)], port)
+        serve_port = free_port()
+        serve = start([sys.executable, "-m", "provlink.cli.main", "serve", "--port",
+                       str(serve_port), "--db", f"sqlite:///{home / 'serve.db'}"], serve_port)
+        url, serve_url = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{serve_port}"
+        try:
+            modes: dict[str, tuple[Callable[[], Target], int]] = {
+                "per_event_emit_serial_before": (
+                    lambda: EmitTarget(http_transport(url)), marquez.pid),
+                "per_event_serial": (
+                    lambda: TransportTarget(http_transport(url), concurrency=1), marquez.pid),
+                "per_event_parallel_8": (
+                    lambda: TransportTarget(http_transport(url), concurrency=8), marquez.pid),
+                "per_event_parallel_16": (
+                    lambda: TransportTarget(http_transport(url), concurrency=16), marquez.pid),
+                "batch_provlink_serve": (
+                    lambda: TransportTarget(http_transport(serve_url)), serve.pid),
+            }
+            for name, (factory, pid) in modes.items():
+                results[name] = measure(name, factory, n, home, pid)
+                print(f"{name:<30} {results[name]['events_per_s']:8,.0f} ev/s   "
+                      f"server busy {results[name]['server_busy']:4.0%}   "
+                      f"sender process busy {results[name]['client_busy']:4.0%}", flush=True)
+        finally:
+            for proc in (marquez, serve):
+                proc.terminate()
+                proc.wait(timeout=30)
+    base = results["per_event_serial"]["events_per_s"]
+    print(f"ratios to per-event serial ({base:,.0f} ev/s), {n} events each:")
+    for name, figures in results.items():
+        print(f"  {name:<30} {figures['events_per_s'] / base:5.2f}x")
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "delivery.json").write_text(json.dumps({"events": n, **results}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
