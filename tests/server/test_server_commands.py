@@ -27,10 +27,24 @@ def _run(argv: list[str]) -> int:
     return int(args.func(args))
 
 
-def test_serve_refuses_public_host_without_api_key(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run(["serve", "--host", "0.0.0.0", "--db", "sqlite:///unused.db"]) == 2
+def test_serve_refuses_public_host_without_api_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused before anything is opened: neither the named store nor the default one appears."""
+    monkeypatch.setenv("PROVLINK_HOME", str(tmp_path / "home"))
+    named = tmp_path / "named.db"
+    assert _run(["serve", "--host", "0.0.0.0", "--db", f"sqlite:///{named}"]) == 2
     assert "refusing to bind 0.0.0.0" in capsys.readouterr().err
-    assert not Path("unused.db").exists()
+    assert _run(["serve", "--host", "::"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to bind ::" in err and "--api-key" in err
+    assert not named.exists() and not (tmp_path / "home" / "lineage.db").exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_serve_reports_a_bad_api_key_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _run(["serve", "--api-key", "short:read"]) == 2
+    assert "provlink serve: API keys must be at least 8 characters" in capsys.readouterr().err
 
 
 def test_zero_configuration_store_lives_under_provlink_home(

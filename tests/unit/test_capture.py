@@ -66,12 +66,24 @@ def test_decorator_and_module_helpers_reach_the_current_point(tmp_path: Path) ->
     done = events[-1]
     assert done["job"]["name"] == "score"
     assert done["outputs"][0]["namespace"] == "s3://bucket"
+    params = done["run"]["facets"]["executionParameters"]["parameters"]
+    assert {"key": "threshold", "value": "0.5"} in params
     assert provlink.current() is None
 
 
 def test_helpers_outside_a_capture_point_do_nothing() -> None:
-    assert provlink.add_input("x", namespace="y") is None
-    provlink.add_parameters(a=1)
+    with capture_events() as events:
+        assert provlink.add_input("x", namespace="y") is None
+        assert provlink.add_output("x", namespace="y") is None
+        provlink.add_parameters(a=1)
+        assert provlink.current() is None
+        with provlink.capture("later", capture_files=False):
+            pass
+    assert events, "the capture point after the helpers must still emit"
+    done = events[-1]
+    assert done["inputs"] == [] and done["outputs"] == []  # nothing leaked into a later point
+    params = done["run"]["facets"].get("executionParameters", {}).get("parameters", [])
+    assert all(p["key"] != "a" for p in params)
 
 
 def test_threads_started_by_the_task_see_the_capture_point(tmp_path: Path) -> None:
@@ -118,10 +130,13 @@ def test_nested_points_and_parent(tmp_path: Path) -> None:
             with provlink.capture("step", parent=parent):
                 assert provlink.current().job.name == "step"
             assert provlink.current() is outer
+    assert [(e["job"]["name"], e["eventType"]) for e in events] == [
+        ("pipeline", "START"), ("step", "START"), ("step", "COMPLETE"), ("pipeline", "COMPLETE")]
     step_done = events[2]
-    assert step_done["job"]["name"] == "step"
     assert step_done["run"]["facets"]["parent"]["run"]["runId"] == outer.run_id
-    assert isinstance(outer.job, JobRef)
+    assert step_done["run"]["facets"]["parent"]["job"]["name"] == "pipeline"
+    assert "parent" not in events[3]["run"]["facets"]
+    assert outer.job == JobRef(namespace=events[0]["job"]["namespace"], name="pipeline")
 
 
 def test_disabled_captures_nothing_and_runs_the_code(monkeypatch, tmp_path: Path) -> None:
