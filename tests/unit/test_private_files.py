@@ -126,3 +126,21 @@ def test_the_store_file_is_private_and_never_a_symlink(tmp_path: Path, loose_uma
     link.symlink_to(tmp_path / "srv" / "lineage.db")
     with pytest.raises(PrivateFileError, match="symlink"):
         SqliteStore(link)
+
+
+def test_keys_and_the_failure_log_are_private_too(tmp_path: Path, loose_umask: None) -> None:
+    import subprocess
+    import sys
+
+    from provlink.delivery.failures import STATUS_FILE, FailureLog
+
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROVLINK_")}
+    out = subprocess.run([sys.executable, "-m", "provlink.cli.main", "keys", "generate"],
+                         capture_output=True, text=True, env={**env, "PROVLINK_HOME": str(home)})
+    assert out.returncode == 0, out.stderr
+    FailureLog(home / STATUS_FILE).record("capture point 'x'", "boom")
+    files = {p.name: mode(p) for p in home.iterdir()}
+    assert {"ledger.key", "ledger.pub", STATUS_FILE} <= set(files)
+    assert files == {name: 0o600 for name in files}
+    assert mode(home) == 0o700

@@ -86,7 +86,10 @@ def cmd_keys_generate(args: argparse.Namespace) -> int:
     write_key(out, signer, overwrite=args.force)
     vkey = signer.verifier().vkey
     if not args.out:
-        (config.home / LEDGER_PUB).write_text(vkey + "\n", encoding="ascii")
+        from provlink.private_files import private_file
+
+        private_file(config.home / LEDGER_PUB, side_files=()).write_text(vkey + "\n",
+                                                                          encoding="ascii")
     print(vkey)
     print(f"private key written to {out} (mode 0600); keep the public key above elsewhere "
           "and pass it to `provlink verify --public-key`", file=sys.stderr)

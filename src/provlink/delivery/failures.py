@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import sqlite3
 import threading
 import time
@@ -23,6 +22,8 @@ from contextlib import closing
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+from provlink.private_files import private_dir, private_file
 
 log = logging.getLogger(__name__)
 
@@ -86,9 +87,8 @@ class FailureLog:
                 db.execute("DELETE FROM capture_failures")
 
     def _connect(self, *, create: bool) -> closing[sqlite3.Connection]:
-        if create and not self.path.exists():
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            os.close(os.open(self.path, os.O_CREAT | os.O_WRONLY, 0o600))  # private from birth
+        if create:
+            private_file(private_dir(self.path.parent) / self.path.name)  # 0600, no symlink
         db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
         db.execute(_SCHEMA)
         return closing(db)

@@ -21,7 +21,7 @@ LEDGER_KEY, LEDGER_PUB, WITNESS_KEY = "ledger.key", "ledger.pub", "witness.key"
 
 def write_key(path: Path, signer: Signer, *, overwrite: bool = False) -> None:
     """Write a private key readable by its owner only (0600, created so from the start)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if overwrite else os.O_EXCL)
     try:
         fd = os.open(path, flags, 0o600)
