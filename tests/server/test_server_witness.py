@@ -67,8 +67,9 @@ def test_consistent_checkpoints_are_cosigned_and_inconsistent_ones_refused(
 
 def test_checkpoints_in_ingested_events_are_witnessed(client: TestClient) -> None:
     event = {"eventType": "COMPLETE", "eventTime": "2026-01-01T00:00:00Z",
-             "producer": "https://example.com/p", "run": {"runId": "01900000-0000-7000-8000-000000000001",
-             "facets": {"provlink_ledger": {
+             "producer": "https://example.com/p",
+             "run": {"runId": "01900000-0000-7000-8000-000000000001",
+                     "facets": {"provlink_ledger": {
                  "_producer": "https://example.com/p", "_schemaURL": "https://example.com/s",
                  "origin": LOG.name, "treeSize": 3, "rootHash": root_hash(LEAVES, 3).hex(),
                  "checkpoint": note(3), "signed": True}}},
