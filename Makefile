@@ -22,7 +22,10 @@ browser:
 demo: install
 	$(PY) example_pipelines/run_demo.py
 
+# Lint and types first (seconds with a warm .mypy_cache): a finding fails the target.
 test: install browser
+	$(PY) -m ruff check .
+	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # Every benchmark, one after the other (figures and how to read them: benchmarks/README.md).

@@ -32,11 +32,9 @@ def _restore_process_globals() -> Iterator[None]:
         return
     while mlflow.active_run() is not None:
         mlflow.end_run()
-    for module, name in (("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
-                         ("mlflow.tracking._model_registry.utils", "_registry_uri"),
-                         ("mlflow.tracking.fluent", "_active_experiment_id")):
-        if module in sys.modules:
-            setattr(sys.modules[module], name, None)
+    from provlink.mlflow._compat import reset_process_globals
+
+    reset_process_globals()
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

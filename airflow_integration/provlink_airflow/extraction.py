@@ -54,7 +54,7 @@ class OperatorLineage:
         if self._manager is None:
             from airflow.providers.openlineage.extractors.manager import ExtractorManager
 
-            self._manager = ExtractorManager()
+            self._manager = ExtractorManager()  # type: ignore[no-untyped-call]  # unannotated
         found = self._manager.extract_metadata(dagrun=dag_run, task=task, task_instance=ti,
                                                task_instance_state=TaskInstanceState(state))
         if found is None:

@@ -23,7 +23,7 @@ from airflow.providers.openlineage.utils.utils import (
 def namespace() -> str:
     """The job namespace the provider uses: ``[openlineage] namespace``, then
     ``OPENLINEAGE_NAMESPACE``, then ``default``."""
-    return ol_conf.namespace()
+    return str(ol_conf.namespace())
 
 
 def dag_job_name(dag_id: str) -> str:
@@ -37,7 +37,8 @@ def task_job_name(dag_id: str, task_id: str) -> str:
 def run_date(dag_run: Any) -> datetime:
     """The instant both id formulas use: the logical date, or ``run_after`` in Airflow 3
     runs that have none (manual and asset-triggered runs)."""
-    return dag_run.logical_date or dag_run.run_after
+    date: datetime = dag_run.logical_date or dag_run.run_after
+    return date
 
 
 def dag_run_id(dag_run: Any) -> str:
@@ -46,6 +47,7 @@ def dag_run_id(dag_run: Any) -> str:
 
 
 def task_run_id(dag_run: Any, task_id: str, try_number: int, map_index: int) -> str:
-    return build_task_instance_ol_run_id(dag_id=dag_run.dag_id, task_id=task_id,
-                                         try_number=try_number, logical_date=run_date(dag_run),
-                                         map_index=map_index)
+    return str(build_task_instance_ol_run_id(dag_id=dag_run.dag_id, task_id=task_id,
+                                             try_number=try_number,
+                                             logical_date=run_date(dag_run),
+                                             map_index=map_index))

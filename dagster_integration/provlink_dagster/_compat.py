@@ -5,9 +5,10 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    from dagster import Executor, ExecutorDefinition, OpDefinition
     from dagster._core.execution.context.system import StepExecutionContext
     from dagster._core.instance import DagsterInstance
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 def step_context(context: Any) -> StepExecutionContext:
     """The system step context behind an Op/AssetExecutionContext."""
     op_context = getattr(context, "op_execution_context", context)
-    return op_context._step_execution_context
+    return cast("StepExecutionContext", op_context._step_execution_context)
 
 
 def add_event_listener(instance: DagsterInstance, run_id: str, callback: Any) -> None:
@@ -42,7 +43,7 @@ def op_compute(op: Any) -> tuple[Callable[[Any, Any], Any], inspect.Parameter | 
     return original, None
 
 
-def op_with_compute(op: Any, compute: Callable[[Any, Any], Any]) -> Any:
+def op_with_compute(op: Any, compute: Callable[[Any, Any], Any]) -> OpDefinition:
     """The same op (ins, outs, config, resources, retry policy, code version) running
     ``compute``."""
     from dagster import OpDefinition
@@ -52,6 +53,21 @@ def op_with_compute(op: Any, compute: Callable[[Any, Any], Any]) -> Any:
         description=op.description, config_schema=op.config_schema,
         required_resource_keys=op.required_resource_keys, tags=op.tags, version=None,
         retry_policy=op.retry_policy, code_version=op._version, pool=op.pool)
+
+
+def executor_with_creation_fn(definition: ExecutorDefinition,
+                              creation_fn: Callable[[Any], Executor]) -> ExecutorDefinition:
+    """The same executor (name, config, requirements, description) built by ``creation_fn``.
+
+    ``config_schema`` is the definition's resolved schema (a configured executor keeps its
+    config mapping); the constructor passes it through, though its annotation says not."""
+    from dagster import ExecutorDefinition
+
+    return ExecutorDefinition(
+        name=definition.name,
+        config_schema=definition.config_schema,  # type: ignore[arg-type]  # see docstring
+        requirements=definition.get_requirements, executor_creation_fn=creation_fn,
+        description=definition.description)
 
 
 def is_unresolved_asset_job(job: Any) -> bool:

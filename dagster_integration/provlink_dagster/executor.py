@@ -14,6 +14,7 @@ from typing import Any
 
 from dagster import Executor, ExecutorDefinition
 
+from provlink_dagster import _compat
 from provlink_dagster.runs import RunLineage, track_run
 from provlink_dagster.translator import DagsterLineageTranslator
 
@@ -30,7 +31,7 @@ def wrap_executor_def(definition: ExecutorDefinition | Executor,
                       translator: DagsterLineageTranslator) -> ExecutorDefinition:
     """The same executor (name, config, requirements), reporting the run's lineage."""
     if isinstance(definition, Executor):
-        definition = ExecutorDefinition.hardcoded_executor(definition)
+        return wrap_executor_def(ExecutorDefinition.hardcoded_executor(definition), translator)
     if is_lineage_executor(definition):
         return definition
     create = definition.executor_creation_fn
@@ -40,10 +41,7 @@ def wrap_executor_def(definition: ExecutorDefinition | Executor,
     def creation_fn(init_context: Any) -> Executor:
         return LineageExecutor(create(init_context), translator)
 
-    wrapped = ExecutorDefinition(name=definition.name, config_schema=definition.config_schema,
-                                 requirements=definition.get_requirements,
-                                 executor_creation_fn=creation_fn,
-                                 description=definition.description)
+    wrapped = _compat.executor_with_creation_fn(definition, creation_fn)
     _wrapped.add(wrapped)
     return wrapped
 

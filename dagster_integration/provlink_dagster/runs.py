@@ -152,7 +152,7 @@ def planned_steps(plan: Any) -> dict[str, tuple[Any, ...]]:
     planned: dict[str, tuple[Any, ...]] = {}
     for step in plan.steps:
         if step.key in to_run:
-            outputs = getattr(step, "step_outputs", None) or getattr(step, "outputs", ())
+            outputs = getattr(step, "step_outputs", None) or getattr(step, "outputs", None) or ()
             planned[step.key] = tuple(o.properties.asset_key for o in outputs
                                       if o.properties is not None and o.properties.asset_key)
     return planned
@@ -166,7 +166,7 @@ def track_run(*, instance: Any, run: Any, plan: Any, layer: Any,
         return None
     observer = observer_for(instance, run.run_id)
     existing = observer.state.get(TRACKER)
-    if existing is not None:
+    if isinstance(existing, RunLineage):
         return existing
     tracker = RunLineage(instance=instance, run=run, planned=planned_steps(plan),
                          translator=translator,

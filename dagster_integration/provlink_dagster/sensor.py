@@ -23,7 +23,7 @@ _OUTCOMES = {DagsterRunStatus.FAILURE: EventType.FAIL, DagsterRunStatus.CANCELED
 def backstop_sensors(translator: DagsterLineageTranslator, *,
                      minimum_interval_seconds: int = 5) -> list[SensorDefinition]:
     """One ``run_status_sensor`` per terminal failure status, running by default."""
-    sensors = []
+    sensors: list[SensorDefinition] = []
     for status, outcome in _OUTCOMES.items():
 
         def evaluate(context: Any, outcome: EventType = outcome) -> None:

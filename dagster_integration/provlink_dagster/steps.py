@@ -65,6 +65,7 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
     upstream = upstream_datasets(step, translator, namespace,
                                  observer.state.setdefault(MATERIALIZED, {}))
     key = step.step.key
+    nominal_start, nominal_end = _nominal_time(context)
     point = CapturePoint(
         translator.get_step_job_name(run.job_name, key, asset_keys),
         namespace=namespace, run_id=step_uuid(run.run_id, key, step.previous_attempt_count),
@@ -73,7 +74,7 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
         parameters=_parameters(context, step, layer, outputs),
         orchestrator="dagster", orchestrator_version=_compat.dagster_version(),
         tags=_tags(run, key, asset_keys),
-        **_nominal_time(context),
+        nominal_start=nominal_start, nominal_end=nominal_end,
     )
     for dataset in upstream.values():
         point.add_input(dataset)
@@ -188,15 +189,14 @@ def _tags(run: Any, step_key: str, asset_keys: list[str]) -> dict[str, str]:
     return tags
 
 
-def _nominal_time(context: Any) -> dict[str, datetime]:
+def _nominal_time(context: Any) -> tuple[datetime | None, datetime | None]:
     if not context.has_partition_key:
-        return {}
+        return None, None
     try:
         window = context.partition_time_window
     except Exception:  # noqa: BLE001 - static/dynamic partitions have no time window
-        return {}
-    return {"nominal_start": window.start.astimezone(UTC),
-            "nominal_end": window.end.astimezone(UTC)}
+        return None, None
+    return window.start.astimezone(UTC), window.end.astimezone(UTC)
 
 
 def _link_back(step: Any, point: CapturePoint, lineage_url: str) -> None:

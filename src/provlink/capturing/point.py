@@ -20,10 +20,11 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ParamSpec, Protocol, TypeVar
+from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
 from openlineage.client.uuid import generate_new_uuid
 
@@ -133,7 +134,7 @@ class CapturePoint:
         self.finished = False
         self.state: dict[str, Any] = {}  # extensions keep their per-point state here
         self._token: contextvars.Token[CapturePoint | None] | None = None
-        self._probe: Any = None
+        self._probe: Future[tuple[CodeVersion | None, EnvironmentInfo]] | None = None
         self._extensions: list[Extension] = [FILE_LINEAGE]
 
     # -- what user code and adapters add -----------------------------------------------
@@ -300,7 +301,8 @@ def capture(job_name: str, **options: Any) -> Iterator[CapturePoint]:
     """
     point = _safe_point(job_name, options)
     if point is None:
-        yield _DetachedPoint(job_name)  # capture is broken: run the user's code anyway
+        # capture is broken: run the user's code anyway, with a stand-in that drops calls
+        yield cast(CapturePoint, _DetachedPoint(job_name))
         return
     point.start()
     try:
@@ -353,13 +355,19 @@ def captured(func: Callable[P, R] | None = None, *, job_name: str | None = None,
 def add_input(dataset: DatasetRef | str | Path, **fields: Any) -> DatasetRef | None:
     """Declare an input the automatic capture cannot see (a table, an API)."""
     point = current()
-    return point.add_input(dataset, **fields) if point else _no_point("add_input")
+    if point is None:
+        _no_point("add_input")
+        return None
+    return point.add_input(dataset, **fields)
 
 
 def add_output(dataset: DatasetRef | str | Path, **fields: Any) -> DatasetRef | None:
     """Declare an output the automatic capture cannot see."""
     point = current()
-    return point.add_output(dataset, **fields) if point else _no_point("add_output")
+    if point is None:
+        _no_point("add_output")
+        return None
+    return point.add_output(dataset, **fields)
 
 
 def add_parameters(values: Mapping[str, Any] | None = None, /, **more: Any) -> None:

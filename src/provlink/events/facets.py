@@ -125,4 +125,5 @@ def load_schema(name: str) -> dict[str, Any]:
     """The shipped JSON Schema of one custom facet."""
     schemas = resources.files("provlink.events.facet_schemas")
     text = schemas.joinpath(f"{name}.json").read_text("utf-8")
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema

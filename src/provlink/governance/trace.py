@@ -57,18 +57,26 @@ class LineageApi:
                                     f"{response.text[:500]}")
         return response.json()
 
+    @staticmethod
+    def _object(found: Any) -> dict[str, Any] | None:
+        if found is not None and not isinstance(found, dict):
+            raise LineageQueryError(
+                f"expected a JSON object from the lineage backend, got {found!r:.200}")
+        return found
+
     def dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self.get("namespaces", namespace, "datasets", name)
+        return self._object(self.get("namespaces", namespace, "datasets", name))
 
     def dataset_versions(self, namespace: str, name: str) -> list[dict[str, Any]]:
         found = self.get("namespaces", namespace, "datasets", name, "versions", limit=100)
         return list((found or {}).get("versions", []))
 
     def dataset_version(self, namespace: str, name: str, version: str) -> dict[str, Any] | None:
-        return self.get("namespaces", namespace, "datasets", name, "versions", version)
+        return self._object(
+            self.get("namespaces", namespace, "datasets", name, "versions", version))
 
     def run(self, run_id: str) -> dict[str, Any] | None:
-        return self.get("jobs", "runs", run_id)
+        return self._object(self.get("jobs", "runs", run_id))
 
     def job_facets(self, run_id: str) -> dict[str, Any]:
         found = self.get("jobs", "runs", run_id, "facets", type="job") or {}

@@ -11,7 +11,6 @@ Only imported once MLflow is in use (through :mod:`provlink.mlflow.run_link`).
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 from collections.abc import Iterable, Mapping
@@ -26,6 +25,7 @@ from provlink.errors import ConfigError
 from provlink.events.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
 from provlink.events.model import DatasetRef, SchemaField
 from provlink.governance.trace import dataset_identity
+from provlink.mlflow import _compat
 from provlink.mlflow.context import (
     TAG_JOB_NAME,
     TAG_JOB_NAMESPACE,
@@ -176,8 +176,7 @@ def _tag_writer(client: MlflowClient) -> Any:
     version, alias and tag: ~20 ms each on SQLite); these are models we just found as
     versions, so that check is skipped.
     """
-    getter = getattr(client, "_get_registry_client", None)
-    return getter() if callable(getter) else client
+    return _compat.registry_client(client)
 
 
 def logged_dataset(dataset_input: DatasetInput, tracking_uri: str) -> DatasetRef:
@@ -239,31 +238,19 @@ def install_load_hook() -> None:
     registry URI through ``ModelsArtifactRepository``, which MLflow has no hook for, so its
     constructor is wrapped once per process.
     """
-    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository as Repo
-
-    if getattr(Repo.__init__, "_provlink", False):
-        return
-    original = Repo.__init__
-
-    @functools.wraps(original)
-    def __init__(self: Any, artifact_uri: str, *args: Any, **kwargs: Any) -> None:
-        original(self, artifact_uri, *args, **kwargs)
-        _note_load(self, artifact_uri)
-
-    __init__._provlink = True  # type: ignore[attr-defined]
-    Repo.__init__ = __init__
+    _compat.on_models_uri(_note_load)
 
 
-def _note_load(repo: Any, artifact_uri: str) -> None:
+def _note_load(resolved: _compat.ModelsUri) -> None:
     try:
         point = current_point()
-        name, version = getattr(repo, "model_name", None), getattr(repo, "model_version", None)
+        name, version = resolved.name, resolved.version
         if point is None or not name or version is None:
             return
-        head = str(artifact_uri).removeprefix("models:/").split("/", 1)[0]
+        head = resolved.artifact_uri.removeprefix("models:/").split("/", 1)[0]
         alias = head.rpartition("@")[2] if "@" in head else None
         load = ModelLoad(tracking_uri=mlflow.get_tracking_uri(),
-                         registry_uri=repo.registry_uri or mlflow.get_registry_uri(),
+                         registry_uri=resolved.registry_uri or mlflow.get_registry_uri(),
                          name=str(name), version=str(version), alias=alias)
         loads = point.state.setdefault(STATE_MODEL_LOADS, [])
         if load not in loads:

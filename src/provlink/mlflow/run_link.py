@@ -157,9 +157,9 @@ def find_runs(client: MlflowClient, lineage_run_id: str) -> list[Run]:
     experiment_ids: list[str] = []
     token = None
     while True:
-        page = client.search_experiments(view_type=ViewType.ALL, page_token=token)
-        experiment_ids.extend(e.experiment_id for e in page)
-        token = page.token
+        experiments = client.search_experiments(view_type=ViewType.ALL, page_token=token)
+        experiment_ids.extend(e.experiment_id for e in experiments)
+        token = experiments.token
         if not token:
             break
     runs: list[Run] = []

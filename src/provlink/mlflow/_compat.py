@@ -1,0 +1,77 @@
+"""Every MLflow internal provlink reaches, in one place: the one module to adapt on upgrade.
+
+Each entry names what it reaches and the MLflow versions it was checked against;
+``tests/unit/test_compat_mlflow.py`` exercises every one against the installed MLflow, so an
+upgrade that moves one fails CI instead of a user's run. MLflow is imported inside each
+function (``src/provlink`` never imports it at module top).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+_PATCHED = "_provlink_patched"
+
+
+def registry_client(client: MlflowClient) -> Any:
+    """``MlflowClient._get_registry_client()`` (MLflow 3.17): tag writes that skip the public
+    ``set_*_tag``'s fetch of the whole registered model; the client itself if it is gone."""
+    getter = getattr(client, "_get_registry_client", None)
+    return getter() if callable(getter) else client
+
+
+@dataclass(frozen=True, slots=True)
+class ModelsUri:
+    """What a ``ModelsArtifactRepository`` resolved a ``models:/`` URI to."""
+
+    artifact_uri: str
+    name: str | None
+    version: str | None
+    registry_uri: str | None
+
+
+def on_models_uri(callback: Callable[[ModelsUri], None]) -> None:
+    """Wrap ``ModelsArtifactRepository.__init__`` once per process (MLflow 3.17) and call
+    ``callback`` with its ``model_name``/``model_version``/``registry_uri`` attributes:
+    every flavor's ``load_model`` resolves registry URIs there and MLflow has no hook."""
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository as Repo
+
+    if getattr(Repo.__init__, _PATCHED, False):
+        return
+    original = Repo.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, artifact_uri: str, *args: Any, **kwargs: Any) -> None:
+        original(self, artifact_uri, *args, **kwargs)
+        version = getattr(self, "model_version", None)
+        callback(ModelsUri(artifact_uri=str(artifact_uri),
+                           name=getattr(self, "model_name", None),
+                           version=None if version is None else str(version),
+                           registry_uri=getattr(self, "registry_uri", None)))
+
+    setattr(__init__, _PATCHED, True)
+    Repo.__init__ = __init__  # type: ignore[method-assign]  # the patch is the point
+
+
+# (module, global) MLflow keeps per process: set_tracking_uri / set_registry_uri /
+# set_experiment have no public reset (MLflow 3.17).
+_PROCESS_GLOBALS = (
+    ("mlflow.tracking._tracking_service.utils", "_tracking_uri"),
+    ("mlflow.tracking._model_registry.utils", "_registry_uri"),
+    ("mlflow.tracking.fluent", "_active_experiment_id"),
+)
+
+
+def reset_process_globals() -> None:
+    """Forget the tracking URI, registry URI and experiment set in this process (already
+    imported modules only: this never imports MLflow)."""
+    for module, name in _PROCESS_GLOBALS:
+        if module in sys.modules:
+            setattr(sys.modules[module], name, None)
