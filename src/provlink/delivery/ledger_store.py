@@ -118,8 +118,10 @@ class LedgerTables:
                                      "FROM ledger_checkpoints ORDER BY id").fetchall()
 
     def latest_checkpoint(self) -> tuple[int, int, bytes, int, str] | None:
-        return self.conn.execute("SELECT id, tree_size, root_hash, time_ms, note FROM "
-                                 "ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        row: tuple[int, int, bytes, int, str] | None = self.conn.execute(
+            "SELECT id, tree_size, root_hash, time_ms, note FROM "
+            "ledger_checkpoints ORDER BY id DESC LIMIT 1").fetchone()
+        return row
 
     def leaves(self, start: int, limit: int) -> list[tuple[int, str, str, bytes, str | None]]:
         return self.conn.execute(

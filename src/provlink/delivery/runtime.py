@@ -160,7 +160,7 @@ class Runtime:
     def checkpoint(self, *, anchor: bool = False) -> StoredCheckpoint | None:
         """A checkpoint of the ledger now (None when the emitter keeps no ledger)."""
         make = getattr(self.emitter, "checkpoint", None)
-        return None if make is None else make(anchor=anchor)  # type: ignore[no-any-return]
+        return None if make is None else make(anchor=anchor)
 
     def emit_event(self, event: dict[str, Any]) -> None:
         """Emit an already-built OpenLineage event (still redacted)."""

@@ -199,7 +199,7 @@ class Sender:
         return due
 
     def _delay(self, attempts: int) -> float:
-        base = min(self._backoff_initial * 2 ** max(attempts - 1, 0), self._backoff_max)
+        base = min(self._backoff_initial * 2.0 ** max(attempts - 1, 0), self._backoff_max)
         return base * (0.8 + 0.4 * random.random())
 
     def _ensure_target(self) -> Target:

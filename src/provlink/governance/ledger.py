@@ -24,6 +24,7 @@ anchors (``provlink verify --witness/--registry``) are then what catches a rewri
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -144,7 +145,7 @@ def _walk_leaves(store: LedgerStore, checkpoints: list[StoredCheckpoint], report
     at_size()
     start = 0
     while True:
-        rows = store.read(lambda t, s=start: t.leaves(s, BATCH))
+        rows = store.read(operator.methodcaller("leaves", start, BATCH))
         if not rows:
             break
         for index, _kind, text, stored, payload in rows:

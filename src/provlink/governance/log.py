@@ -116,7 +116,7 @@ class Ledger:
             cp = Checkpoint(origin=origin, size=frontier.size, root=frontier.root(),
                             time_ms=entries.now_ms())
             note = cp.note(signer)
-            proof_from, proof = None, ()
+            proof_from, proof = None, tuple[bytes, ...]()
             if anchor:
                 proof_from = tables.last_anchor()
                 if proof_from is not None and proof_from <= cp.size:
