@@ -8,6 +8,7 @@ benchmarks/bench_core.py`` (``--quick`` for a smoke run).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import socket
@@ -26,8 +27,8 @@ from provlink.config import ProvlinkConfig  # noqa: E402
 from provlink.delivery.sender import Sender  # noqa: E402
 from provlink.delivery.spool import Spool  # noqa: E402
 from provlink.delivery.targets import StoreTarget, TransportTarget  # noqa: E402
-from provlink.events.build import to_event  # noqa: E402
-from provlink.events.model import EventType  # noqa: E402
+from provlink.events.build import cap_parameters, to_event  # noqa: E402
+from provlink.events.model import CaptureRecord, EventType  # noqa: E402
 from provlink.events.redact import Redactor  # noqa: E402
 from provlink.testing import RecordingEndpoint  # noqa: E402
 from tests.unit.test_events import full_record  # noqa: E402
@@ -69,6 +70,66 @@ def critical_path(n: int, home: Path) -> dict[str, float]:
     return {"json_dumps_ms": base * 1e3, "build_redact_ms": built * 1e3,
             "capture_point_ms": full * 1e3, "append_ms": (full - built) * 1e3,
             "ratio_to_json_dumps": full / base}
+
+
+def typical_record(i: int, event_type: EventType = EventType.COMPLETE) -> CaptureRecord:
+    """The realistic record above, with this capture point's own run id and a parameter."""
+    rec = full_record(event_type)
+    return dataclasses.replace(rec, run_id=f"01932b6a-0000-7000-8000-{i:012d}",
+                               parameters={**rec.parameters, "run_date": f"2026-12-01 #{i}"})
+
+
+def fifty_parameter_record(i: int, event_type: EventType = EventType.COMPLETE) -> CaptureRecord:
+    """50 parameters of the kinds tasks pass (numbers, paths, URLs, commands, SQL, nested
+    config, one secret), every other value distinct per capture point: no string repeats,
+    so nothing is served from the redactor's cache."""
+    kinds: list[Callable[[int, int], Any]] = [
+        lambda k, i: 0.001 * (k + i),
+        lambda k, i: f"s3://airflow-bucket/features/{i}/part-{k:05d}.parquet",
+        lambda k, i: f"python train.py --epochs {k} --lr 0.0{i % 9 + 1} --seed {i}",
+        lambda k, i: f"SELECT * FROM public.orders WHERE dt = '2026-01-{k % 28 + 1:02d}' "
+                     f"AND batch = {i}",
+        lambda k, i: {"lr": 0.1 * k, "layers": [64, 32, k], "name": f"model-{i}"},
+        lambda k, i: f"postgres://db:5432/warehouse?application_name=task{i}",
+        lambda k, i: [k, i, f"tag-{k}-{i}"],
+        lambda k, i: f"/opt/airflow/data/{i}/input_{k}.csv",
+        lambda k, i: f"retry {k} of task {i} after 2.5 s",
+        lambda k, i: i * 1000 + k,
+    ]
+    params: dict[str, Any] = {f"p{k:02d}": kinds[k % len(kinds)](k, i) for k in range(49)}
+    params["db_password"] = "Bench-Secret-2026"  # the same secret each run, as in a real task
+    return dataclasses.replace(full_record(event_type),
+                               run_id=f"01932b6a-0000-7000-8000-{i:012d}", parameters=params)
+
+
+def redaction_cost(n: int, home: Path) -> dict[str, float]:
+    """Redaction per event against building the same event, on distinct events; and one
+    whole capture point (START + COMPLETE: build, redact, cap, durable append) with 50
+    parameters."""
+    config = ProvlinkConfig.load(home=str(home))
+    redact = Redactor(config.secret_key_patterns, config.redact_values)
+    spool = Spool(home / "bench-redact-spool.db", sync=config.spool_sync)
+    results: dict[str, float] = {}
+    total = n * 5  # per_call's 5 rounds: every call gets an event never seen before
+    for label, make in (("typical", typical_record), ("params50", fifty_parameter_record)):
+        records = [make(i) for i in range(total)]
+        events = [to_event(r) for r in records]
+        recs, evs = iter(records), iter(events)
+        build = per_call(lambda recs=recs: to_event(next(recs)), n)
+        red = per_call(lambda evs=evs: redact(next(evs)), n)
+        results[f"{label}_build_ms"] = build * 1e3
+        results[f"{label}_redact_ms"] = red * 1e3
+        results[f"{label}_redact_to_build"] = red / build
+    starts = iter([fifty_parameter_record(i, EventType.START) for i in range(total)])
+    dones = iter([fifty_parameter_record(i) for i in range(total)])
+    limit = config.parameter_max_chars
+
+    def capture_point_50() -> None:
+        spool.append(cap_parameters(redact(to_event(next(starts))), limit))
+        spool.append(cap_parameters(redact(to_event(next(dones))), limit))
+
+    results["params50_capture_point_ms"] = per_call(capture_point_50, n) * 1e3
+    return results
 
 
 def sender_throughput(n: int, home: Path) -> dict[str, float]:
@@ -128,6 +189,7 @@ def main() -> None:
         home = Path(tmp)
         os.environ["PROVLINK_HOME"] = str(home)
         cp = critical_path(n_calls, home)
+        rc = redaction_cost(n_calls, home)
         tp = sender_throughput(n_events, home)
     print("critical path of one capture point (START + COMPLETE: build + redact + durable append)")
     print(f"  json.dumps of the same two events : {cp['json_dumps_ms']:.3f} ms")
@@ -135,12 +197,18 @@ def main() -> None:
     print(f"  durable appends (2)               : {cp['append_ms']:.3f} ms")
     print(f"  total per capture point           : {cp['capture_point_ms']:.3f} ms "
           f"({cp['ratio_to_json_dumps']:.1f}x json.dumps)")
+    print("redaction per event (distinct events, so no cached string), against building it")
+    for label, name in (("typical", "typical event"), ("params50", "50-parameter event")):
+        print(f"  {name:<20}: redact {rc[label + '_redact_ms']:.3f} ms, build "
+              f"{rc[label + '_build_ms']:.3f} ms ({rc[label + '_redact_to_build']:.2f}x build)")
+    print(f"  capture point with 50 parameters (START + COMPLETE, with appends): "
+          f"{rc['params50_capture_point_ms']:.3f} ms")
     print(f"sender throughput ({n_events} spooled events, batch 500)")
     for key, value in tp.items():
         print(f"  {key:<32}: {value:,.0f}")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "core.json").write_text(json.dumps({**cp, **tp}, indent=2))
+    (out / "core.json").write_text(json.dumps({**cp, **rc, **tp}, indent=2))
 
 
 if __name__ == "__main__":

@@ -88,3 +88,31 @@ def test_user_key_patterns_extend_the_defaults_unless_they_replace_them() -> Non
 
     assert values(extended) == {"customer_ssn": "***", "password": "***"}
     assert values(only) == {"customer_ssn": "***", "password": "Pw-Default-1"}
+
+
+def test_errors_kept_in_the_spool_are_redacted(tmp_path) -> None:
+    """A target's error can quote credentials (a URL, the event's own text): the spool's
+    ``last_error`` never keeps them, whether the runtime or the CLI wrote it."""
+    from provlink.delivery.runtime import Runtime
+    from provlink.delivery.spool import DEAD, Spool
+
+    error = (f"POST https://etl:Pw-In-Url-1@lineage.example.com/api failed: 422 "
+             f"{{'password': 'Quoted-Pw-2', 'remote': 'https://{TOKEN}@github.com'}}")
+    runtime = Runtime(provlink.ProvlinkConfig.load(home=str(tmp_path / "rt")))
+    try:
+        spool = runtime.emitter.spool
+        spool.append({"eventType": "START", "run": {"runId": "r-1"}})
+        spool.append({"eventType": "START", "run": {"runId": "r-2"}})
+        spool.mark_dead(1, error)
+        spool.record_failure(2, error, max_attempts=1)
+        plain = Spool(tmp_path / "plain.db")  # no runtime: the default filter still applies
+        plain.append({"eventType": "START", "run": {"runId": "r-3"}})
+        plain.mark_dead(1, error)
+        kept = [e.last_error for e in spool.entries(state=DEAD)]
+        kept += [e.last_error for e in plain.entries(state=DEAD)]
+    finally:
+        runtime.close(1)
+    assert len(kept) == 3
+    for text in kept:
+        assert "lineage.example.com" in text and "422" in text
+        assert "Pw-In-Url-1" not in text and "Quoted-Pw-2" not in text and TOKEN not in text

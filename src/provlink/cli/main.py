@@ -15,6 +15,7 @@ from provlink.config import ProvlinkConfig
 from provlink.delivery.failures import STATUS_FILE, FailureLog, FailureSummary
 from provlink.delivery.spool import DEAD, Spool
 from provlink.errors import ProvlinkError
+from provlink.events.redact import Redactor
 
 # Modules contributing subcommands; each has ``register(subparsers) -> None``.
 COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governance",
@@ -22,7 +23,9 @@ COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governa
 
 
 def _spool(config: ProvlinkConfig) -> Spool:
-    return Spool(config.spool_path, sync=config.spool_sync)
+    # errors this process writes (``spool flush``) are redacted with the user's patterns too
+    redactor = Redactor(config.secret_key_patterns, (*config.redact_values, *config.api_keys))
+    return Spool(config.spool_path, sync=config.spool_sync, error_filter=redactor.redact_text)
 
 
 def _failures(config: ProvlinkConfig) -> FailureSummary | None:

@@ -105,18 +105,20 @@ class Runtime:
         self.capture_failures = 0
         # Durable only beside the durable spool: an injected emitter (tests) counts in memory.
         self.failure_log = FailureLog(config.home / STATUS_FILE) if emitter is None else None
-        self.emitter = emitter if emitter is not None else self._spool_emitter(config)
+        self.emitter = emitter if emitter is not None else self._spool_emitter(config,
+                                                                               self.redactor)
 
     def _cap_parameters(self, event: dict[str, Any]) -> dict[str, Any]:
         """Size bound on parameter values, after redaction has seen them whole."""
         return cap_parameters(event, self.config.parameter_max_chars)
 
     @staticmethod
-    def _spool_emitter(config: ProvlinkConfig) -> SpoolEmitter:
+    def _spool_emitter(config: ProvlinkConfig, redactor: Redactor) -> SpoolEmitter:
         from provlink.governance.keys import load_signer
 
         signer = load_signer(config)
-        spool = Spool(config.spool_path, sync=config.spool_sync)
+        spool = Spool(config.spool_path, sync=config.spool_sync,
+                      error_filter=redactor.redact_text)
         return SpoolEmitter(spool, Sender.from_config(spool, config), signer)
 
     def build(self, record: CaptureRecord) -> dict[str, Any]:

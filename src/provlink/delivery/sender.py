@@ -175,7 +175,8 @@ class Sender:
     def _record_dead(self, seq: int, error: str, kind: str) -> None:
         self._not_before.pop(seq, None)
         self.dead_lettered += 1
-        log.warning("provlink: event %s dead-lettered (%s): %s", seq, kind, error[:500])
+        log.warning("provlink: event %s dead-lettered (%s): %s", seq, kind,
+                    self._spool.error_text(error)[:500])
 
     def _due(self, batch: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Drop events whose retry is not due yet, and every later event of their lane."""

@@ -15,8 +15,9 @@ and its WAL/SHM are private to their owner (:mod:`provlink.private_files`).
 
 Delivery state per event: ``state`` (pending, sent, dead-lettered), ``attempts`` (failures
 the backend or target charged to this event) and ``last_error``. Every write of
-``last_error`` goes through :meth:`Spool._error_text` (bounded, and the one place a filter
-such as redaction applies).
+``last_error`` goes through :meth:`Spool.error_text`: bounded, and redacted (the runtime's
+redactor, or :func:`provlink.events.redact.scrub_text` when none is given): a target's
+error can quote a URL with credentials or the event's own text.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from typing import Any, NamedTuple, TypeVar
 from provlink.canonical import NotCanonicalError, canonical_json, sha256_hex
 from provlink.delivery.ledger_store import LEDGER_SCHEMA, LedgerTables
 from provlink.errors import PrivateFileError, SpoolError
+from provlink.events.redact import scrub_text
 from provlink.governance import entry as entries
 from provlink.private_files import private_dir, private_file
 
@@ -106,7 +108,7 @@ class Spool:
     def __init__(self, path: Path, *, sync: str = "normal",
                  error_filter: Callable[[str], str] | None = None) -> None:
         self.path = path
-        self._error_filter = error_filter
+        self._error_filter = error_filter if error_filter is not None else scrub_text
         try:
             private_file(private_dir(path.parent) / path.name)
             self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
@@ -205,7 +207,7 @@ class Spool:
                          [(time.time(), s) for s in seqs])
 
     def mark_dead(self, seq: int, error: str) -> None:
-        text = self._error_text(error)
+        text = self.error_text(error)
         self._transition([seq], DEAD, "UPDATE events SET state = 2, last_error = ?, "
                          "attempts = attempts + 1 WHERE seq = ?", [(text, seq)],
                          {"error_sha256": sha256_hex(text.encode())})
@@ -222,6 +224,8 @@ class Spool:
                                           "events": sorted(seqs)})
 
         self.write(apply, "update")
+        self._update("UPDATE events SET state = 2, last_error = ?, attempts = attempts + 1 "
+                     "WHERE seq = ?", [(self.error_text(error), seq)])
 
     def mark_failed_attempt(self, seq: int, error: str) -> None:
         self.record_failure(seq, error)
@@ -235,7 +239,7 @@ class Spool:
         uncounted one (the backend was unreachable) only records the error: an outage
         must never dead-letter what it delayed.
         """
-        text = self._error_text(error)
+        text = self.error_text(error)
         limit = max_attempts if max_attempts is not None else -1
         step = 1 if counted else 0
 
@@ -256,11 +260,10 @@ class Spool:
         row = self.write(record, "update")
         return (row[0], row[1] == DEAD) if row else (0, False)
 
-    def _error_text(self, error: str) -> str:
-        """The one place ``last_error`` text is shaped before it is stored."""
-        if self._error_filter is not None:
-            error = self._error_filter(error)
-        return error[:ERROR_MAX_CHARS]
+    def error_text(self, error: str) -> str:
+        """The one place ``last_error`` text is shaped before it is stored (or logged):
+        redacted, then bounded."""
+        return self._error_filter(error)[:ERROR_MAX_CHARS]
 
     def requeue_dead(self) -> int:
         def requeue(tables: LedgerTables) -> int:

@@ -39,7 +39,7 @@ from provlink.events.secret_shapes import (
 )
 from provlink.events.secret_values import KnownSecrets, environment_candidates
 
-__all__ = ["IDENTITY_KEYS", "MASK", "Redactor", "strip_url_credentials"]
+__all__ = ["IDENTITY_KEYS", "MASK", "Redactor", "scrub_text", "strip_url_credentials"]
 
 # Values under these keys name things; they are never substring-replaced.
 IDENTITY_KEYS = frozenset({"namespace", "name", "runId", "field", "datasetVersion", "key",
@@ -108,11 +108,15 @@ class Redactor:
 
     # -- the step ----------------------------------------------------------------------
     def __call__(self, event: dict[str, Any]) -> dict[str, Any]:
-        before = self.known.generation
+        before = self.known.values
         out = self._walk_dict(event)
-        if self.known.generation != before:
+        if self.known.values is not before:
             # a value masked by its key was learnt: scrub its copies elsewhere in the event
-            out = self._walk_dict(out)
+            # (strings walked before it was learnt), with a plain replace of the new values
+            seen = set(before)
+            fresh = [v for v in self.known.values if v not in seen]
+            if fresh:
+                out = _replace_values(out, fresh, None)
         return out
 
     def redact_value(self, value: Any) -> Any:
@@ -203,6 +207,24 @@ class Redactor:
         return MASK
 
 
+def _replace_values(node: Any, values: list[str], key: str | None) -> Any:
+    if isinstance(node, str):
+        if key in IDENTITY_KEYS or key in _VERBATIM_KEYS:
+            return node
+        for value in values:
+            if value in node:
+                node = node.replace(value, MASK)
+            escaped = json.dumps(value)[1:-1]  # its form inside JSON-encoded text
+            if escaped != value and escaped in node:
+                node = node.replace(escaped, MASK)
+        return node
+    if isinstance(node, dict):
+        return {k: _replace_values(v, values, k) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_replace_values(v, values, key) for v in node]
+    return node
+
+
 def strip_url_credentials(text: str, is_secret_key: Any = None) -> str:
     """A URL-shaped identity without its credentials, by parsing (no substitution).
 
@@ -265,3 +287,18 @@ def _without_secret_params(rest: str, is_secret_key: Any) -> str:
             part = f"{name}={MASK}"
         out.append(part)
     return "".join(out)
+
+
+_default_redactor: Redactor | None = None
+
+
+def scrub_text(text: str) -> str:
+    """Redact free text outside an event where no runtime's redactor is at hand (the
+    spool's ``last_error`` written by ``provlink spool flush``): default key patterns,
+    every shape, strong secret values of the environment."""
+    global _default_redactor
+    if _default_redactor is None:
+        from provlink.config import DEFAULT_SECRET_KEY_PATTERNS
+
+        _default_redactor = Redactor(DEFAULT_SECRET_KEY_PATTERNS)
+    return _default_redactor.redact_text(text)

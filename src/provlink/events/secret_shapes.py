@@ -69,55 +69,91 @@ PRIVATE_KEY_HEADERS: tuple[str, ...] = (
     "BEGIN SSH2 ENCRYPTED PRIVATE KEY", "PuTTY-User-Key-File-2",
 )
 
-# Formats detect-secrets 1.5 has no plugin for (each is a vendor-documented prefix).
-SUPPLEMENT: tuple[str, ...] = (
-    r"github_pat_[A-Za-z0-9_]{22,}",            # GitHub fine-grained PAT
-    r"AIza[0-9A-Za-z_\-]{35}",                  # Google API key
-    r"ya29\.[0-9A-Za-z_\-]{20,}",               # Google OAuth access token
-    r"GOCSPX-[0-9A-Za-z_\-]{24,}",              # Google OAuth client secret
-    r"hf_[A-Za-z0-9]{30,}",                     # Hugging Face
-    r"sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_\-]{20,}",  # Anthropic
-    r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}",  # OpenAI project/service keys
-    r"dapi[0-9a-f]{32}(?:-\d+)?",               # Databricks
-    r"shp(?:at|ss|ca|pa)_[0-9a-fA-F]{32}",      # Shopify
-    r"do[por]_v1_[0-9a-f]{64}",                 # DigitalOcean
-    r"hv[sbr]\.[A-Za-z0-9_\-]{24,}",            # HashiCorp Vault
-    r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-]{60,}",  # Terraform Cloud
-    r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}",          # Postman
-    r"glsa_[A-Za-z0-9]{32}_[0-9a-f]{8}",        # Grafana service account
-    r"glc_[A-Za-z0-9+/]{32,}={0,2}",            # Grafana Cloud
-    r"npm_[A-Za-z0-9]{36}",                     # npm
-    r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+",         # Slack app-level token
-    r"ATATT3[A-Za-z0-9_\-=]{50,}",              # Atlassian API token
-    r"lin_api_[A-Za-z0-9]{40}",                 # Linear
-    r"AGE-SECRET-KEY-1[0-9A-Z]{58}",            # age
-    r"dp\.(?:st|sa|ct|scim|audit)\.(?:[a-z0-9_\-]{2,35}\.)?[A-Za-z0-9]{40,}",  # Doppler
-    r"sq0atp-[0-9A-Za-z_\-]{22}",               # Square access token
-    r"key-[0-9a-f]{32}",                        # Mailgun
-    r"LTAI[A-Za-z0-9]{16,20}",                  # Alibaba Cloud access key
-    r"rk_(?:live|test)_[0-9a-zA-Z]{24,}|sk_test_[0-9a-zA-Z]{24,}",  # Stripe test/restricted
+# Formats detect-secrets 1.5 has no plugin for (each a vendor-documented prefix), with the
+# substrings any match contains.
+SUPPLEMENT: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (r"github_pat_[A-Za-z0-9_]{22,}", ("github_pat_",)),           # GitHub fine-grained PAT
+    (r"AIza[0-9A-Za-z_\-]{35}", ("AIza",)),                        # Google API key
+    (r"ya29\.[0-9A-Za-z_\-]{20,}", ("ya29.",)),                    # Google OAuth token
+    (r"GOCSPX-[0-9A-Za-z_\-]{24,}", ("GOCSPX-",)),                  # Google client secret
+    (r"hf_[A-Za-z0-9]{30,}", ("hf_",)),                             # Hugging Face
+    (r"sk-ant-(?:api|admin)\d\d-[A-Za-z0-9_\-]{20,}", ("sk-",)),  # Anthropic
+    (r"sk-(?:proj|svcacct|admin)-[A-Za-z0-9_\-]{20,}", ("sk-",)),   # OpenAI project keys
+    (r"dapi[0-9a-f]{32}(?:-\d+)?", ("dapi",)),                      # Databricks
+    (r"shp(?:at|ss|ca|pa)_[0-9a-fA-F]{32}", ("shp",)),              # Shopify
+    (r"do[por]_v1_[0-9a-f]{64}", ("_v1_",)),                        # DigitalOcean
+    (r"hv[sbr]\.[A-Za-z0-9_\-]{24,}", ("hvs.", "hvb.", "hvr.")),    # HashiCorp Vault
+    (r"[A-Za-z0-9]{14}\.atlasv1\.[A-Za-z0-9_\-]{60,}", (".atlasv1.",)),  # Terraform Cloud
+    (r"PMAK-[0-9a-f]{24}-[0-9a-f]{34}", ("PMAK-",)),                # Postman
+    (r"glsa_[A-Za-z0-9]{32}_[0-9a-f]{8}", ("glsa_",)),              # Grafana service account
+    (r"glc_[A-Za-z0-9+/]{32,}={0,2}", ("glc_",)),                   # Grafana Cloud
+    (r"npm_[A-Za-z0-9]{36}", ("npm_",)),                            # npm
+    (r"xapp-\d-[A-Z0-9]+-\d+-[a-z0-9]+", ("xapp-",)),               # Slack app-level token
+    (r"ATATT3[A-Za-z0-9_\-=]{50,}", ("ATATT3",)),                   # Atlassian API token
+    (r"lin_api_[A-Za-z0-9]{40}", ("lin_api_",)),                    # Linear
+    (r"AGE-SECRET-KEY-1[0-9A-Z]{58}", ("AGE-SECRET-KEY-",)),         # age
+    (r"dp\.(?:st|sa|ct|scim|audit)\.(?:[a-z0-9_\-]{2,35}\.)?[A-Za-z0-9]{40,}", ("dp.",)),
+    (r"sq0atp-[0-9A-Za-z_\-]{22}", ("sq0atp-",)),                   # Square access token
+    (r"key-[0-9a-f]{32}", ("key-",)),                               # Mailgun
+    (r"LTAI[A-Za-z0-9]{16,20}", ("LTAI",)),                         # Alibaba Cloud
+    (r"rk_test_[0-9a-zA-Z]{24,}|sk_test_[0-9a-zA-Z]{24,}", ("k_test_",)),  # Stripe test keys
 )
+
+# Substrings every match of a detect-secrets pattern contains: a pattern runs only on text
+# holding one (one regex per format is far cheaper than one alternation of all of them,
+# which Python's engine tries at every position). None: always run (cheap, rare anchors).
+NEEDLES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "AWSKeyDetector": (("A3T", "ABIA", "ACCA", "AKIA", "ASIA"),),
+    "AzureStorageKeyDetector": (("AccountKey=",),),
+    "DiscordBotTokenDetector": ((".",),),
+    "GitHubTokenDetector": (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"),),
+    "GitLabTokenDetector": (("glpat-", "gldt-", "glft-", "glsoat-", "glrt-"), ("GR1348941",),
+                            ("glcbt-",), ("glimt-",), ("glptt-",), ("glagent-",), ("gloas-",)),
+    "JwtTokenDetector": (("eyJ",),),
+    "MailchimpDetector": (("-us",),),
+    "OpenAIDetector": (("T3BlbkFJ",),),
+    "PypiTokenDetector": (("pypi-",), ("pypi-",)),
+    "SendGridDetector": (("SG.",),),
+    "SlackDetector": (("xox", "XOX", "Xox"), ("hooks.slack.com",)),
+    "SquareOAuthDetector": (("sq0csp-",),),
+    "StripeDetector": (("k_live_",),),
+    "TelegramBotTokenDetector": ((":",),),
+    "TwilioKeyDetector": (("AC",), ("SK",)),
+}
 
 _TOKEN_CHARS = r"[A-Za-z0-9_\-]*"  # a match extends over the rest of its token
 
 
-def _token_regex() -> re.Pattern[str]:
+def _token_families() -> tuple[tuple[tuple[str, ...], re.Pattern[str], bool], ...]:
+    """(needles, regex, is_discord) per token format."""
     # No token starts in the middle of a word ('xAKIA...', long hex ids stay intact); a
     # Telegram token starts with digits, so only a digit before it disqualifies it
     # ('/bot123456789:AA...' is how its API URLs carry it).
     word, digit = r"(?<![A-Za-z0-9])", r"(?<![0-9])"
-    parts: list[str] = []
+    families = []
     for plugin, patterns in DETECT_SECRETS.items():
         for i, pattern in enumerate(patterns):
             flags = "(?i:" if plugin in IGNORECASE_PLUGINS and i == 0 else "(?:"
             start = digit if plugin == "TelegramBotTokenDetector" else word
-            body = f"{start}{flags}{pattern}){_TOKEN_CHARS}"
-            parts.append(f"(?P<discord>{body})" if plugin == "DiscordBotTokenDetector" else body)
-    parts += [f"{word}(?:{p}){_TOKEN_CHARS}" for p in SUPPLEMENT]
-    return re.compile("|".join(parts))
+            families.append((NEEDLES[plugin][i],
+                             re.compile(f"{start}{flags}{pattern}){_TOKEN_CHARS}"),
+                             plugin == "DiscordBotTokenDetector"))
+    families += [(needles, re.compile(f"{word}(?:{p}){_TOKEN_CHARS}"), False)
+                 for p, needles in SUPPLEMENT]
+    return tuple(families)
 
 
-_TOKENS = _token_regex()
+_TOKEN_FAMILIES = _token_families()
+# Families whose needle is one common character run on length alone; for the rest, one
+# search for any needle decides whether a string needs the per-family loop at all.
+_COMMON_NEEDLES = frozenset({".", ":"})
+_MIN_LEN = {".": 59, ":": 44}  # the shortest Discord / Telegram token
+_COMMON_FAMILIES = tuple((f[0][0], f[1], f[2]) for f in _TOKEN_FAMILIES
+                        if f[0][0] in _COMMON_NEEDLES)
+_RARE_FAMILIES = tuple(f for f in _TOKEN_FAMILIES if f[0][0] not in _COMMON_NEEDLES)
+_ANY_NEEDLE = re.compile("|".join(
+    re.escape(n) for n in sorted({n for f in _TOKEN_FAMILIES for n in f[0]} - _COMMON_NEEDLES,
+                                 key=len, reverse=True)))
 _PRIVATE_KEY = re.compile(
     "-----(?:" + "|".join(h for h in PRIVATE_KEY_HEADERS if h.startswith("BEGIN"))
     + "|BEGIN ENCRYPTED PRIVATE KEY)-----[\\s\\S]*?(?:-----END[A-Z0-9 ]*-----|\\Z)"
@@ -174,6 +210,13 @@ _ORACLE = re.compile(
     r"(?P<pre>(?:jdbc:oracle:[a-z]+:|\bsqlplus[ \t]+(?:-\w+[ \t]+)*)[^\s/@:\"']+/)"
     r"(?P<val>[^\s@\"']+)(?=@)")
 
+def _discord(m: re.Match[str]) -> str:
+    token = m.group()
+    if not any(c.isdigit() for c in token):
+        return token  # a dotted Python path of the right lengths, not a Discord token
+    return MASK
+
+
 _NULLISH = frozenset({"null", "none", "nil", "", MASK})
 
 
@@ -204,7 +247,13 @@ class ShapeMasker:
         self._learn = learn
 
     def __call__(self, text: str) -> str:
-        text = _TOKENS.sub(self._token, text)
+        for needle, regex, discord in _COMMON_FAMILIES:
+            if len(text) >= _MIN_LEN[needle] and needle in text:
+                text = regex.sub(_discord if discord else MASK, text)
+        if _ANY_NEEDLE.search(text) is not None:
+            for needles, regex, _ in _RARE_FAMILIES:
+                if any(needle in text for needle in needles):
+                    text = regex.sub(MASK, text)
         if "PRIVATE KEY" in text or "PuTTY" in text:
             text = _PRIVATE_KEY.sub(MASK, text)
         if "@" in text:
@@ -229,12 +278,6 @@ class ShapeMasker:
             text = _SQL.sub(self._pre_masked, text)
         return text
 
-    @staticmethod
-    def _token(m: re.Match[str]) -> str:
-        token = m.group()
-        if m.lastgroup == "discord" and not any(c.isdigit() for c in token):
-            return token  # a dotted Python path of the right lengths, not a Discord token
-        return MASK
 
     @staticmethod
     def _url_password(m: re.Match[str]) -> str:

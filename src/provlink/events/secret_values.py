@@ -13,8 +13,9 @@ Where they come from, and how much each source is trusted:
 
 Learnt values are bounded (:data:`MAX_LEARNT` values of at most :data:`MAX_LEN` characters,
 oldest forgotten first) so a long-lived process cannot grow its pattern without bound.
-Matching is ``value in text`` per value (C substring search), longest first, which stays
-linear in the text for the few dozen values a process knows.
+Matching is ``value in text`` per value (C substring search), longest first: linear in the
+text, and a few microseconds per string for the handful of values a task process knows
+(an Aho-Corasick automaton would be the next step if processes ever needed hundreds).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ MASK = "***"
 MIN_CONFIGURED_LEN = 4
 MIN_LEARNT_LEN = 8
 MAX_LEN = 1024
-MAX_LEARNT = 256
+MAX_LEARNT = 64
 
 # Values that are words, not secrets, whatever variable holds them.
 COMMON_VALUES = frozenset({
@@ -102,6 +103,11 @@ class KnownSecrets:
     def _rebuild(self) -> None:
         self._ordered = tuple(sorted({*self._configured, *self._learnt}, key=len, reverse=True))
         self.generation += 1
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        """Every known value, longest first (a new tuple after each change)."""
+        return self._ordered
 
     def __contains__(self, value: object) -> bool:
         return value in self._configured or value in self._learnt
