@@ -224,8 +224,6 @@ class Spool:
                                           "events": sorted(seqs)})
 
         self.write(apply, "update")
-        self._update("UPDATE events SET state = 2, last_error = ?, attempts = attempts + 1 "
-                     "WHERE seq = ?", [(self.error_text(error), seq)])
 
     def mark_failed_attempt(self, seq: int, error: str) -> None:
         self.record_failure(seq, error)
