@@ -62,11 +62,11 @@ def test_backend_hash_finds_the_spool_and_ledger_entry(
     stored = backend_rows(store)
     entries = {entry.payload_sha256: entry for entry in spool.entries()}
     assert len(stored) == len(events)
-    for (seq, link), event in zip(links, events, strict=True):
+    for appended, event in zip(links, events, strict=True):
         digest = json_digest(event)
-        assert digest in stored, f"the backend does not key event {seq} by its RFC 8785 digest"
+        assert digest in stored, f"the backend does not key event {appended} by its digest"
         entry = entries[digest]
-        assert (entry.seq, entry.entry_hash) == (seq, link)
+        assert (entry.seq, entry.entry_hash, entry.leaf_index) == tuple(appended)
         assert stored[digest] == json.loads(entry.payload)
         assert json_digest(stored[digest]) == digest, "the stored form must hash the same again"
         # the stored text is the canonical bytes themselves, non-ASCII kept as UTF-8

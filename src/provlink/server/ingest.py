@@ -79,7 +79,7 @@ def store_event(tx: Tx, event: dict[str, Any], received_at: str) -> bool:
         return False
     if run is not None:
         _run_event(tx, event, event_time)
-    elif "dataset" in event:
+    elif isinstance(event.get("dataset"), dict):
         _dataset_event(tx, event["dataset"], event_time)
     else:
         _job_event(tx, event, event_time)

@@ -25,24 +25,33 @@ from provlink.errors import EventValidationError
 
 RUN_EVENT_TYPES = frozenset({"START", "RUNNING", "COMPLETE", "ABORT", "FAIL", "OTHER"})
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S*$")
+# RFC 3986: a scheme, then only URI characters (unreserved, reserved, %-escapes); the full
+# grammar (authority, IPv6 literals) is not checked, see the differential test
+_URI = re.compile(
+    r"^[A-Za-z][A-Za-z0-9+.-]*:"
+    r"(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{2})*$"
+)
+# RFC 3339 date-time (the schema's format), before datetime's wider ISO 8601 parser
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$", re.ASCII
+)
 _MAX_NAME = 4096
 
 
 def validate_event(event: Any) -> None:
     """Raise :class:`EventValidationError` unless ``event`` is a RunEvent, DatasetEvent or JobEvent.
 
-    The kind is told apart the way the spec does: ``run`` makes a RunEvent, else ``dataset``
-    a DatasetEvent, else a JobEvent.
+    The kind is told by key: ``run`` makes a RunEvent, else ``dataset`` a DatasetEvent, else
+    a JobEvent; a key sent as null counts as absent (as Marquez's Jackson reads it).
     """
     if not isinstance(event, dict):
         raise EventValidationError("event", "must be a JSON object")
     _event_time(event)
     _uri(event, "producer", "producer")
     _uri(event, "schemaURL", "schemaURL")
-    if "run" in event:
+    if event.get("run") is not None:
         _run_event(event)
-    elif "dataset" in event:
+    elif event.get("dataset") is not None:
         _dataset(event["dataset"], "dataset", facet_keys=("facets",))
     else:
         _job(_required(event, "job", "job"), "job")
@@ -167,8 +176,10 @@ def _uri(owner: dict[str, Any], key: str, field: str) -> None:
 
 def _event_time(event: dict[str, Any]) -> None:
     value = _required(event, "eventTime", "eventTime")
-    if not isinstance(value, str) or parse_time(value) is None:
-        raise EventValidationError("eventTime", "must be an ISO-8601 date-time with a UTC offset")
+    if not isinstance(value, str) or not _DATE_TIME.match(value) or parse_time(value) is None:
+        raise EventValidationError(
+            "eventTime", "must be an RFC 3339 date-time with an offset, e.g. 2024-05-01T12:00:00Z"
+        )
 
 
 def parse_time(value: str) -> datetime | None:
