@@ -73,3 +73,15 @@ def deliver_in_lanes(payloads: list[str], send: Callable[[str], Outcome],
         for future in [pool.submit(run_lane, lane) for lane in lanes]:
             future.result()
     return outcomes
+
+
+def deliver_in_order(payloads: list[str], send: Callable[[str], Outcome]) -> list[Outcome]:
+    """One lane for everything (``delivery_concurrency=1``): stop at the first transient
+    failure; what follows is not attempted. No event needs parsing for its lane."""
+    outcomes: list[Outcome] = []
+    for payload in payloads:
+        outcome = send(payload)
+        outcomes.append(outcome)
+        if not (outcome.ok or outcome.permanent):
+            break
+    return outcomes

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from provlink.delivery.http_poster import HttpPoster, classify_exception, classify_status
-from provlink.delivery.lanes import deliver_in_lanes
+from provlink.delivery.lanes import deliver_in_lanes, deliver_in_order
 from provlink.delivery.outcome import HELD, OK, Outcome
 from provlink.errors import DeliveryError, EventValidationError
 from provlink.threads import ignore_this_thread
@@ -75,6 +75,8 @@ class TransportTarget:
             outcomes = self._deliver_batch(self._poster, payloads)
             if outcomes is not None:
                 return outcomes
+        if self._pool is None:
+            return deliver_in_order(payloads, self._poster.send_one)
         return deliver_in_lanes(payloads, self._poster.send_one, self._pool)
 
     def _emit_each(self, payloads: list[str]) -> list[Outcome]:
