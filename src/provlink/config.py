@@ -82,6 +82,7 @@ class ProvlinkConfig:
     delivery_concurrency: int = 8
     close_timeout: float = 5.0
     lineage_url: str = "http://127.0.0.1:5000"
+    allowed_hosts: tuple[str, ...] = ()  # Host names `provlink serve` answers besides loopback
     env_vars: tuple[str, ...] = ()
     disabled: bool = False
     # ``provlink serve``'s bearer keys (``KEY`` or ``KEY:read``), comma-separated in the env.

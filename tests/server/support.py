@@ -67,13 +67,15 @@ def free_port() -> int:
 class LiveServer:
     """uvicorn serving ``create_app(store)`` in a thread, as ``provlink serve`` does."""
 
-    def __init__(self, store: Any, api_keys: list[str] | None = None) -> None:
+    def __init__(
+        self, store: Any, api_keys: list[str] | None = None, allowed_hosts: tuple[str, ...] = ()
+    ) -> None:
         import uvicorn
 
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(store, api_keys=api_keys),
+            create_app(store, api_keys=api_keys, allowed_hosts=allowed_hosts),
             host="127.0.0.1",
             port=self.port,
             log_level="warning",

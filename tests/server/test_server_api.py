@@ -48,7 +48,7 @@ def test_post_lineage_answers_like_marquez(server: LiveServer, store: Any) -> No
     assert _post(server, bad_job).json()["field"] == "job.name"
 
     assert _post(server, b'{"eventTime": ').status_code == 400
-    assert _post(server, b'{"x": NaN}').status_code == 400
+    assert _post(server, b'{"x": NaN}').status_code == 422
     assert _post(server, b"\xff\xfe").status_code == 400
     assert store.counts()["events"] == 1
 

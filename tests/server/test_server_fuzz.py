@@ -4,8 +4,10 @@ message names the field, never a 5xx, and the store stays consistent afterwards.
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 from typing import Any
+from urllib.parse import quote
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +17,7 @@ from provlink.canonical import json_digest
 from provlink.errors import EventValidationError
 from provlink.server.app import create_app
 from provlink.server.nodeid import parse_node_id
-from provlink.server.validation import validate_event
+from provlink.server.validation import MAX_DEPTH, validate_event
 from tests.server.server_events import dataset, facet, pipeline, run_event
 
 ODD_TEXT = st.one_of(
@@ -188,7 +190,8 @@ def _assert_store_intact(store: Any, client: TestClient, stored: dict[str, Any])
 
 
 def test_fuzzed_single_events(store: Any) -> None:
-    client = TestClient(create_app(store))  # a server exception fails the test with its traceback
+    client = TestClient(create_app(store), base_url="http://127.0.0.1")
+    # a server exception fails the test with its traceback
     stored: dict[str, Any] = {}
 
     @given(event=mutated_events())
@@ -210,7 +213,8 @@ def test_fuzzed_single_events(store: Any) -> None:
 
 
 def test_fuzzed_raw_bodies_and_batches(store: Any) -> None:
-    client = TestClient(create_app(store))  # a server exception fails the test with its traceback
+    client = TestClient(create_app(store), base_url="http://127.0.0.1")
+    # a server exception fails the test with its traceback
     stored: dict[str, Any] = {}
 
     @given(
@@ -254,3 +258,148 @@ def test_fuzzed_raw_bodies_and_batches(store: Any) -> None:
     raw()
     batch()
     _assert_store_intact(store, client, stored)
+
+
+# extremes: depth, numbers, size and encoding, then every read endpoint --------------------
+DEEP_MARK = '"__deep__"'
+NUMBERS = [
+    "1e999", "-1e999", "NaN", "Infinity", "-Infinity", "1e308", "5e-324", "-0", "-0.0",
+    str(2**63), str(2**64), "9" * 4000, "1" + "0" * 5000, "0.1e-99999", "123456789.123456789e-3",
+]
+TEXTS = [
+    "\\ud800", "\\udfff\\ud800", "\\u0000", "a\\u0000b", "\\ufeff", "\ufeff", "é✓🚀", "\u202e",
+    "a\u0301", "x" * 4096, "x" * 4097, "y" * 200_000, "%2F%00", "a:b:c", "job:x:y", "//", "",
+    " ", "\\n\\t\\r", "\\\\", '\\"', "🚀" * 2000,
+]
+
+
+@st.composite
+def extreme_bodies(draw: st.DrawFn) -> tuple[bytes, dict[str, str]]:
+    """A JSON text (single event or batch) with one or more extremes spliced in, encoded oddly."""
+    base = copy.deepcopy(draw(st.sampled_from(BASES)))
+    splices: dict[str, str] = {}
+    for index in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["depth", "number", "text", "width", "name"]))
+        mark = f"__splice{index}__"
+        if kind == "depth":
+            depth = draw(st.sampled_from(
+                [MAX_DEPTH - 6, MAX_DEPTH, MAX_DEPTH + 1, 200, 600, 800, 900, 970, 5000]
+            ))
+            opener = draw(st.sampled_from(['{"x":', "[", '{"a":[']))
+            closer = {'{"x":': "}", "[": "]", '{"a":[': "]}"}[opener]
+            splices[mark] = opener * depth + "1" + closer * depth
+        elif kind == "number":
+            splices[mark] = draw(st.sampled_from(NUMBERS))
+        elif kind == "text":
+            splices[mark] = json.dumps(draw(st.sampled_from(TEXTS)), ensure_ascii=False).replace(
+                "\\\\u", "\\u"
+            )
+        elif kind == "width":
+            width = draw(st.sampled_from([500, 3000]))
+            splices[mark] = json.dumps([{"name": f"f{i}", "type": "INT"} for i in range(width)])
+        else:
+            splices[mark] = json.dumps(draw(st.sampled_from(TEXTS)))
+        paths = [p for p in _paths(base) if p]
+        path = draw(st.sampled_from(paths))
+        parent = base
+        for key in path[:-1]:
+            parent = parent[key]
+        if kind == "name" and "namespace" in base.get("job", {}):
+            base["job"][draw(st.sampled_from(["namespace", "name"]))] = mark
+        elif isinstance(parent, dict) and draw(st.booleans()):
+            parent[draw(st.sampled_from(["extra", path[-1]]))] = mark
+        else:
+            parent[path[-1]] = mark
+    text = json.dumps(base)
+    if draw(st.booleans()):
+        text = "[" + text + "," + json.dumps(BASES[0]) + "]"
+    for mark, value in splices.items():
+        text = text.replace(json.dumps(mark), value)
+    encoding = draw(st.sampled_from(["utf-8", "utf-8", "utf-16", "utf-32", "utf-8-sig", "latin-1"]))
+    try:
+        body = text.encode(encoding, errors="surrogatepass")
+    except UnicodeEncodeError:
+        body = text.encode("utf-8", errors="surrogatepass")
+    headers = {"Content-Type": "application/json"}
+    if draw(st.integers(0, 5)) == 0:
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    return body, headers
+
+
+def _not_json(name: str) -> Any:
+    raise AssertionError(f"a response contains {name}, which is not JSON")
+
+
+def _read_every_endpoint(client: TestClient) -> list[tuple[str, int]]:
+    """GET every read endpoint for every stored namespace, dataset, version, job and run."""
+    answers: list[tuple[str, int]] = []
+
+    def get(path: str, **params: Any) -> Any:
+        response = client.get("/api/v1/" + path, params=params)
+        answers.append((path, response.status_code))
+        # strict JSON: no NaN or Infinity, which browsers' JSON.parse refuses
+        body = json.loads(response.text, parse_constant=_not_json) if response.text else {}
+        return body if response.status_code == 200 else {}
+
+    def q(value: str) -> str:
+        return quote(value, safe="")
+
+    get("events/lineage", limit=50)
+    get("events/lineage", limit=50, sortDirection="asc", after="2000-01-01T00:00:00Z")
+    get("tags")
+    get("jobs", limit=10_000)
+    for ns in get("namespaces", limit=10_000).get("namespaces", []):
+        name = ns["name"]
+        get(f"namespaces/{q(name)}")
+        get("search", q=name[:50] or "x")
+        get("search", q=name[:50] or "x", sort="UPDATE_AT", filter="DATASET")
+        for ds in get(f"namespaces/{q(name)}/datasets", limit=10_000).get("datasets", []):
+            path = f"namespaces/{q(name)}/datasets/{q(ds['name'])}"
+            get(path)
+            for version in get(f"{path}/versions", limit=50).get("versions", []):
+                get(f"{path}/versions/{q(version['version'])}")
+            node = f"dataset:{name}:{ds['name']}"
+            get("lineage", nodeId=node, depth=20)
+            get("column-lineage", nodeId=node, depth=20, withDownstream="true")
+            for field in ds.get("fields", [])[:3]:
+                get("column-lineage", nodeId=f"datasetField:{name}:{ds['name']}:{field['name']}")
+        for job in get(f"namespaces/{q(name)}/jobs", limit=10_000).get("jobs", []):
+            path = f"namespaces/{q(name)}/jobs/{q(job['name'])}"
+            get(path)
+            get("lineage", nodeId=f"job:{name}:{job['name']}", depth=20)
+            get("column-lineage", nodeId=f"job:{name}:{job['name']}")
+            for run in get(f"{path}/runs", limit=50).get("runs", []):
+                get(f"jobs/runs/{q(run['id'])}")
+                get(f"jobs/runs/{q(run['id'])}/facets", type="job")
+                get(f"jobs/runs/{q(run['id'])}/facets")
+    page = client.get("/")
+    answers.append(("/", page.status_code))
+    return answers
+
+
+def test_extreme_ingest_then_every_read_endpoint(store: Any) -> None:
+    """Depth, number, size and encoding extremes go in; afterwards no read answers 5xx."""
+    client = TestClient(
+        create_app(store), base_url="http://127.0.0.1", raise_server_exceptions=False
+    )
+    answers: list[tuple[str, int]] = []
+
+    @given(case=extreme_bodies())
+    @settings(max_examples=150, deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    def post(case: tuple[bytes, dict[str, str]]) -> None:
+        body, headers = case
+        path = "/api/v1/lineage/batch" if body.lstrip()[:1] == b"[" else "/api/v1/lineage"
+        for target in (path, "/api/v1/lineage"):
+            response = client.post(target, content=body, headers=headers)
+            answers.append((target, response.status_code))
+            assert response.status_code < 500, (response.status_code, response.text[:500])
+
+    post()
+    assert any(status in (200, 201) for _, status in answers), "some extremes must be stored"
+    assert any(status == 422 for _, status in answers), "some extremes must be refused"
+    assert store.counts()["events"] > 0
+    reads = _read_every_endpoint(client)
+    assert len(reads) > 20
+    assert [(path, status) for path, status in reads if status >= 500] == []

@@ -44,15 +44,17 @@ def test_page_search_expand_and_details(store: Any, browser: Any, tmp_path: Path
         page = browser.new_page(viewport={"width": 1400, "height": 800})
         requests: list[str] = []
         page.on("request", lambda request: requests.append(request.url))
+        console: list[str] = []
+        page.on("console", lambda message: console.append(message.text))
         page.goto(live.url + "/")
         page.fill("#search", "raw")
         page.locator("#results li", has_text="/data/raw.csv").click()
         graph = page.locator("#graph")
-        page.wait_for_function("document.querySelector('#graph').dataset.nodes === '3'")
+        page.wait_for_function("() => document.querySelector('#graph').dataset.nodes === '3'")
         assert graph.locator("g.node").count() == 3
 
         page.locator("g.node[data-node-id='dataset:file:/data/features.parquet']").click()
-        page.wait_for_function("Number(document.querySelector('#graph').dataset.nodes) > 3")
+        page.wait_for_function("() => Number(document.querySelector('#graph').dataset.nodes) > 3")
         assert graph.locator("g.node").count() == 7
         assert graph.locator("path.edge").count() == 7
 
@@ -69,3 +71,5 @@ def test_page_search_expand_and_details(store: Any, browser: Any, tmp_path: Path
         if os.environ.get("PROVLINK_UPDATE_SCREENSHOT"):  # refresh the copy shown in benchmarks/
             shutil.copyfile(shot, DOCS_SCREENSHOT)
         assert all(url.startswith(live.url) for url in requests), "the page must work offline"
+        # the page works under its own strict CSP: nothing it does is blocked
+        assert not [m for m in console if "Content Security Policy" in m], console

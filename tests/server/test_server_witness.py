@@ -36,7 +36,7 @@ def post(client: TestClient, size: int, proof_from: int | None = None,
 
 @pytest.fixture
 def client(store: Any) -> TestClient:
-    return TestClient(create_app(store, witness=Witness(signer=WITNESS)))
+    return TestClient(create_app(store, witness=Witness(signer=WITNESS)), base_url="http://127.0.0.1")
 
 
 def test_consistent_checkpoints_are_cosigned_and_inconsistent_ones_refused(

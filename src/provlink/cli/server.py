@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
@@ -18,7 +17,7 @@ from provlink.cli.config import load_config
 from provlink.errors import EventValidationError, ProvlinkError
 from provlink.server.sql_store import SqlStore
 from provlink.server.store import open_store
-from provlink.server.validation import validate_event
+from provlink.server.validation import parse_json, validate_event
 
 IMPORT_BATCH = 1000
 
@@ -38,6 +37,14 @@ def register(subparsers: Any) -> None:
         metavar="KEY[:SCOPES]",
         help="accept this bearer key (scopes read,write; default both); repeatable."
         " Also the api_keys setting (PROVLINK_API_KEYS, comma-separated)",
+    )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests whose Host is NAME (loopback names always are; .example.com"
+        " allows subdomains); repeatable. Also the allowed_hosts setting",
     )
     serve.set_defaults(func=serve_command)
 
@@ -84,9 +91,9 @@ def serve_command(args: argparse.Namespace) -> int:
     from provlink.server.app import create_app
     from provlink.server.auth import KeyRing
 
-    specs = [*args.api_key, *load_config().api_keys]
     try:
-        keys = KeyRing.from_specs(specs)
+        config = load_config()
+        keys = KeyRing.from_specs([*args.api_key, *config.api_keys])
     except ProvlinkError as error:
         print(f"provlink serve: {error}", file=sys.stderr)
         return 2
@@ -105,9 +112,9 @@ def serve_command(args: argparse.Namespace) -> int:
         return 2
     try:
         print(f"provlink serve: {store!r} on http://{args.host}:{args.port}/", file=sys.stderr)
-        uvicorn.run(
-            create_app(store, api_keys=keys), host=args.host, port=args.port, log_level="warning"
-        )
+        app = create_app(store, api_keys=keys, allowed_hosts=[*args.allowed_host,
+                                                              *config.allowed_hosts])
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         store.close()
     return 0
@@ -158,7 +165,7 @@ def import_command(args: argparse.Namespace) -> int:
             if not line.strip():
                 continue
             try:
-                event = json.loads(line, parse_constant=_reject)
+                event = parse_json(line)
                 validate_event(event)
             except EventValidationError as error:
                 invalid += 1
@@ -180,7 +187,3 @@ def import_command(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 1 if invalid else 0
-
-
-def _reject(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")

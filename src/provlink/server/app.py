@@ -19,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 
 from provlink.errors import EventValidationError
 from provlink.server.auth import KeyRing
+from provlink.server.guard import ASGIApp, Guard, HostPolicy
 from provlink.server.ingest import iso
 from provlink.server.lineage import NodeNotFound
 from provlink.server.routing import (
@@ -36,6 +37,8 @@ from provlink.server.witness import LEDGER_FACET, Witness
 from provlink.server.witness import routes as witness_routes
 
 MAX_BATCH = 10_000
+MAX_QUERY = 4096  # no name is longer, so a longer search can match nothing
+MAX_NODE_ID = 3 * 4096 + len("datasetField") + 3
 STATIC = Path(__file__).parent / "static"
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -86,10 +89,15 @@ async def post_lineage_batch(call: Call) -> Response:
     )
 
 
-async def get_lineage(call: Call) -> Response:
-    node_id = call.query("nodeId")
+def _node_id(call: Call) -> str:
+    node_id = call.query("nodeId", max_length=MAX_NODE_ID)
     if not node_id:
         raise HttpError(400, "query parameter 'nodeId' is required")
+    return node_id
+
+
+async def get_lineage(call: Call) -> Response:
+    node_id = _node_id(call)
     depth = call.integer("depth", 20)
     try:
         return json_response(await call.store_call("lineage", node_id, depth))
@@ -100,9 +108,7 @@ async def get_lineage(call: Call) -> Response:
 
 
 async def get_column_lineage(call: Call) -> Response:
-    node_id = call.query("nodeId")
-    if not node_id:
-        raise HttpError(400, "query parameter 'nodeId' is required")
+    node_id = _node_id(call)
     depth = call.integer("depth", 20)
     downstream = (call.query("withDownstream") or "false").lower() == "true"
     try:
@@ -266,15 +272,16 @@ async def get_run_facets(call: Call) -> Response:
 
 
 async def list_tags(call: Call) -> Response:
-    return json_response(await call.store_call("tags"))
+    return json_response(
+        await call.store_call("tags", call.integer("limit", 100), call.integer("offset", 0))
+    )
 
 
 async def put_tag(call: Call) -> Response:
     description = None
-    if await call.request.body():
-        body = await read_json(call.request)
-        if isinstance(body, dict) and isinstance(body.get("description"), str):
-            description = body["description"].replace("\x00", "")
+    body = await read_json(call.request, optional=True)
+    if isinstance(body, dict) and isinstance(body.get("description"), str):
+        description = body["description"].replace("\x00", "")[:MAX_QUERY]
     return json_response(await call.store_call("put_tag", call.params["tag"], description))
 
 
@@ -288,7 +295,7 @@ def _date_param(call: Call, name: str) -> str | None:
 
 
 async def search(call: Call) -> Response:
-    q = call.query("q")
+    q = call.query("q", max_length=MAX_QUERY)
     if not q:
         raise HttpError(400, "query parameter 'q' is required")
     kind = call.query("filter")
@@ -351,10 +358,17 @@ ROUTES: list[tuple[str, str, Handler]] = [
 ]
 
 
-def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None,
-               witness: Witness | None = None) -> Starlette:
+def create_app(
+    store: Any,
+    *,
+    api_keys: Iterable[str] | KeyRing | None = None,
+    witness: Witness | None = None,
+    allowed_hosts: Iterable[str] = (),
+) -> ASGIApp:
     """Build the app over ``store``; ``api_keys`` (``KEY`` or ``KEY:read``...) turn on auth;
-    ``witness`` cosigns ledger checkpoints (default: the configured witness key)."""
+    ``witness`` cosigns ledger checkpoints (default: the configured witness key);
+    ``allowed_hosts`` are the ``Host`` names served besides loopback ones (see :mod:`guard`).
+    """
     keys = api_keys if isinstance(api_keys, KeyRing) else KeyRing.from_specs(api_keys or [])
     wit = witness or Witness()
     router = Router([*ROUTES, *witness_routes(wit)])
@@ -393,4 +407,4 @@ def create_app(store: Any, *, api_keys: Iterable[str] | KeyRing | None = None,
         ]
     )
     app.state.witness = wit
-    return app
+    return Guard(app, hosts=HostPolicy(allowed_hosts), open_api=not keys)

@@ -223,6 +223,8 @@ def _dataset_nodes(
 
 # column lineage -----------------------------------------------------------------------------
 FieldKey = tuple[str, str, str]
+DatasetKey = tuple[str, str]
+Meta = tuple[str | None, str | None]
 _COLUMN_SELECT = (
     "SELECT d.namespace, d.name, c.field, c.input_namespace, c.input_name, c.input_field,"
     " c.description, c.type FROM column_lineage c JOIN datasets d ON d.id = c.dataset_id"
@@ -230,7 +232,12 @@ _COLUMN_SELECT = (
 
 
 def column_lineage_graph(tx: Tx, node_id: str, depth: int, with_downstream: bool) -> dict[str, Any]:
-    """Fields upstream (and with ``with_downstream`` downstream) of a dataset, field or job."""
+    """Fields upstream (and with ``with_downstream`` downstream) of a dataset, field or job.
+
+    Linear in the number of fields: each BFS level reads the column-lineage rows of the
+    *datasets* on its frontier (one query per dataset, not per field), and the nodes are
+    built from link indexes made once.
+    """
     node = parse_node_id(node_id)
     start: set[FieldKey] = set()
     if node.kind == "job":
@@ -240,12 +247,12 @@ def column_lineage_graph(tx: Tx, node_id: str, depth: int, with_downstream: bool
         )
         if row is None:
             raise NodeNotFound(node_id)
-        outputs = (
+        written = (
             tx.value("SELECT outputs FROM job_versions WHERE version = ?", (row[0],))
             if row[0]
             else None
         )
-        for ns, name in json.loads(outputs or "[]"):
+        for ns, name in json.loads(written or "[]"):
             start |= _dataset_fields(tx, ns, name)
     else:
         if (
@@ -260,20 +267,30 @@ def column_lineage_graph(tx: Tx, node_id: str, depth: int, with_downstream: bool
             start = {(node.namespace, node.name, node.field or "")}
         else:
             start = _dataset_fields(tx, node.namespace, node.name)
-    links: dict[tuple[FieldKey, FieldKey], tuple[str | None, str | None]] = {}
+    links: dict[tuple[FieldKey, FieldKey], Meta] = {}
     for upstream in (True, False) if with_downstream else (True,):
         frontier, seen = set(start), set(start)
         for _ in range(max(depth, 0)):
-            found = [_link(row) for key in frontier for row in _column_rows(tx, key, upstream)]
+            found = _frontier_links(tx, frontier, upstream)
             links.update({(out, src): meta for out, src, meta in found})
             frontier = {src if upstream else out for out, src, _ in found} - seen
             seen |= frontier
             if not frontier:
                 break
     nodes: set[FieldKey] = set(start)
-    for out, src in links:
+    inputs: dict[FieldKey, list[tuple[FieldKey, Meta]]] = defaultdict(list)
+    outputs: dict[FieldKey, list[FieldKey]] = defaultdict(list)
+    for (out, src), meta in sorted(links.items(), key=str):
         nodes.update((out, src))
-    return {"graph": [_field_node(tx, key, links) for key in sorted(nodes)]}
+        inputs[out].append((src, meta))
+        outputs[src].append(out)
+    types = _field_types(tx, {(ns, name) for ns, name, _ in nodes})
+    return {
+        "graph": [
+            _field_node(key, inputs.get(key, []), outputs.get(key, []), types)
+            for key in sorted(nodes)
+        ]
+    }
 
 
 def _dataset_fields(tx: Tx, namespace: str, name: str) -> set[FieldKey]:
@@ -292,34 +309,49 @@ def _dataset_fields(tx: Tx, namespace: str, name: str) -> set[FieldKey]:
     return {(namespace, name, field) for field in fields}
 
 
-def _column_rows(tx: Tx, key: FieldKey, upstream: bool) -> list[tuple[Any, ...]]:
-    if upstream:
-        return tx.rows(
-            f"{_COLUMN_SELECT} WHERE d.namespace = ? AND d.name = ? AND c.field = ?", key
+def _frontier_links(
+    tx: Tx, frontier: set[FieldKey], upstream: bool
+) -> list[tuple[FieldKey, FieldKey, Meta]]:
+    """Links into (``upstream``) or out of the frontier's fields, read per dataset."""
+    by_dataset: dict[DatasetKey, set[str]] = defaultdict(set)
+    for ns, name, field in frontier:
+        by_dataset[(ns, name)].add(field)
+    where = "d.namespace = ? AND d.name = ?"
+    if not upstream:
+        where = "c.input_namespace = ? AND c.input_name = ?"
+    found = []
+    for key, fields in sorted(by_dataset.items()):
+        for row in tx.rows(f"{_COLUMN_SELECT} WHERE {where}", key):
+            out, src, meta = _link(row)
+            if (out if upstream else src)[2] in fields:
+                found.append((out, src, meta))
+    return found
+
+
+def _field_types(tx: Tx, datasets: set[DatasetKey]) -> dict[FieldKey, str | None]:
+    types: dict[FieldKey, str | None] = {}
+    for ns, name in sorted(datasets):
+        fields = tx.value(
+            "SELECT fields FROM datasets WHERE namespace = ? AND name = ?", (ns, name)
         )
-    return tx.rows(
-        f"{_COLUMN_SELECT} WHERE c.input_namespace = ? AND c.input_name = ? AND c.input_field = ?",
-        key,
-    )
+        for candidate in json.loads(fields or "[]"):
+            types[(ns, name, candidate.get("name"))] = candidate.get("type")
+    return types
 
 
-def _link(row: tuple[Any, ...]) -> tuple[FieldKey, FieldKey, tuple[str | None, str | None]]:
+def _link(row: tuple[Any, ...]) -> tuple[FieldKey, FieldKey, Meta]:
     ns, name, field, in_ns, in_name, in_field, description, kind = row
     return (ns, name, field), (in_ns, in_name, in_field), (description, kind)
 
 
 def _field_node(
-    tx: Tx, key: FieldKey, links: dict[tuple[FieldKey, FieldKey], tuple[str | None, str | None]]
+    key: FieldKey,
+    inputs: list[tuple[FieldKey, Meta]],
+    outputs: list[FieldKey],
+    types: dict[FieldKey, str | None],
 ) -> dict[str, Any]:
     ns, name, field = key
     me = field_node(ns, name, field)
-    inputs = [(src, meta) for (out, src), meta in sorted(links.items(), key=str) if out == key]
-    outputs = [out for (out, src) in sorted(links, key=str) if src == key]
-    field_type = None
-    fields = tx.value("SELECT fields FROM datasets WHERE namespace = ? AND name = ?", (ns, name))
-    for candidate in json.loads(fields or "[]"):
-        if candidate.get("name") == field:
-            field_type = candidate.get("type")
     description, kind = inputs[0][1] if inputs else (None, None)
     return {
         "id": me,
@@ -329,7 +361,7 @@ def _field_node(
                 "namespace": ns,
                 "dataset": name,
                 "field": field,
-                "fieldType": field_type,
+                "fieldType": types.get(key),
                 "transformationDescription": description,
                 "transformationType": kind,
                 "inputFields": [

@@ -30,13 +30,15 @@ DATASET_COLUMNS = (
     " d.created_at, d.updated_at, d.last_modified_at, d.lifecycle_state, d.current_version"
 )
 
+MAX_LIMIT = 10_000  # rows any list endpoint returns at most, whatever ``limit`` asks
+
 
 def compact(value: dict[str, Any]) -> dict[str, Any]:
     return {key: item for key, item in value.items() if item is not None}
 
 
 def page(limit: int, offset: int) -> tuple[int, int]:
-    return max(0, min(limit, 10_000)), max(0, offset)
+    return max(0, min(limit, MAX_LIMIT)), max(0, offset)
 
 
 # namespaces ---------------------------------------------------------------------------------
@@ -81,8 +83,11 @@ def ensure_tag(tx: Tx, name: str) -> None:
     )
 
 
-def tags(tx: Tx) -> dict[str, Any]:
-    rows = tx.rows("SELECT name, description FROM tags ORDER BY name")
+def tags(tx: Tx, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    limit, offset = page(limit, offset)
+    rows = tx.rows(
+        "SELECT name, description FROM tags ORDER BY name LIMIT ? OFFSET ?", (limit, offset)
+    )
     return {"tags": [compact({"name": n, "description": d}) for n, d in rows]}
 
 
@@ -108,6 +113,7 @@ def search(
     after: str | None,
 ) -> dict[str, Any]:
     """Case-insensitive substring search over job and dataset names, like Marquez's."""
+    limit, _ = page(limit, 0)
     pattern = "%" + q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     parts = []
     params: list[Any] = []

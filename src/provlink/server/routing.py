@@ -18,7 +18,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from provlink.server.validation import parse_json
+
 MAX_BODY = 32 * 1024 * 1024
+MAX_PARAM = 16_384  # any query parameter; names are at most 4,096 characters
 
 
 class AsciiJSONResponse(JSONResponse):
@@ -50,10 +53,14 @@ class Call:
     params: dict[str, str]
     store: Any
 
-    def query(self, name: str, default: str | None = None) -> str | None:
+    def query(
+        self, name: str, default: str | None = None, *, max_length: int = MAX_PARAM
+    ) -> str | None:
         value = self.request.query_params.get(name, default)
         if value is not None and "\x00" in value:
             raise HttpError(400, f"query parameter {name!r} must not contain NUL")
+        if value is not None and len(value) > max_length:
+            raise HttpError(400, f"query parameter {name!r} is longer than {max_length} characters")
         return value
 
     def integer(self, name: str, default: int, *, minimum: int = 0) -> int:
@@ -85,7 +92,12 @@ def found(value: Any, what: str) -> AsciiJSONResponse:
     return json_response(value)
 
 
-async def read_json(request: Request) -> Any:
+async def read_json(request: Request, *, optional: bool = False) -> Any:
+    """The body as JSON, refused (413) past :data:`MAX_BODY` before it is buffered.
+
+    Non-finite numbers (``NaN``, ``Infinity``, ``1e999``) parse to floats here so that event
+    validation can refuse them naming their field; ``optional`` allows an empty body (``None``).
+    """
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > MAX_BODY:
         raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
@@ -96,10 +108,12 @@ async def read_json(request: Request) -> Any:
             raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
         chunks.append(chunk)
     body = b"".join(chunks)
+    if optional and not body:
+        return None
     if request.headers.get("content-encoding", "").lower() == "gzip":
         body = _gunzip(body)
     try:
-        return json.loads(body, parse_constant=reject_constant)
+        return parse_json(body)
     except (ValueError, RecursionError) as error:
         raise HttpError(400, f"malformed JSON: {str(error)[:200]}") from None
 
@@ -114,10 +128,6 @@ def _gunzip(body: bytes) -> bytes:
     if len(data) > MAX_BODY:
         raise HttpError(413, f"request body larger than {MAX_BODY} bytes")
     return data
-
-
-def reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
 
 
 class Router:

@@ -16,10 +16,10 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext, supp
 from functools import partial
 from typing import Any, TypeVar
 
-import provlink.server.dataset_queries as dataset_queries
-import provlink.server.job_queries as job_queries
-import provlink.server.lineage as lineage
-import provlink.server.queries as queries
+import provlink.server.dataset_queries as dataset_queries  # noqa: PLR0402 (cycle)
+import provlink.server.job_queries as job_queries  # noqa: PLR0402 (cycle)
+import provlink.server.lineage as lineage  # noqa: PLR0402 (cycle)
+import provlink.server.queries as queries  # noqa: PLR0402 (cycle)
 from provlink.server.ingest import now_iso, store_event
 from provlink.server.schema import MIGRATIONS
 from provlink.server.tx import Tx
@@ -235,8 +235,8 @@ class SqlStore:
     def run_facets(self, run_id: str, kind: str) -> dict[str, Any] | None:
         return self.read(lambda tx: job_queries.run_facets(tx, run_id, kind))
 
-    def tags(self) -> dict[str, Any]:
-        return self.read(queries.tags)
+    def tags(self, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+        return self.read(lambda tx: queries.tags(tx, limit, offset))
 
     def put_tag(self, name: str, description: str | None) -> dict[str, Any]:
         return self.write(lambda tx: queries.put_tag(tx, name, description))

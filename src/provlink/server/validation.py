@@ -15,6 +15,7 @@ provlink.errors.EventValidationError: producer: is required
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ _DATE_TIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$", re.ASCII
 )
 _MAX_NAME = 4096
+MAX_DEPTH = 64  # real events nest ~10 deep; ~1,000 would break Python's JSON on every read
 
 
 def validate_event(event: Any) -> None:
@@ -46,6 +48,7 @@ def validate_event(event: Any) -> None:
     """
     if not isinstance(event, dict):
         raise EventValidationError("event", "must be a JSON object")
+    check_depth(event)
     _event_time(event)
     _uri(event, "producer", "producer")
     _uri(event, "schemaURL", "schemaURL")
@@ -90,6 +93,62 @@ def _unicode(value: str, field: str) -> None:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise EventValidationError(field, "must be valid Unicode text") from None
+
+
+def check_depth(event: dict[str, Any]) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH`, naming the path.
+
+    Iterative, so that a hostile depth cannot exhaust the interpreter's stack here either;
+    a container's path is kept as a linked ``(parent, key)`` pair and spelt out only on error.
+    """
+    stack: list[tuple[Any, int, Any]] = [(event, 1, None)]
+    while stack:
+        value, depth, trail = stack.pop()
+        if depth > MAX_DEPTH:
+            raise EventValidationError(_spell(trail), f"nests deeper than {MAX_DEPTH} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            if isinstance(item, (dict, list)) and (item or depth >= MAX_DEPTH):
+                stack.append((item, depth + 1, (trail, key)))
+
+
+def _spell(trail: Any) -> str:
+    keys = []
+    while trail is not None:
+        trail, key = trail
+        keys.append(key)
+    path = ""
+    for key in reversed(keys):
+        path += f"[{key}]" if isinstance(key, int) else (f".{key}" if path else str(key))
+    return path or "event"
+
+
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def parse_json(body: bytes | str) -> Any:
+    """``json.loads`` that survives any nesting: too deep a document is parsed with each
+    container nested beyond ``MAX_DEPTH + 1`` levels (one spare for a batch's array) replaced
+    by ``[]``, so that :func:`check_depth` then refuses it *naming the path*, instead of the
+    parser failing with a bare ``RecursionError``. The rewrite runs only on that failure."""
+    try:
+        return json.loads(body)
+    except RecursionError:
+        pass
+    text = body.decode(json.detect_encoding(body)) if isinstance(body, bytes) else body
+    cut, depth, start, parts, last = MAX_DEPTH + 2, 0, 0, [], 0
+    for token in _TOKENS.finditer(text):
+        mark = token.group()
+        if mark in "[{":
+            depth += 1
+            if depth == cut:
+                start = token.start()
+        elif mark in "]}":
+            if depth == cut:
+                parts.append(text[last:start] + "[]")
+                last = token.end()
+            depth -= 1
+    return json.loads("".join(parts) + text[last:])
 
 
 def _run_event(event: dict[str, Any]) -> None:
