@@ -103,6 +103,8 @@ def render_trace(result: Trace) -> Iterator[str]:
     for key, value in sorted(result.registry_tags.items()):
         if key.startswith("openlineage."):
             yield f"  registry tag {key} = {value}"
+    for tag, names in result.inherited_tags().items():
+        yield f"  tag {tag} (inherited from {', '.join(names)})"
     runs = {run.run_id: run for run in result.runs}
     by_key = {(d.namespace, d.name): d for d in result.datasets}
     model = by_key.get((result.namespace, result.dataset))
@@ -121,7 +123,8 @@ def render_trace(result: Trace) -> Iterator[str]:
         for namespace, name in run.inputs:
             dataset = by_key.get((namespace, name))
             digest = f"  {dataset.digest}" if dataset and dataset.digest else ""
-            yield f"{indent}   ├─ dataset {namespace} {name}{digest}"
+            tags = f"  [{', '.join(dataset.tags)}]" if dataset and dataset.tags else ""
+            yield f"{indent}   ├─ dataset {namespace} {name}{digest}{tags}"
             if dataset is not None:
                 yield from walk_run(dataset.produced_by, indent + "   │  ")
 

@@ -17,7 +17,8 @@ Example::
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from urllib.parse import quote
 import requests
 
 from provlink.errors import LineageQueryError
+from provlink.governance.tags import dataset_tags, inherited
 
 MODELS_PREFIX = "models/"
 TAG_PREFIX = "openlineage."
@@ -95,6 +97,7 @@ class TracedDataset:
     version: str | None = None  # the backend's version id of what was read or written
     digest: str | None = None  # the content version provlink recorded (sha256:…, MLflow digest)
     produced_by: str | None = None  # run id, None for a source nobody in the graph wrote
+    tags: tuple[str, ...] = ()  # backend tags and ``tags`` facet entries (see governance.tags)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -109,6 +112,8 @@ class TracedRun:
     code: Mapping[str, Any] = field(default_factory=dict)
     mlflow_runs: tuple[Mapping[str, Any], ...] = ()
     inputs: tuple[tuple[str, str], ...] = ()
+    outputs: tuple[tuple[str, str], ...] = ()
+    facets: Mapping[str, Any] = field(default_factory=dict)  # the run's facets as stored
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,7 +128,14 @@ class Trace:
     runs: tuple[TracedRun, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "inheritedTags": self.inherited_tags()}
+
+    def inherited_tags(self) -> dict[str, tuple[str, ...]]:
+        """Every tag of every dataset upstream, with the datasets carrying it."""
+        return inherited(self.datasets)
+
+    def run(self, run_id: str | None) -> TracedRun | None:
+        return next((r for r in self.runs if r.run_id == run_id), None)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -163,43 +175,69 @@ def parse_model_uri(uri: str) -> tuple[str, str | None, str | None]:
 
 
 def trace(api: LineageApi, *, namespace: str, name: str, version: str,
-          registry_tags: Mapping[str, str] | None = None, max_runs: int = 500) -> Trace:
-    """Walk upstream from the run that wrote ``models/<name>/<version>`` in ``namespace``."""
-    dataset_name = f"{MODELS_PREFIX}{name}/{version}"
-    versions = api.dataset_versions(namespace, dataset_name)
+          registry_tags: Mapping[str, str] | None = None, max_runs: int = 20_000,
+          progress: Callable[[int], None] | None = None) -> Trace:
+    """Walk upstream from the run that wrote ``models/<name>/<version>`` in ``namespace``.
+
+    The walk goes one level at a time and fetches each level's runs and dataset versions
+    concurrently (a handful of connections), so 1,000 upstream nodes cost a few round trips
+    of latency rather than 2,000 in a row; ``progress`` hears the number of runs read.
+    """
+    return trace_dataset(api, namespace=namespace, name=f"{MODELS_PREFIX}{name}/{version}",
+                         model=f"models:/{name}/{version}", registry_tags=registry_tags,
+                         max_runs=max_runs, progress=progress)
+
+
+def trace_dataset(api: LineageApi, *, namespace: str, name: str, version: str | None = None,
+                  model: str | None = None, registry_tags: Mapping[str, str] | None = None,
+                  max_runs: int = 20_000,
+                  progress: Callable[[int], None] | None = None) -> Trace:
+    """:func:`trace` of any dataset version (the newest when ``version`` is None)."""
+    dataset_name = name
+    if version is None:
+        versions = api.dataset_versions(namespace, dataset_name)
+    else:
+        one = api.dataset_version(namespace, dataset_name, version)
+        versions = [one] if one else []
     producers = [v["createdByRun"]["id"] for v in versions if v.get("createdByRun")]
     if not producers:
         raise LineageQueryError(
             f"the lineage backend at {api.base_url} has no run that wrote dataset "
             f"{dataset_name!r} in namespace {namespace!r}")
     datasets: dict[tuple[str, str, str | None], TracedDataset] = {}
-    model = versions[0]
-    datasets[(namespace, dataset_name, model.get("version"))] = TracedDataset(
-        namespace=namespace, name=dataset_name, version=model.get("version"),
-        digest=_digest(model), produced_by=producers[0])
+    model_version = versions[0]
+    datasets[(namespace, dataset_name, model_version.get("version"))] = TracedDataset(
+        namespace=namespace, name=dataset_name, version=model_version.get("version"),
+        digest=_digest(model_version), produced_by=producers[0],
+        tags=dataset_tags(model_version))
     runs: dict[str, TracedRun] = {}
-    queue = deque([producers[0]])
-    while queue and len(runs) < max_runs:
-        run_id = queue.popleft()
-        if run_id in runs:
-            continue
-        found = api.run(run_id)
-        if found is None:
-            continue
-        run = _traced_run(api, found)
-        runs[run_id] = run
-        for item in found.get("inputDatasetVersions", []):
-            vid = item.get("datasetVersionId", {})
-            key = (vid.get("namespace"), vid.get("name"), vid.get("version"))
-            if key in datasets:
-                continue
-            detail = api.dataset_version(*key) if all(key) else None
-            creator = ((detail or {}).get("createdByRun") or {}).get("id")
-            datasets[key] = TracedDataset(namespace=key[0], name=key[1], version=key[2],
-                                          digest=_digest(detail or item), produced_by=creator)
-            if creator and creator not in runs:
-                queue.append(creator)
-    return Trace(model=f"models:/{name}/{version}", namespace=namespace, dataset=dataset_name,
+    frontier = [producers[0]]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        while frontier and len(runs) < max_runs:
+            level = [r for r in pool.map(api.run, frontier) if r is not None]
+            for run, traced in zip(level, pool.map(lambda r: _traced_run(api, r), level)):
+                runs[run["id"]] = traced
+            if progress is not None:
+                progress(len(runs))
+            wanted: dict[tuple[str, str, str | None], dict[str, Any]] = {}
+            for run in level:
+                for item in run.get("inputDatasetVersions", []):
+                    vid = item.get("datasetVersionId", {})
+                    key = (vid.get("namespace"), vid.get("name"), vid.get("version"))
+                    if key not in datasets:
+                        wanted.setdefault(key, item)
+            details = pool.map(lambda k: api.dataset_version(*k) if all(k) else None, wanted)
+            frontier, queued = [], set()
+            for (key, item), detail in zip(wanted.items(), details):
+                creator = ((detail or {}).get("createdByRun") or {}).get("id")
+                datasets[key] = TracedDataset(
+                    namespace=key[0], name=key[1], version=key[2],
+                    digest=_digest(detail or item), produced_by=creator,
+                    tags=dataset_tags(detail) or dataset_tags(item))
+                if creator and creator not in runs and creator not in queued:
+                    frontier.append(creator)
+                    queued.add(creator)
+    return Trace(model=model or f"{namespace} {name}", namespace=namespace, dataset=dataset_name,
                  registry_tags=dict(registry_tags or {}), datasets=tuple(datasets.values()),
                  runs=tuple(runs.values()))
 
@@ -215,11 +253,14 @@ def _traced_run(api: LineageApi, run: dict[str, Any]) -> TracedRun:
         code = {k: v for k, v in location.items() if not k.startswith("_")}
     inputs = tuple((i["datasetVersionId"]["namespace"], i["datasetVersionId"]["name"])
                    for i in run.get("inputDatasetVersions", []))
+    outputs = tuple((o["datasetVersionId"]["namespace"], o["datasetVersionId"]["name"])
+                    for o in run.get("outputDatasetVersions", []))
     return TracedRun(
         run_id=run["id"], job_namespace=job.get("namespace"), job_name=job.get("name"),
         state=run.get("state"), started_at=run.get("startedAt"), ended_at=run.get("endedAt"),
         parameters=parameters, code=code,
         mlflow_runs=tuple((facets.get("mlflow") or {}).get("runs", [])), inputs=inputs,
+        outputs=outputs, facets=facets,
     )
 
 

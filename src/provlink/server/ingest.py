@@ -319,8 +319,12 @@ def _upsert_dataset(
     source = _source(tx, incoming, t) or source
     description = _text(_get(facets, "documentation", "description")) or description
     lifecycle = _text(_get(incoming, "lifecycleStateChange", "lifecycleStateChange")) or lifecycle
-    if run_id is not None or new_version or version is None:
-        explicit = _text(_get(incoming, "version", "datasetVersion"))
+    explicit = _text(_get(incoming, "version", "datasetVersion"))
+    # an input read at a new content version (its ``version`` facet changed) is a new dataset
+    # version too, so each run's inputDatasetVersions names the bytes that run read
+    if (run_id is not None or new_version or version is None
+            or (explicit and explicit != _text(_get(json.loads(old_facets), "version",
+                                                    "datasetVersion")))):
         identity = "\x1f".join([namespace, name, source, fields_text, run_id or "", explicit or ""])
         version = str(uuid.uuid5(_VERSION_NS, identity))
         tx.run(

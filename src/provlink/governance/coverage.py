@@ -1,0 +1,235 @@
+"""``coverage``: how much of what ran is on the record, and where the gaps are.
+
+Read from the backend's raw events (``GET /api/v1/events/lineage``, a page of up to 10,000
+at a time), so 10,000 runs cost a couple of dozen requests, not one per run, and the
+figures are computed from what was emitted rather than from a store's summary:
+
+- traceability: the share of model versions whose upstream chain — followed through the
+  exact dataset versions (content digests) each run read — has a content digest on every
+  dataset and a complete run at every step;
+- audit completeness: the share of capture points (runs) with a START and a terminal event,
+  and with inputs and outputs; the share of events in runs whose terminal event carries a
+  ledger checkpoint, and a witnessed one;
+- unauthorized registry changes, when a promotion history is available;
+- the gaps by job, worst first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from provlink.governance.trace import MODELS_PREFIX, LineageApi
+
+TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
+CHECKPOINT_FACETS = ("provlink_checkpoint", "provlink_ledger_checkpoint")
+_PAGE = 10_000
+
+
+@dataclass(slots=True)
+class RunRecord:
+    """What the events of one run said."""
+
+    run_id: str
+    job: str
+    types: set[str] = field(default_factory=set)
+    inputs: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    outputs: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    events: int = 0
+    checkpoint: Mapping[str, Any] | None = None
+    started: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return "START" in self.types and bool(self.types & TERMINAL)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobGaps:
+    job: str
+    runs: int
+    missing_start: int = 0
+    missing_terminal: int = 0
+    no_inputs: int = 0
+    no_outputs: int = 0
+    datasets_without_digest: tuple[str, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return (self.missing_start + self.missing_terminal + self.no_inputs + self.no_outputs
+                + len(self.datasets_without_digest))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelTraceability:
+    model: str
+    namespace: str
+    traceable: bool
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CoverageReport:
+    runs: int
+    events: int
+    models: tuple[ModelTraceability, ...]
+    runs_with_start_and_end: int
+    runs_with_inputs_and_outputs: int
+    events_with_checkpoint: int
+    events_with_witnessed_checkpoint: int
+    gaps: tuple[JobGaps, ...]
+    unauthorized_changes: tuple[Mapping[str, Any], ...] | None = None  # None: not known
+
+    def share(self, part: int, whole: int) -> float | None:
+        return round(part / whole, 4) if whole else None
+
+    @property
+    def traceability(self) -> float | None:
+        return self.share(sum(m.traceable for m in self.models), len(self.models))
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["figures"] = {
+            "traceability": self.traceability,
+            "runsWithStartAndTerminal": self.share(self.runs_with_start_and_end, self.runs),
+            "runsWithInputsAndOutputs": self.share(self.runs_with_inputs_and_outputs, self.runs),
+            "eventsWithLedgerCheckpoint": self.share(self.events_with_checkpoint, self.events),
+            "eventsWithWitnessedCheckpoint": self.share(self.events_with_witnessed_checkpoint,
+                                                        self.events),
+            "unauthorizedRegistryChanges": (None if self.unauthorized_changes is None
+                                            else len(self.unauthorized_changes)),
+        }
+        for gap, data in zip(self.gaps, out["gaps"]):
+            data["total"] = gap.total
+        return out
+
+
+def all_events(api: LineageApi, *, after: str | None = None, before: str | None = None,
+               progress: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+    """Every event the backend holds (in a time window), oldest first, a page at a time."""
+    offset = 0
+    while True:
+        params: dict[str, Any] = {"limit": _PAGE, "offset": offset, "sortDirection": "asc"}
+        if after:
+            params["after"] = after
+        if before:
+            params["before"] = before
+        page = api.get("events", "lineage", **params) or {}
+        found = list(page.get("events", []))
+        yield from found
+        offset += len(found)
+        if progress is not None:
+            progress(offset)
+        if len(found) < _PAGE:
+            return
+
+
+def collect_runs(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RunRecord], int]:
+    runs: dict[str, RunRecord] = {}
+    count = 0
+    for event in events:
+        count += 1
+        run_id = (event.get("run") or {}).get("runId")
+        if not run_id:
+            continue
+        job = event.get("job") or {}
+        record = runs.get(run_id)
+        if record is None:
+            record = runs[run_id] = RunRecord(run_id=run_id,
+                                              job=f"{job.get('namespace')}/{job.get('name')}")
+        record.events += 1
+        kind = str(event.get("eventType") or "OTHER")
+        record.types.add(kind)
+        if kind == "START":
+            record.started = event.get("eventTime")
+        for key, into in (("inputs", record.inputs), ("outputs", record.outputs)):
+            for dataset in event.get(key) or ():
+                ident = (str(dataset.get("namespace")), str(dataset.get("name")))
+                into[ident] = _digest(dataset) or into.get(ident)
+        facets = (event.get("run") or {}).get("facets") or {}
+        for name in CHECKPOINT_FACETS:
+            if name in facets:
+                record.checkpoint = facets[name]
+    return runs, count
+
+
+def coverage(api: LineageApi, *, unauthorized: Iterable[Mapping[str, Any]] | None = None,
+             progress: Callable[[int], None] | None = None) -> CoverageReport:
+    runs, count = collect_runs(all_events(api, progress=progress))
+    return coverage_of(runs, count, unauthorized=unauthorized)
+
+
+def coverage_of(runs: Mapping[str, RunRecord], events: int, *,
+                unauthorized: Iterable[Mapping[str, Any]] | None = None) -> CoverageReport:
+    producers: dict[tuple[str, str, str | None], RunRecord] = {}
+    for record in runs.values():
+        for (namespace, name), digest in record.outputs.items():
+            producers.setdefault((namespace, name, digest), record)
+    models = [ModelTraceability(model="models:/" + name.removeprefix(MODELS_PREFIX),
+                                namespace=namespace, **_traceability(record, producers))
+              for (namespace, name, _), record in producers.items()
+              if name.startswith(MODELS_PREFIX)]
+    with_checkpoint = sum(r.events for r in runs.values() if r.checkpoint)
+    witnessed = sum(r.events for r in runs.values() if r.checkpoint and _witnessed(r.checkpoint))
+    return CoverageReport(
+        runs=len(runs), events=events,
+        models=tuple(sorted(models, key=lambda m: m.model)),
+        runs_with_start_and_end=sum(r.complete for r in runs.values()),
+        runs_with_inputs_and_outputs=sum(bool(r.inputs and r.outputs) for r in runs.values()),
+        events_with_checkpoint=with_checkpoint, events_with_witnessed_checkpoint=witnessed,
+        gaps=_gaps(runs.values()),
+        unauthorized_changes=None if unauthorized is None else tuple(unauthorized),
+    )
+
+
+def _traceability(start: RunRecord, producers: Mapping[tuple[str, str, str | None],
+                                                        RunRecord]) -> dict[str, Any]:
+    reasons: list[str] = []
+    seen: set[str] = set()
+    stack = [start]
+    while stack:
+        record = stack.pop()
+        if record.run_id in seen:
+            continue
+        seen.add(record.run_id)
+        if not record.complete:
+            reasons.append(f"job {record.job} run {record.run_id}: no START or no terminal event")
+        if not record.inputs:
+            reasons.append(f"job {record.job} run {record.run_id}: recorded no inputs")
+        for (namespace, name), digest in record.inputs.items():
+            if digest is None and not name.startswith(MODELS_PREFIX):
+                reasons.append(f"dataset {namespace} {name}: no content digest")
+            parent = producers.get((namespace, name, digest))
+            if parent is not None:
+                stack.append(parent)
+    return {"traceable": not reasons, "reasons": tuple(dict.fromkeys(reasons))}
+
+
+def _gaps(runs: Iterable[RunRecord]) -> tuple[JobGaps, ...]:
+    by_job: dict[str, list[RunRecord]] = {}
+    for record in runs:
+        by_job.setdefault(record.job, []).append(record)
+    out = []
+    for job, records in by_job.items():
+        undigested = sorted({name for r in records
+                             for (_, name), digest in (*r.inputs.items(), *r.outputs.items())
+                             if digest is None and not name.startswith(MODELS_PREFIX)})
+        gap = JobGaps(job=job, runs=len(records),
+                      missing_start=sum("START" not in r.types for r in records),
+                      missing_terminal=sum(not (r.types & TERMINAL) for r in records),
+                      no_inputs=sum(not r.inputs for r in records),
+                      no_outputs=sum(not r.outputs for r in records),
+                      datasets_without_digest=tuple(undigested))
+        if gap.total:
+            out.append(gap)
+    return tuple(sorted(out, key=lambda g: (-g.total, g.job)))
+
+
+def _digest(dataset: Mapping[str, Any]) -> str | None:
+    return ((dataset.get("facets") or {}).get("version") or {}).get("datasetVersion")
+
+
+def _witnessed(checkpoint: Mapping[str, Any]) -> bool:
+    return bool(checkpoint.get("cosignatures") or checkpoint.get("witnessed")
+                or checkpoint.get("witness"))
