@@ -15,6 +15,8 @@ import pytest
 from provlink.cli.main import main
 from provlink.config import ProvlinkConfig
 from provlink.delivery.runtime import Runtime, set_runtime
+from provlink.governance.keys import LEDGER_KEY, write_key
+from provlink.governance.note import Signer
 from provlink.mlflow.registry import tracking_namespace
 from provlink.server.store import open_store
 from tests.governance.pipelines import KnownAnswers, run_known_answers
@@ -27,6 +29,7 @@ class Deployment:
     url: str
     tracking_uri: str
     home: Path
+    ledger_vkey: str  # the public half of the ledger key in ``home``
 
     @property
     def model_namespace(self) -> str:
@@ -53,6 +56,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         mp.setenv("PROVLINK_HOME", str(home))
         for name in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED"):
             mp.delenv(name, raising=False)
+        signer = Signer.generate("kat-ledger")
+        write_key(home / LEDGER_KEY, signer)  # as `provlink keys generate` does
         store = open_store(f"sqlite:///{home / 'lineage.db'}")
         with LiveServer(store) as server:
             runtime = Runtime(ProvlinkConfig.load(lineage_url=server.url))
@@ -66,5 +71,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 while mlflow.active_run() is not None:
                     mlflow.end_run()
             assert runtime.capture_failures == 0
-            yield Deployment(answers=answers, url=server.url, tracking_uri=uri, home=home)
+            yield Deployment(answers=answers, url=server.url, tracking_uri=uri, home=home,
+                             ledger_vkey=signer.verifier().vkey)
         store.close()

@@ -103,8 +103,8 @@ def resolve_model(args: argparse.Namespace, uri: str,
     return name, version, namespace, dict(registry.model_version(name, version) or {}) or None
 
 
-def traced(args: argparse.Namespace, uri: str, registry: RegistryView) -> tuple[Trace,
-                                                                               dict[str, Any] | None]:
+def traced(args: argparse.Namespace, uri: str,
+           registry: RegistryView) -> tuple[Trace, dict[str, Any] | None]:
     name, version, namespace, record = resolve_model(args, uri, registry)
     tags = dict((record or {}).get("tags") or {})
     return trace(_api(args), namespace=namespace, name=name, version=version,
@@ -225,8 +225,8 @@ def cmd_gate(args: argparse.Namespace) -> int:
     policy = Policy.load(args.policy)
     registry = registry_of(args)
     result, record = traced(args, args.model, registry)
-    outcome = gate(result, policy, ledger=ledger_evidence(result.model, record),
-                   model_version=record)
+    outcome = gate(result, policy, model_version=record,
+                   ledger=ledger_evidence(result.model, record, witness_url=_api(args).base_url))
     if args.json:
         _print_json(outcome.as_dict())
     else:
@@ -277,20 +277,21 @@ def cmd_investigate(args: argparse.Namespace) -> int:
 def governance_checks(args: argparse.Namespace, registry: RegistryView,
                       models: list[str]) -> list[Any]:
     """Ledger, witness, promotions and registry tags of the affected model versions."""
-    from provlink.cli.governance import _verify_ledger
+    from provlink.governance.gate import ledger_evidence
     from provlink.governance.investigate import Check
     from provlink.governance.trace import verify_registry
 
     checks = []
-    try:
-        local = _verify_ledger()
-        checks.append(Check(artifact="ledger", status="ok" if local["ok"] else "failed",
-                            detail=f"{local['entries']} entries in {local['path']}"
-                            + ("" if local["ok"] else ": " + "; ".join(local["problems"][:3]))))
-    except Exception as exc:  # noqa: BLE001 - reported, not raised: the report still helps
-        checks.append(Check(artifact="ledger", status="unknown", detail=str(exc)))
-    checks.append(Check(artifact="witness", status="unknown",
-                        detail="no witnessed checkpoint is recorded for these runs"))
+    for uri in models:
+        name, version, _ = parse_model_uri(uri)
+        status = ledger_evidence(uri, registry.model_version(name, str(version)),
+                                 witness_url=_api(args).base_url)
+        checks.append(Check(artifact="ledger", status="ok" if status.verified else "failed",
+                            detail=status.detail))
+        witness = ("unknown", "no witness to ask") if status.witnessed is None else (
+            ("ok", "a witness cosigned a checkpoint covering its anchor") if status.witnessed
+            else ("failed", "no witness cosignature covers its anchor"))
+        checks.append(Check(artifact="witness", status=witness[0], detail=f"{uri}: {witness[1]}"))
     versions = []
     for uri in models:
         name, version, _ = parse_model_uri(uri)

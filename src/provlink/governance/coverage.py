@@ -23,7 +23,7 @@ from typing import Any
 from provlink.governance.trace import MODELS_PREFIX, LineageApi
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
-CHECKPOINT_FACETS = ("provlink_checkpoint", "provlink_ledger_checkpoint")
+CHECKPOINT_FACETS = ("provlink_ledger",)  # ProvlinkLedgerRunFacet (events/facets.py)
 _PAGE = 10_000
 
 
@@ -100,7 +100,7 @@ class CoverageReport:
             "unauthorizedRegistryChanges": (None if self.unauthorized_changes is None
                                             else len(self.unauthorized_changes)),
         }
-        for gap, data in zip(self.gaps, out["gaps"]):
+        for gap, data in zip(self.gaps, out["gaps"], strict=False):
             data["total"] = gap.total
         return out
 
@@ -155,13 +155,36 @@ def collect_runs(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RunReco
 
 
 def coverage(api: LineageApi, *, unauthorized: Iterable[Mapping[str, Any]] | None = None,
-             progress: Callable[[int], None] | None = None) -> CoverageReport:
+             progress: Callable[[int], None] | None = None,
+             witness: bool = True) -> CoverageReport:
+    """Coverage of everything the backend holds; with ``witness``, the backend is also
+    asked (as ``provlink serve`` answers) which checkpoints a witness cosigned."""
     runs, count = collect_runs(all_events(api, progress=progress))
-    return coverage_of(runs, count, unauthorized=unauthorized)
+    cosigned = _cosigned_sizes(api.base_url, runs.values()) if witness else {}
+    return coverage_of(runs, count, unauthorized=unauthorized, cosigned=cosigned)
+
+
+def _cosigned_sizes(url: str, runs: Iterable[RunRecord]) -> dict[str, int]:
+    """origin → the largest tree size a witness cosigned as consistent."""
+    from provlink.errors import LineageQueryError
+    from provlink.governance.witness_client import WitnessClient
+
+    out: dict[str, int] = {}
+    for origin in {str(r.checkpoint.get("origin")) for r in runs if r.checkpoint}:
+        try:
+            held = WitnessClient(url).held(origin)
+        except LineageQueryError:
+            continue  # a backend that is no witness (Marquez): nothing counts as witnessed
+        sizes = [int(h["treeSize"]) for h in held
+                 if h.get("status") == "consistent" and h.get("cosigned")]
+        if sizes:
+            out[origin] = max(sizes)
+    return out
 
 
 def coverage_of(runs: Mapping[str, RunRecord], events: int, *,
-                unauthorized: Iterable[Mapping[str, Any]] | None = None) -> CoverageReport:
+                unauthorized: Iterable[Mapping[str, Any]] | None = None,
+                cosigned: Mapping[str, int] | None = None) -> CoverageReport:
     producers: dict[tuple[str, str, str | None], RunRecord] = {}
     for record in runs.values():
         for (namespace, name), digest in record.outputs.items():
@@ -171,7 +194,10 @@ def coverage_of(runs: Mapping[str, RunRecord], events: int, *,
               for (namespace, name, _), record in producers.items()
               if name.startswith(MODELS_PREFIX)]
     with_checkpoint = sum(r.events for r in runs.values() if r.checkpoint)
-    witnessed = sum(r.events for r in runs.values() if r.checkpoint and _witnessed(r.checkpoint))
+    cosigned = cosigned or {}
+    witnessed = sum(r.events for r in runs.values() if r.checkpoint
+                    and cosigned.get(str(r.checkpoint.get("origin")), -1)
+                    >= int(r.checkpoint.get("treeSize") or 0))
     return CoverageReport(
         runs=len(runs), events=events,
         models=tuple(sorted(models, key=lambda m: m.model)),
@@ -228,8 +254,3 @@ def _gaps(runs: Iterable[RunRecord]) -> tuple[JobGaps, ...]:
 
 def _digest(dataset: Mapping[str, Any]) -> str | None:
     return ((dataset.get("facets") or {}).get("version") or {}).get("datasetVersion")
-
-
-def _witnessed(checkpoint: Mapping[str, Any]) -> bool:
-    return bool(checkpoint.get("cosignatures") or checkpoint.get("witnessed")
-                or checkpoint.get("witness"))

@@ -238,29 +238,58 @@ def _approval(model_version: Mapping[str, Any] | None, approvals: list[Mapping[s
                           f"{policy.approval_tags[0]} or record a promotion approval)")
 
 
-def ledger_evidence(model: str, record: Mapping[str, Any] | None,
-                    spool_path: Path | None = None) -> LedgerEvidence:
-    """The local ledger verified, and the model version anchored in it by its registry tag."""
+def ledger_evidence(model: str, record: Mapping[str, Any] | None, *,
+                    witness_url: str | None = None) -> LedgerEvidence:
+    """The local ledger verified (entries, tree, signatures), the model version's registry
+    anchor checked against it, and — with ``witness_url`` (``provlink serve``) — a witness
+    cosignature on a checkpoint that covers the anchored leaf."""
     from provlink.config import ProvlinkConfig
     from provlink.delivery.spool import Spool
+    from provlink.governance.anchors import TAG_LEAF, check_anchor
+    from provlink.governance.keys import load_verifier
     from provlink.governance.ledger import verify
+    from provlink.governance.log import Ledger
 
     config = ProvlinkConfig.load()
-    path = spool_path or config.spool_path
+    tags = dict((record or {}).get("tags") or {})
     try:
-        report = verify(Spool(path, sync=config.spool_sync))
+        ledger = Ledger(Spool(config.spool_path, sync=config.spool_sync))
+        verifier = load_verifier(None, config)
+        report = verify(ledger.store, verifier=verifier)
     except Exception as exc:  # noqa: BLE001 - an unreadable ledger is a failed requirement
-        return LedgerEvidence(verified=False, detail=f"the ledger at {path} could not be read: "
-                                                     f"{exc}")
-    anchor = ((record or {}).get("tags") or {}).get("openlineage.ledger_entry")
+        return LedgerEvidence(verified=False, detail=f"the ledger at {config.spool_path} could "
+                                                     f"not be read: {exc}")
+    witnessed = _witnessed(ledger, witness_url, tags.get(TAG_LEAF))
     if not report.ok:
-        return LedgerEvidence(verified=False, detail="the local ledger is broken: "
-                              + "; ".join(report.problems[:3]))
-    if not anchor:
-        return LedgerEvidence(verified=False, detail=f"{model} carries no ledger anchor "
-                              "(registry tag openlineage.ledger_entry)")
-    return LedgerEvidence(verified=True, detail=f"ledger intact ({report.entries} entries); "
-                          f"{model} anchored at {str(anchor)[:16]}…")
+        return LedgerEvidence(verified=False, witnessed=witnessed,
+                              detail=f"the local ledger failed verification: {report.first}")
+    if TAG_LEAF not in tags:
+        return LedgerEvidence(verified=False, witnessed=witnessed,
+                              detail=f"{model} carries no ledger anchor (registry tag "
+                                     f"{TAG_LEAF})")
+    problem = check_anchor(ledger, model, tags, verifier)
+    if problem is not None:
+        return LedgerEvidence(verified=False, witnessed=witnessed, detail=str(problem))
+    signed = "signed" if verifier is not None else "unsigned (no public key)"
+    return LedgerEvidence(verified=True, witnessed=witnessed,
+                          detail=f"ledger intact ({report.entries} entries, checkpoints "
+                                 f"{signed}); {model} anchored at leaf {tags[TAG_LEAF]}")
+
+
+def _witnessed(ledger: Any, url: str | None, leaf: str | None) -> bool | None:
+    """True when the witness at ``url`` holds a cosigned, consistent checkpoint covering
+    ``leaf``; None when there is no witness to ask."""
+    if not url or leaf is None or not leaf.isdigit():
+        return None
+    from provlink.errors import LineageQueryError
+    from provlink.governance.witness_client import WitnessClient
+
+    try:
+        held = WitnessClient(url).held(ledger.origin)
+    except LineageQueryError:
+        return None
+    return any(r.get("status") == "consistent" and r.get("cosigned")
+               and int(r["treeSize"]) > int(leaf) for r in held)
 
 
 def gate_model(model: str, *, lineage_url: str | None = None, tracking_uri: str | None = None,
@@ -293,5 +322,6 @@ def gate_model(model: str, *, lineage_url: str | None = None, tracking_uri: str 
     api = LineageApi(lineage_url or ProvlinkConfig.load().lineage_url)
     result = trace(api, namespace=tracking_namespace(registry.tracking_uri), name=name,
                    version=version, registry_tags=dict((record or {}).get("tags") or {}))
-    return gate(result, rules, ledger=ledger_evidence(result.model, record),
+    return gate(result, rules, ledger=ledger_evidence(result.model, record,
+                                                      witness_url=api.base_url),
                 model_version=record)

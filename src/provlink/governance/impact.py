@@ -90,7 +90,7 @@ class ImpactReport:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.pop("runs")
-        for model, data in zip(self.models, out["models"]):
+        for model, data in zip(self.models, out["models"], strict=False):
             data["serving"] = model.serving
         return out
 

@@ -256,7 +256,8 @@ def to_html(report: Investigation) -> str:
         elif line.startswith("|"):
             if set(line) <= set("|-"):
                 continue
-            cells = "".join(f"<td>{html.escape(c.strip())}</td>" for c in line.strip("|").split("|"))
+            cells = "".join(f"<td>{html.escape(c.strip())}</td>"
+                            for c in line.strip("|").split("|"))
             body.append(f"<table><tr>{cells}</tr></table>")
         elif line.startswith("- "):
             body.append(f"<p>• {html.escape(line[2:])}</p>")

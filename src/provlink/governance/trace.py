@@ -215,7 +215,8 @@ def trace_dataset(api: LineageApi, *, namespace: str, name: str, version: str | 
     with ThreadPoolExecutor(max_workers=8) as pool:
         while frontier and len(runs) < max_runs:
             level = [r for r in pool.map(api.run, frontier) if r is not None]
-            for run, traced in zip(level, pool.map(lambda r: _traced_run(api, r), level)):
+            traced_level = pool.map(lambda r: _traced_run(api, r), level)
+            for run, traced in zip(level, traced_level, strict=True):
                 runs[run["id"]] = traced
             if progress is not None:
                 progress(len(runs))
@@ -228,7 +229,7 @@ def trace_dataset(api: LineageApi, *, namespace: str, name: str, version: str | 
                         wanted.setdefault(key, item)
             details = pool.map(lambda k: api.dataset_version(*k) if all(k) else None, wanted)
             frontier, queued = [], set()
-            for (key, item), detail in zip(wanted.items(), details):
+            for (key, item), detail in zip(wanted.items(), details, strict=False):
                 creator = ((detail or {}).get("createdByRun") or {}).get("id")
                 datasets[key] = TracedDataset(
                     namespace=key[0], name=key[1], version=key[2],
