@@ -81,7 +81,7 @@ class Policy:
             data = json.loads(text)
         else:
             try:
-                import yaml  # type: ignore[import-untyped]
+                import yaml
             except ImportError as exc:
                 raise PolicyError("a YAML policy needs PyYAML (pip install pyyaml), or write "
                                   "the policy as JSON") from exc
