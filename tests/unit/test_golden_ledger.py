@@ -13,6 +13,9 @@ import os
 from pathlib import Path
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from provlink.canonical import canonical_json, sha256_hex
 from provlink.governance import entry as entries
 from provlink.governance.merkle import (
@@ -118,3 +121,16 @@ def test_golden_vectors_verify_from_the_file_alone() -> None:
     cosigned = Note.parse(golden["cosignedCheckpoint"]["note"])
     assert cosigned.signed_by(Verifier.parse(golden["witnessKey"]["vkey"]))
     assert cosigned.signed_by(log)
+
+
+@given(st.dictionaries(st.text(alphabet=st.characters(max_codepoint=127), min_size=1),
+                       st.one_of(st.none(), st.booleans(), st.text(),
+                                 st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1),
+                                 st.lists(st.one_of(st.text(), st.integers(0, 2**40)))),
+                       max_size=6).filter(lambda d: not set(d) & entries.RESERVED))
+@settings(max_examples=300, deadline=None)
+def test_the_fast_entry_encoding_is_rfc_8785(fields: dict[str, Any]) -> None:
+    data = entries.encode(seq=3, time_ms=T0, kind="k", fields=fields)
+    assert data == canonical_json(json.loads(data))
+    full = {**fields, "v": 1, "seq": 3, "time": T0, "kind": "k"}
+    assert data == canonical_json(full)

@@ -53,7 +53,7 @@ def random_log(seed: int, n: int) -> Iterator[tuple[Path, random.Random]]:
 def check(path: Path) -> Any:
     spool = Spool(path)
     try:
-        return verify(spool, verifier=KEY.verifier())
+        return verify(spool, verifier=KEY.verifier(), all_signatures=True)
     finally:
         spool.close()
 

@@ -52,6 +52,9 @@ def register(subparsers: Any) -> None:
         "--registry the checkpoints held elsewhere)")
     verify.add_argument("--public-key", metavar="VKEY", help="the log's verifier key, or a "
                         "file holding it (default: the configured key's public half)")
+    verify.add_argument("--all-signatures", action="store_true", help="check every "
+                        "checkpoint's signature (default: the latest one's, which vouches "
+                        "for every entry it covers once its root matches the log)")
     verify.add_argument("--witness", metavar="URL", help="a `provlink serve` witness to "
                         "check against (and hand the latest checkpoint to)")
     verify.add_argument("--witness-key", metavar="VKEY", help="the witness's cosigning key "
@@ -166,7 +169,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     config = load_config()
     ledger = _ledger(config)
     verifier = load_verifier(args.public_key, config)
-    report = verify(ledger.store, verifier=verifier, progress=_progress_bar())
+    report = verify(ledger.store, verifier=verifier, progress=_progress_bar(),
+                    all_signatures=args.all_signatures)
     out: dict[str, Any] = {"ledger": {"path": str(config.spool_path), **report.as_dict()}}
     problems = list(report.problems)
     if args.witness:

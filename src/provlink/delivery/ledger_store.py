@@ -51,6 +51,7 @@ class LedgerTables:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self._frontier: Frontier | None = None
 
     def origin(self) -> str:
         row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'origin'").fetchone()
@@ -94,7 +95,11 @@ class LedgerTables:
         frontier of the whole tree (its root is the current root hash)."""
         row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'nodes_size'").fetchone()
         cached = int(row[0]) if row else 0
-        frontier = Frontier(cached, [self.perfect(lv, ix) for lv, ix in Frontier.levels_of(cached)])
+        known = self._frontier  # the log only grows: a frontier once read stays right
+        if known is None or known.size != cached:
+            known = Frontier(cached, [self.perfect(lv, ix)
+                                      for lv, ix in Frontier.levels_of(cached)])
+        frontier = Frontier(known.size, known.hashes)
         new: list[tuple[int, int, bytes]] = []
         for (digest,) in self.conn.execute(
                 "SELECT leaf_hash FROM ledger_leaves WHERE leaf_index >= ? ORDER BY leaf_index",
@@ -105,6 +110,7 @@ class LedgerTables:
                                   "VALUES (?, ?, ?)", new)
             self.conn.execute("INSERT OR REPLACE INTO ledger_meta (key, value) "
                               "VALUES ('nodes_size', ?)", (str(frontier.size),))
+        self._frontier = Frontier(frontier.size, frontier.hashes)
         return frontier
 
     # -- checkpoints ---------------------------------------------------------------------

@@ -64,8 +64,15 @@ class SpoolEmitter:
     def emit(self, event: dict[str, Any]) -> str | None:
         return self.emit_entry(event).entry_hash
 
-    def emit_entry(self, event: dict[str, Any]) -> Appended:
-        appended = self.spool.append(event)
+    def emit_entry(self, event: dict[str, Any], *, checkpoint: bool = False) -> Appended:
+        """Append; with ``checkpoint``, a checkpoint covering the event in the same commit
+        (``Appended.then``)."""
+        if checkpoint:
+            signer, origin = self.signer, self.spool.origin
+            appended = self.spool.append(event, lambda tables: self.ledger.make_checkpoint(
+                tables, signer, origin))
+        else:
+            appended = self.spool.append(event)
         self.sender.start()
         return appended
 
@@ -147,9 +154,14 @@ class Runtime:
                 record = dataclasses.replace(
                     record, run_facets={**record.run_facets, LEDGER: ledger_facet(before)})
         event = self.build(record)
-        appended = ledger(event)
-        return Emitted(event=event, appended=appended,
-                       checkpoint=self._checkpoint_or_none() if terminal else None)
+        if not terminal:
+            return Emitted(event=event, appended=ledger(event))
+        try:
+            appended = ledger(event, checkpoint=True)
+            return Emitted(event=event, appended=appended, checkpoint=appended.then)
+        except (ProvlinkError, LookupError, ValueError):  # append alone; the next one covers it
+            log.warning("provlink: could not checkpoint with the terminal event", exc_info=True)
+            return Emitted(event=event, appended=ledger(event))
 
     def _checkpoint_or_none(self, *, anchor: bool = False) -> StoredCheckpoint | None:
         """A failed checkpoint must not cost the event: the next one covers it."""

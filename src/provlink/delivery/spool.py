@@ -73,6 +73,7 @@ class Appended(NamedTuple):
     seq: int  # the event's spool row
     entry_hash: str  # hex leaf hash of its ledger entry
     leaf_index: int
+    then: Any = None  # what ``append(then=...)`` returned
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -159,8 +160,10 @@ class Spool:
         return self._origin
 
     # -- the critical path -------------------------------------------------------------
-    def append(self, event: dict[str, Any]) -> Appended:
-        """Durably append one event and its ledger entry."""
+    def append(self, event: dict[str, Any],
+               then: Callable[[LedgerTables], T] | None = None) -> Appended:
+        """Durably append one event and its ledger entry; ``then`` runs in the same
+        transaction (a checkpoint covering the event: one commit for both)."""
         try:
             data = canonical_json(event)
         except NotCanonicalError as exc:
@@ -178,7 +181,7 @@ class Spool:
                 "INSERT INTO events (seq, run_id, payload, payload_sha256, entry_hash, "
                 "created_at, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (seq, run_id, payload, digest, leaf.hex(), now / 1e9, index))
-            return Appended(seq, leaf.hex(), index)
+            return Appended(seq, leaf.hex(), index, None if then is None else then(tables))
 
         return self.write(insert, "append to")
 

@@ -110,22 +110,28 @@ class Ledger:
         check this one without asking the log.
         """
         origin = self.origin
+        return self.store.write(
+            lambda tables: self.make_checkpoint(tables, signer, origin, anchor=anchor),
+            "checkpoint")
 
-        def make(tables: LedgerTablesLike) -> StoredCheckpoint:
-            frontier = tables.fill_nodes()
-            cp = Checkpoint(origin=origin, size=frontier.size, root=frontier.root(),
-                            time_ms=entries.now_ms())
-            note = cp.note(signer)
-            proof_from, proof = None, tuple[bytes, ...]()
-            if anchor:
-                proof_from = tables.last_anchor()
-                if proof_from is not None and proof_from <= cp.size:
-                    proof = tuple(consistency_proof(tables, proof_from, cp.size))
-                tables.set_anchor(cp.size)
-            return StoredCheckpoint(id=tables.add_checkpoint(cp.size, cp.root, cp.time_ms, note),
-                                    checkpoint=cp, note=note, proof_from=proof_from, proof=proof)
-
-        return self.store.write(make, "checkpoint")
+    @staticmethod
+    def make_checkpoint(tables: LedgerTablesLike, signer: Signer | None, origin: str, *,
+                        anchor: bool = False) -> StoredCheckpoint:
+        """:meth:`checkpoint` inside a transaction the caller holds (e.g. the one that just
+        appended a terminal event: one commit for both)."""
+        frontier = tables.fill_nodes()
+        cp = Checkpoint(origin=origin, size=frontier.size, root=frontier.root(),
+                        time_ms=entries.now_ms())
+        note = cp.note(signer)
+        proof_from: int | None = None
+        proof: tuple[bytes, ...] = ()
+        if anchor:
+            proof_from = tables.last_anchor()
+            if proof_from is not None and proof_from <= cp.size:
+                proof = tuple(consistency_proof(tables, proof_from, cp.size))
+            tables.set_anchor(cp.size)
+        return StoredCheckpoint(id=tables.add_checkpoint(cp.size, cp.root, cp.time_ms, note),
+                                checkpoint=cp, note=note, proof_from=proof_from, proof=proof)
 
     def latest_checkpoint(self) -> StoredCheckpoint | None:
         row = self.store.read(lambda t: t.latest_checkpoint())
