@@ -71,3 +71,34 @@ def test_parallel_per_event_delivery_keeps_each_runs_order(tmp_path: Path,
     # a DAG run and its tasks form one lane: they arrive exactly in append order
     assert all(seqs == sorted(seqs) for seqs in by_root_spool.values())
     assert len(by_root) == 12
+
+
+EXITING_CHILD = """
+import provlink
+for i in range(10):
+    with provlink.capture(f"exit_{i}", capture_files=False):
+        pass
+"""
+
+
+def test_a_process_that_just_exits_drains_in_parallel_mode(tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
+    """At exit the thread pool refuses new work (interpreter shutdown); the drain at exit
+    then sends from its own thread instead of failing the events."""
+    import os
+    import subprocess
+    import sys
+
+    home = isolate(tmp_path, monkeypatch)
+    server = MarquezLike(lambda e: 201)
+    env = {**os.environ, "OPENLINEAGE_URL": server.url, "PROVLINK_SENDER_POLL_INTERVAL": "60"}
+    try:
+        done = subprocess.run([sys.executable, "-c", EXITING_CHILD], env=env,
+                              capture_output=True, text=True, timeout=120)
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    assert "failed delivering" not in done.stderr
+    assert len(server.arrived) == 20
+    assert (home / "spool.db").exists()

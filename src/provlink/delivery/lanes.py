@@ -69,9 +69,15 @@ def deliver_in_lanes(payloads: list[str], send: Callable[[str], Outcome],
     if pool is None or len(lanes) == 1:
         for lane in lanes:
             run_lane(lane)
-    else:
-        for future in [pool.submit(run_lane, lane) for lane in lanes]:
-            future.result()
+        return outcomes
+    futures = []
+    for lane in lanes:
+        try:
+            futures.append(pool.submit(run_lane, lane))
+        except RuntimeError:  # the interpreter is exiting (drain at exit): send from here
+            run_lane(lane)
+    for future in futures:
+        future.result()
     return outcomes
 
 
