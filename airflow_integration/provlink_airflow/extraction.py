@@ -32,7 +32,7 @@ from provlink.capturing.command_files import Stat, diff_snapshots, paths_in_comm
 from provlink.capturing.file_capture import FileAccesses
 from provlink.events.model import DatasetRef
 from provlink.events.redact import MASK, Redactor
-from provlink_airflow._compat import masked_secrets, secrets_maskers
+from provlink_airflow._compat import extractor_manager, masked_secrets, secrets_maskers
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,7 @@ class OperatorLineage:
         from airflow.utils.state import TaskInstanceState
 
         if self._manager is None:
-            from airflow.providers.openlineage.extractors.manager import ExtractorManager
-
-            self._manager = ExtractorManager()  # type: ignore[no-untyped-call]  # unannotated
+            self._manager = extractor_manager()
         found = self._manager.extract_metadata(dagrun=dag_run, task=task, task_instance=ti,
                                                task_instance_state=TaskInstanceState(state))
         if found is None:

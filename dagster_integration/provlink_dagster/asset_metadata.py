@@ -18,6 +18,7 @@ from provlink_dagster.translator import DagsterLineageTranslator
 
 DATA_VERSION_TAG = "dagster/data_version"
 CODE_VERSION_TAG = "dagster/code_version"
+STORAGE_KIND_TAG = "dagster/storage_kind"
 
 
 def asset_dataset(translator: DagsterLineageTranslator, asset_key: str,
@@ -73,3 +74,26 @@ def _column_lineage(translator: DagsterLineageTranslator, value: Any, namespace:
                                         field=dep.column_name))
         fields[column] = cl.Fields(inputFields=inputs)
     return cl.ColumnLineageDatasetFacet(fields=fields)
+
+
+def latest_datasets(instance: Any, layer: Any, keys: list[Any],
+                    translator: DagsterLineageTranslator, namespace: str) -> dict[str, DatasetRef]:
+    """Each asset's dataset from its latest materialization (asset key when none)."""
+    records = {r.asset_entry.asset_key: r for r in instance.get_asset_records(keys)}
+    found: dict[str, DatasetRef] = {}
+    for key in keys:
+        name = key.to_user_string()
+        record = records.get(key)
+        last = record.asset_entry.last_materialization_record if record else None
+        mat = last.asset_materialization if last is not None else None
+        found[name] = asset_dataset(
+            translator, name, mat.metadata if mat else {}, mat.tags if mat else {},
+            namespace=namespace, storage_kind=storage_kind(layer, key))
+    return found
+
+
+def storage_kind(layer: Any, key: Any) -> str | None:
+    """The asset's ``dagster/storage_kind`` tag, if the asset layer knows the asset."""
+    if layer is None or not layer.has(key):
+        return None
+    return (getattr(layer.get(key), "tags", None) or {}).get(STORAGE_KIND_TAG)

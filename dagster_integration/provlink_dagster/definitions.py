@@ -83,8 +83,8 @@ class Rewriter:
 
 
 def _rebuilt_asset(asset: AssetsDefinition, node_def: Any) -> AssetsDefinition:
-    with _compat.no_dagster_warnings():  # get_attributes_dict passes beta parameters back
-        return asset.__class__(**{**asset.get_attributes_dict(), "node_def": node_def})
+    rebuilt: AssetsDefinition = _compat.asset_with_node_def(asset, node_def)
+    return rebuilt
 
 
 def _jobs_of(item: Any) -> list[Any]:

@@ -15,7 +15,8 @@ from typing import Any
 from dagster import Executor, ExecutorDefinition
 
 from provlink_dagster import _compat
-from provlink_dagster.runs import RunLineage, track_run
+from provlink_dagster.observe import RunObserver
+from provlink_dagster.runs import TRACKER, RunLineage, track_run
 from provlink_dagster.translator import DagsterLineageTranslator
 
 log = logging.getLogger(__name__)
@@ -44,6 +45,16 @@ def wrap_executor_def(definition: ExecutorDefinition | Executor,
     wrapped = _compat.executor_with_creation_fn(definition, creation_fn)
     _wrapped.add(wrapped)
     return wrapped
+
+
+def ensure_in_process_tracker(step: Any, observer: RunObserver,
+                              translator: DagsterLineageTranslator, namespace: str) -> None:
+    """``materialize()`` and ``execute_in_process()`` replace the executor, so the lineage
+    executor never runs; there every step shares one process and the first one tracks."""
+    if TRACKER in observer.state or is_lineage_executor(step.job_def.executor_def):
+        return
+    track_run(instance=step.instance, run=step.dagster_run, plan=step.execution_plan,
+              layer=step.job_def.asset_layer, translator=translator)
 
 
 class LineageExecutor(Executor):

@@ -18,6 +18,7 @@ from provlink_dagster import _compat
 log = logging.getLogger(__name__)
 
 Callback = Callable[[Any], None]  # receives a dagster EventLogEntry
+FINISHED_STEPS = "finished_steps"  # RunObserver.state: step keys whose process finished them
 
 
 class RunObserver:

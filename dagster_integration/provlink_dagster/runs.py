@@ -19,8 +19,14 @@ from provlink.capturing.point import CapturePoint
 from provlink.delivery.runtime import get_runtime
 from provlink.events.model import ErrorInfo, EventType, JobKind
 from provlink_dagster import _compat
-from provlink_dagster.observe import RunObserver, count_failure, forget, observer_for
-from provlink_dagster.steps import FINISHED_STEPS, latest_datasets
+from provlink_dagster.asset_metadata import latest_datasets
+from provlink_dagster.observe import (
+    FINISHED_STEPS,
+    RunObserver,
+    count_failure,
+    forget,
+    observer_for,
+)
 from provlink_dagster.translator import (
     DagsterLineageTranslator,
     run_parent,
@@ -177,15 +183,3 @@ def track_run(*, instance: Any, run: Any, plan: Any, layer: Any,
     observer.subscribers.append(tracker.on_entry)
     tracker.start()
     return tracker
-
-
-def ensure_in_process_tracker(step: Any, observer: RunObserver,
-                              translator: DagsterLineageTranslator, namespace: str) -> None:
-    """``materialize()`` and ``execute_in_process()`` replace the executor, so the lineage
-    executor never runs; there every step shares one process and the first one tracks."""
-    from provlink_dagster.executor import is_lineage_executor
-
-    if TRACKER in observer.state or is_lineage_executor(step.job_def.executor_def):
-        return
-    track_run(instance=step.instance, run=step.dagster_run, plan=step.execution_plan,
-              layer=step.job_def.asset_layer, translator=translator)

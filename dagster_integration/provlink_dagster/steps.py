@@ -20,18 +20,17 @@ from provlink.delivery.runtime import get_runtime
 from provlink.events.model import DatasetRef, JobKind
 from provlink.mlflow.context import STATE_ADOPT_ACTIVE_RUN
 from provlink_dagster import _compat
-from provlink_dagster.asset_metadata import asset_dataset
+from provlink_dagster.asset_metadata import asset_dataset, latest_datasets, storage_kind
+from provlink_dagster.executor import ensure_in_process_tracker
 from provlink_dagster.mlflow_resource import resource_runs, tag_resource_runs
-from provlink_dagster.observe import RunObserver, count_failure, observer_for
+from provlink_dagster.observe import FINISHED_STEPS, RunObserver, count_failure, observer_for
 from provlink_dagster.translator import DagsterLineageTranslator, run_parent, step_uuid
 
 log = logging.getLogger(__name__)
 
-FINISHED_STEPS = "finished_steps"  # RunObserver.state key shared with the run tracker
 MATERIALIZED = "materialized"  # RunObserver.state: asset key -> dataset written in this run
 RUN_ID_METADATA = "provlink/openlineage_run_id"
 LINK_METADATA = "provlink/lineage"
-STORAGE_KIND_TAG = "dagster/storage_kind"
 
 
 def start_step(context: Any, translator: DagsterLineageTranslator) -> StepCapture | None:
@@ -54,14 +53,12 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
     namespace = translator.get_namespace(runtime.config.namespace)
     observer = observer_for(step.instance, run.run_id)
 
-    from provlink_dagster.runs import ensure_in_process_tracker
-
     ensure_in_process_tracker(step, observer, translator, namespace)
 
     layer = step.job_def.asset_layer
     outputs = sorted(step.get_output_asset_keys(), key=lambda k: k.to_user_string())
     asset_keys = [k.to_user_string() for k in outputs]
-    storage_kinds = {k.to_user_string(): _storage_kind(layer, k) for k in outputs}
+    storage_kinds = {k.to_user_string(): storage_kind(layer, k) for k in outputs}
     upstream = upstream_datasets(step, translator, namespace,
                                  observer.state.setdefault(MATERIALIZED, {}))
     key = step.step.key
@@ -142,28 +139,6 @@ def upstream_datasets(step: Any, translator: DagsterLineageTranslator, namespace
     if missing:
         found.update(latest_datasets(step.instance, layer, missing, translator, namespace))
     return found
-
-
-def latest_datasets(instance: Any, layer: Any, keys: list[Any],
-                    translator: DagsterLineageTranslator, namespace: str) -> dict[str, DatasetRef]:
-    """Each asset's dataset from its latest materialization (asset key when none)."""
-    records = {r.asset_entry.asset_key: r for r in instance.get_asset_records(keys)}
-    found: dict[str, DatasetRef] = {}
-    for key in keys:
-        name = key.to_user_string()
-        record = records.get(key)
-        last = record.asset_entry.last_materialization_record if record else None
-        mat = last.asset_materialization if last is not None else None
-        found[name] = asset_dataset(
-            translator, name, mat.metadata if mat else {}, mat.tags if mat else {},
-            namespace=namespace, storage_kind=_storage_kind(layer, key))
-    return found
-
-
-def _storage_kind(layer: Any, key: Any) -> str | None:
-    if layer is None or not layer.has(key):
-        return None
-    return (getattr(layer.get(key), "tags", None) or {}).get(STORAGE_KIND_TAG)
 
 
 def _parameters(context: Any, step: Any, layer: Any, outputs: list[Any]) -> dict[str, Any]:

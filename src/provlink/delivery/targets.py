@@ -19,6 +19,7 @@ from provlink.delivery.http_poster import HttpPoster, classify_exception, classi
 from provlink.delivery.lanes import deliver_in_lanes, deliver_in_order
 from provlink.delivery.outcome import HELD, OK, Outcome
 from provlink.errors import DeliveryError, EventValidationError
+from provlink.events import _compat as openlineage_compat
 from provlink.threads import ignore_this_thread
 
 if TYPE_CHECKING:
@@ -264,8 +265,4 @@ def _single_attempt_http(transport: Any) -> None:
 
     A retry policy the user set explicitly is kept.
     """
-    from openlineage.client.transport.http import HttpTransport
-    from openlineage.client.transport.http_common import DEFAULT_RETRY_CONFIG
-
-    if isinstance(transport, HttpTransport) and transport.config.retry == DEFAULT_RETRY_CONFIG:
-        transport.config.retry = {**DEFAULT_RETRY_CONFIG, "total": 0, "read": 0, "connect": 0}
+    openlineage_compat.single_attempt_http(transport)

@@ -31,6 +31,7 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from provlink._version import PRODUCER, __version__
+from provlink.events import _compat
 from provlink.events import facets as custom
 from provlink.events.model import CaptureRecord, CodeVersion, DatasetRef, EnvironmentInfo
 
@@ -58,7 +59,7 @@ def _ours(facets: dict[str, Any]) -> dict[str, Any]:
     """Facets we built name provlink as their producer. Set on each one explicitly: the
     default is a process-wide global that other integrations (the Airflow provider) change."""
     for facet in facets.values():
-        facet._producer = PRODUCER
+        _compat.set_producer(facet, PRODUCER)
     return facets
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
+CHECKED_VERSIONS = ">=3.17,<4"  # MLflow, as pinned in pyproject.toml
 _PATCHED = "_provlink_patched"
 
 
@@ -37,12 +38,18 @@ class ModelsUri:
     registry_uri: str | None
 
 
+_models_uri_callbacks: list[Callable[[ModelsUri], None]] = []
+
+
 def on_models_uri(callback: Callable[[ModelsUri], None]) -> None:
     """Wrap ``ModelsArtifactRepository.__init__`` once per process (MLflow 3.17) and call
-    ``callback`` with its ``model_name``/``model_version``/``registry_uri`` attributes:
-    every flavor's ``load_model`` resolves registry URIs there and MLflow has no hook."""
+    ``callback`` (once per distinct callback) with its ``model_name``/``model_version``/
+    ``registry_uri`` attributes: every flavor's ``load_model`` resolves registry URIs there
+    and MLflow has no hook. A callback must not raise (it runs inside ``load_model``)."""
     from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository as Repo
 
+    if callback not in _models_uri_callbacks:
+        _models_uri_callbacks.append(callback)
     if getattr(Repo.__init__, _PATCHED, False):
         return
     original = Repo.__init__
@@ -51,10 +58,12 @@ def on_models_uri(callback: Callable[[ModelsUri], None]) -> None:
     def __init__(self: Any, artifact_uri: str, *args: Any, **kwargs: Any) -> None:
         original(self, artifact_uri, *args, **kwargs)
         version = getattr(self, "model_version", None)
-        callback(ModelsUri(artifact_uri=str(artifact_uri),
-                           name=getattr(self, "model_name", None),
-                           version=None if version is None else str(version),
-                           registry_uri=getattr(self, "registry_uri", None)))
+        resolved = ModelsUri(artifact_uri=str(artifact_uri),
+                             name=getattr(self, "model_name", None),
+                             version=None if version is None else str(version),
+                             registry_uri=getattr(self, "registry_uri", None))
+        for notify in list(_models_uri_callbacks):
+            notify(resolved)
 
     setattr(__init__, _PATCHED, True)
     Repo.__init__ = __init__  # type: ignore[method-assign]  # the patch is the point

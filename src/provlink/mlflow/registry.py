@@ -6,7 +6,8 @@ carries its OpenLineage ids as registry tags; a ``models:/name/version`` or
 namespace = the tracking URI without credentials, name = ``models/<name>/<version>`` (no bare
 ``:``, which Marquez node ids split on).
 
-Only imported once MLflow is in use (through :mod:`provlink.mlflow.run_link`).
+MLflow is imported inside the functions that call it (``src/provlink`` never imports it at
+module top), so the CLI reads :func:`tracking_namespace` without loading MLflow.
 """
 
 from __future__ import annotations
@@ -17,9 +18,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
-
-import mlflow
-from mlflow import MlflowClient
 
 from provlink.errors import ConfigError
 from provlink.events.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
@@ -37,6 +35,7 @@ from provlink.mlflow.context import (
 )
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from mlflow.entities import DatasetInput
     from mlflow.entities.model_registry import ModelVersion
 
@@ -163,6 +162,8 @@ def tag_ledger_entry(point: CapturePoint, entry: str) -> None:
     leaf = getattr(point, "ledger_leaf", None)
     tags = ({TAG_LEDGER_ENTRY: entry} if checkpoint is None or leaf is None
             else anchor_tags(leaf, entry, checkpoint.note))
+    from mlflow import MlflowClient
+
     for tracking_uri, name, version in point.state.get(STATE_TAGGED, ()):
         registry = _tag_writer(MlflowClient(tracking_uri=tracking_uri))
         for key, value in tags.items():
@@ -242,6 +243,8 @@ def install_load_hook() -> None:
 
 
 def _note_load(resolved: _compat.ModelsUri) -> None:
+    import mlflow
+
     try:
         point = current_point()
         name, version = resolved.name, resolved.version
@@ -261,6 +264,8 @@ def _note_load(resolved: _compat.ModelsUri) -> None:
 
 def loaded_model_dataset(load: ModelLoad) -> DatasetRef:
     """The input dataset of a loaded model version, with its registry facts."""
+    from mlflow import MlflowClient
+
     client = MlflowClient(tracking_uri=load.tracking_uri, registry_uri=load.registry_uri)
     return model_version_dataset(client.get_model_version(load.name, load.version),
                                  load.tracking_uri)

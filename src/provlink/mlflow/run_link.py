@@ -22,10 +22,6 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
-import mlflow
-from mlflow import MlflowClient
-from mlflow.entities import ViewType
-
 from provlink.events.model import MlflowRunLink
 from provlink.mlflow.context import (
     STATE_ADOPT_ACTIVE_RUN,
@@ -49,6 +45,7 @@ from provlink.mlflow.registry import (
 )
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from mlflow.entities import Run
     from mlflow.entities.model_registry import ModelVersion
 
@@ -84,6 +81,8 @@ def _adopt_active_run(point: CapturePoint) -> None:
     dagster-mlflow's resource, or resumed by run id) carries no tags of ours: link it by id."""
     if not point.state.get(STATE_ADOPT_ACTIVE_RUN, True):
         return
+    import mlflow
+
     active = mlflow.active_run()
     if active is not None and active.data.tags.get(TAG_RUN_ID) != point.run_id:
         uri = mlflow.get_tracking_uri()
@@ -103,6 +102,8 @@ def link_point(point: CapturePoint) -> None:
 
 def link_runs(point: CapturePoint, tracking_uri: str, *, adopted: set[str] | None = None) -> None:
     """Find this capture point's runs in one tracking store and record what they made."""
+    from mlflow import MlflowClient
+
     check_tracking_store(tracking_uri)
     client = MlflowClient(tracking_uri=tracking_uri)
     runs = {run.info.run_id: run for run in find_runs(client, point.run_id)}
@@ -154,6 +155,8 @@ def _under(path: str, roots: set[str]) -> bool:
 
 def find_runs(client: MlflowClient, lineage_run_id: str) -> list[Run]:
     """Every run, in every experiment (deleted ones too), tagged with this capture point."""
+    from mlflow.entities import ViewType
+
     experiment_ids: list[str] = []
     token = None
     while True:
