@@ -20,6 +20,8 @@ from typing import Any
 from provlink.governance import entry as entries
 from provlink.governance.merkle import Frontier, leaf_hash
 
+NODE_MEMORY = 65536  # cached subtree hashes per connection (~6 MB at most)
+
 LEDGER_SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger_leaves (
     leaf_index INTEGER PRIMARY KEY,
@@ -52,6 +54,9 @@ class LedgerTables:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self._frontier: Frontier | None = None
+        # complete subtrees never change in an append-only log: recent ones stay in memory
+        # (bounded), so a capture point's consistency proof reads no rows
+        self._nodes: dict[tuple[int, int], bytes] = {}
 
     def origin(self) -> str:
         row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'origin'").fetchone()
@@ -80,6 +85,9 @@ class LedgerTables:
 
     # -- the node cache ----------------------------------------------------------------
     def perfect(self, level: int, index: int) -> bytes:
+        known = self._nodes.get((level, index))
+        if known is not None:
+            return known
         if level == 0:
             row = self.conn.execute("SELECT leaf_hash FROM ledger_leaves WHERE leaf_index = ?",
                                     (index,)).fetchone()
@@ -88,7 +96,13 @@ class LedgerTables:
                                     (level, index)).fetchone()
         if row is None:
             raise LookupError(f"no Merkle node at level {level}, index {index}")
-        return bytes(row[0])
+        return self._remember(level, index, bytes(row[0]))
+
+    def _remember(self, level: int, index: int, digest: bytes) -> bytes:
+        if len(self._nodes) >= NODE_MEMORY:
+            self._nodes.clear()
+        self._nodes[(level, index)] = digest
+        return digest
 
     def fill_nodes(self) -> Frontier:
         """Cache the complete subtrees of every leaf added since the last fill; returns the
@@ -101,13 +115,17 @@ class LedgerTables:
                                       for lv, ix in Frontier.levels_of(cached)])
         frontier = Frontier(known.size, known.hashes)
         new: list[tuple[int, int, bytes]] = []
-        for (digest,) in self.conn.execute(
-                "SELECT leaf_hash FROM ledger_leaves WHERE leaf_index >= ? ORDER BY leaf_index",
-                (cached,)).fetchall():
-            frontier.push(bytes(digest), lambda lv, ix, h: new.append((lv, ix, h)))
+        for index, digest in self.conn.execute(
+                "SELECT leaf_index, leaf_hash FROM ledger_leaves WHERE leaf_index >= ? "
+                "ORDER BY leaf_index", (cached,)).fetchall():
+            frontier.push(self._remember(0, index, bytes(digest)),
+                          lambda lv, ix, h: new.append((lv, ix, h)))
         if frontier.size != cached:
             self.conn.executemany("INSERT OR REPLACE INTO ledger_nodes (level, idx, hash) "
                                   "VALUES (?, ?, ?)", new)
+            if len(new) < NODE_MEMORY:
+                for level, index, digest in new:
+                    self._remember(level, index, digest)
             self.conn.execute("INSERT OR REPLACE INTO ledger_meta (key, value) "
                               "VALUES ('nodes_size', ?)", (str(frontier.size),))
         self._frontier = Frontier(frontier.size, frontier.hashes)
