@@ -54,6 +54,8 @@ _POINTER_SUFFIXES = ("_path", "_file", "_filename", "_dir", "_location", "_name"
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
 _TEXT_CACHE_MAX = 8192
+_KEY_KINDS_MAX = 4096
+_PLAIN, _SECRET, _IDENTITY, _VERBATIM = range(4)
 _CACHEABLE_LEN = 512
 _HOST = re.compile(HOST)
 
@@ -80,6 +82,7 @@ class Redactor:
         self.known = KnownSecrets(secret_values)
         self._shapes = ShapeMasker(self.is_secret_key, self._learn_one)
         self._text_cache: dict[str, str] = {}
+        self._key_kinds: dict[Any, int] = {}
         self._cache_generation = self.known.generation
         if include_environment:
             self.add_secrets(self.secrets_in_environment(os.environ))
@@ -155,20 +158,54 @@ class Redactor:
         return node
 
     def _walk_dict(self, node: Mapping[str, Any]) -> dict[str, Any]:
-        pair_secret = "value" in node and any(
-            isinstance(node.get(k), str) and self.is_secret_key(node[k]) for k in _PAIR_NAMES)
+        # the hot loop of the step: one cached classification per key, strings inline
+        pair_secret = "value" in node and self._is_pair_secret(node)
+        kinds = self._key_kinds
         out: dict[str, Any] = {}
         for key, value in node.items():
-            if value is None or value == "":
+            kind = kinds.get(key)
+            if kind is None:
+                kind = self._classify_key(key)
+            if value is None or (type(value) is str and not value):
                 out[key] = value
-            elif key == "value" and pair_secret:
+            elif kind == _SECRET or (pair_secret and key == "value"):
                 out[key] = self._mask_all(value)
-            elif (isinstance(key, str) and key not in IDENTITY_KEYS
-                  and key not in _VERBATIM_KEYS and self.is_secret_key(key)):
-                out[key] = self._mask_all(value)
+            elif type(value) is str:
+                if kind == _IDENTITY:
+                    out[key] = strip_url_credentials(value, self.is_secret_key)
+                elif kind == _VERBATIM or len(value) < 3:
+                    out[key] = value
+                elif value[0] in "{[" and len(value) > 1:
+                    out[key] = self._walk_embedded_json(value)
+                else:
+                    out[key] = self.redact_text(value)
+            elif isinstance(value, dict):
+                out[key] = self._walk_dict(value)
+            elif isinstance(value, (list, tuple)):
+                out[key] = self._walk_list(value, key)
             else:
-                out[key] = self._walk(value, key)
+                out[key] = value
         return out
+
+    def _is_pair_secret(self, node: Mapping[str, Any]) -> bool:
+        for name in _PAIR_NAMES:
+            pair_key = node.get(name)
+            if isinstance(pair_key, str) and self.is_secret_key(pair_key):
+                return True
+        return False
+
+    def _classify_key(self, key: Any) -> int:
+        if key in IDENTITY_KEYS:
+            kind = _IDENTITY
+        elif key in _VERBATIM_KEYS:
+            kind = _VERBATIM
+        elif isinstance(key, str) and self.is_secret_key(key):
+            kind = _SECRET
+        else:
+            kind = _PLAIN
+        if len(self._key_kinds) < _KEY_KINDS_MAX:
+            self._key_kinds[key] = kind
+        return kind
 
     def _walk_list(self, items: Iterable[Any], key: str | None) -> list[Any]:
         """Elements, with ``["--password", "x"]``: a flag whose name looks secret masks the

@@ -210,6 +210,16 @@ _ORACLE = re.compile(
     r"(?P<pre>(?:jdbc:oracle:[a-z]+:|\bsqlplus[ \t]+(?:-\w+[ \t]+)*)[^\s/@:\"']+/)"
     r"(?P<val>[^\s@\"']+)(?=@)")
 
+# cheap substring gates: a context regex runs only on text that can hold its keyword
+_CLI_P_NEEDLES = ("mysql", "mariadb", "sshpass", "login")
+_SQL_NEEDLES = tuple(w for k in ("assword", "dentified", "redentials", "ccess_key", "ession_token")
+                     for w in (k, k.upper()))
+
+
+def _has_any(text: str, needles: tuple[str, ...]) -> bool:
+    return any(n in text for n in needles)
+
+
 def _discord(m: re.Match[str]) -> str:
     token = m.group()
     if not any(c.isdigit() for c in token):
@@ -260,21 +270,22 @@ class ShapeMasker:
             if "://" in text:
                 text = _URL_PASSWORD.sub(self._url_password, text)
                 text = _URL_TOKEN_USER.sub(self._url_token_user, text)
-            if "/" in text:
+            if "/" in text and ("racle" in text or "sqlplus" in text):
                 text = _ORACLE.sub(self._pre_masked, text)
         if "=" in text or ":" in text:
             text = self._key_values(text)
         if "-" in text:
-            if "-p" in text:  # before --key value: '-pS3cr3t db' is a password, then a name
+            # before --key value: '-pS3cr3t db' is a password, then a name
+            if "-p" in text and _has_any(text, _CLI_P_NEEDLES):
                 text = _MYSQL_P.sub(self._pre_masked, text)
             if "," in text:
                 text = _FLAG_LIST.sub(self._flag, text)
             text = _FLAG_VALUE.sub(self._flag, text)
-            if "-u" in text or "--user" in text:
+            if "-u " in text or "-u\t" in text or "--user" in text:
                 text = _CURL_USER.sub(self._pre_masked, text)
         if "earer" in text:
             text = _BEARER.sub(self._pre_masked, text)
-        if "'" in text or '"' in text or "$$" in text or "dentified" in text or "DENTIFIED" in text:
+        if _has_any(text, _SQL_NEEDLES):
             text = _SQL.sub(self._pre_masked, text)
         return text
 
