@@ -57,6 +57,8 @@ class LedgerTables:
         # complete subtrees never change in an append-only log: recent ones stay in memory
         # (bounded), so a capture point's consistency proof reads no rows
         self._nodes: dict[tuple[int, int], bytes] = {}
+        self._meta_read: dict[str, str] | None = None
+        self._meta_writes: dict[str, str] = {}
 
     def origin(self) -> str:
         row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'origin'").fetchone()
@@ -73,9 +75,10 @@ class LedgerTables:
         return 0 if row[0] is None else int(row[0]) + 1
 
     def add(self, kind: str, fields: Mapping[str, Any], payload: str | None = None,
-            *, time_ms: int | None = None) -> tuple[int, bytes]:
-        """Append one entry as the next leaf; returns (leaf index, leaf hash)."""
-        index = self.size()
+            *, time_ms: int | None = None, index: int | None = None) -> tuple[int, bytes]:
+        """Append one entry as the next leaf (``index``: the caller read the size already);
+        returns (leaf index, leaf hash)."""
+        index = self.size() if index is None else index
         data = entries.encode(seq=index, time_ms=entries.now_ms() if time_ms is None else time_ms,
                               kind=kind, fields=fields)
         digest = leaf_hash(data)
@@ -107,8 +110,7 @@ class LedgerTables:
     def fill_nodes(self) -> Frontier:
         """Cache the complete subtrees of every leaf added since the last fill; returns the
         frontier of the whole tree (its root is the current root hash)."""
-        row = self.conn.execute("SELECT value FROM ledger_meta WHERE key = 'nodes_size'").fetchone()
-        cached = int(row[0]) if row else 0
+        cached = int(self._meta().get("nodes_size", 0))
         known = self._frontier  # the log only grows: a frontier once read stays right
         if known is None or known.size != cached:
             known = Frontier(cached, [self.perfect(lv, ix)
@@ -126,8 +128,7 @@ class LedgerTables:
             if len(new) < NODE_MEMORY:
                 for level, index, digest in new:
                     self._remember(level, index, digest)
-            self.conn.execute("INSERT OR REPLACE INTO ledger_meta (key, value) "
-                              "VALUES ('nodes_size', ?)", (str(frontier.size),))
+            self._meta_writes["nodes_size"] = str(frontier.size)
         self._frontier = Frontier(frontier.size, frontier.hashes)
         return frontier
 
@@ -158,10 +159,27 @@ class LedgerTables:
                                  "FROM events ORDER BY seq").fetchall()
 
     def last_anchor(self) -> int | None:
-        row = self.conn.execute(
-            "SELECT value FROM ledger_meta WHERE key = 'anchor_size'").fetchone()
-        return None if row is None else int(row[0])
+        value = self._meta().get("anchor_size")
+        return None if value is None else int(value)
 
     def set_anchor(self, size: int) -> None:
-        self.conn.execute("INSERT OR REPLACE INTO ledger_meta (key, value) "
-                          "VALUES ('anchor_size', ?)", (str(size),))
+        self._meta_writes["anchor_size"] = str(size)
+
+    def _meta(self) -> dict[str, str]:
+        """The counters in ``ledger_meta``, read once per transaction (one statement)."""
+        if self._meta_read is None:
+            self._meta_read = dict(self.conn.execute(
+                "SELECT key, value FROM ledger_meta WHERE key IN ('nodes_size', 'anchor_size')"
+            ).fetchall())
+        return {**self._meta_read, **self._meta_writes}
+
+    def begin(self) -> None:
+        """A transaction starts: forget what the last one read."""
+        self._meta_read, self._meta_writes = None, {}
+
+    def before_commit(self) -> None:
+        """Write the counters changed in this transaction (one statement)."""
+        if self._meta_writes:
+            self.conn.executemany("INSERT OR REPLACE INTO ledger_meta (key, value) VALUES (?, ?)",
+                                  list(self._meta_writes.items()))
+            self._meta_writes = {}

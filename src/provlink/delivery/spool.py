@@ -138,7 +138,9 @@ class Spool:
         with self._lock:
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
+                self._tables.begin()
                 result = work(self._tables)
+                self._tables.before_commit()
                 self._conn.execute("COMMIT")
             except sqlite3.Error as exc:
                 self._rollback()
@@ -150,6 +152,7 @@ class Spool:
 
     def read(self, work: Callable[[LedgerTables], T]) -> T:
         with self._lock:
+            self._tables.begin()
             return work(self._tables)
 
     @property
@@ -173,10 +176,12 @@ class Spool:
         now = time.time_ns()
 
         def insert(tables: LedgerTables) -> Appended:
-            row = self._conn.execute("SELECT MAX(seq) FROM events").fetchone()
+            row = self._conn.execute("SELECT (SELECT MAX(seq) FROM events), "
+                                     "(SELECT MAX(leaf_index) FROM ledger_leaves)").fetchone()
             seq = (row[0] or 0) + 1
             index, leaf = tables.add(entries.EVENT, entries.event_fields(event, digest, seq),
-                                     time_ms=now // 1_000_000)
+                                     time_ms=now // 1_000_000,
+                                     index=0 if row[1] is None else row[1] + 1)
             self._conn.execute(
                 "INSERT INTO events (seq, run_id, payload, payload_sha256, entry_hash, "
                 "created_at, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?)",
