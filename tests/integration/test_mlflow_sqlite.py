@@ -115,6 +115,10 @@ def test_model_version_and_registered_model_carry_the_lineage_tags(deployed: Dep
     assert version.tags[TAG_JOB_NAMESPACE] == "tests"
     assert version.tags[TAG_LINEAGE_URL].startswith(deployed.server.url + "/?nodeId=dataset")
     assert version.tags[TAG_LEDGER_ENTRY] == deployed.ledger[(run.train_run_id, "COMPLETE")]
+    # the ledger anchor: the registering event's leaf and a checkpoint covering it
+    assert version.tags["provlink.ledger.leaf_hash"] == version.tags[TAG_LEDGER_ENTRY]
+    checkpoint = version.tags["provlink.ledger.checkpoint"]
+    assert int(checkpoint.split("\n")[1]) > int(version.tags["provlink.ledger.leaf"])
     registered = client.get_registered_model(MODEL).tags
     assert registered[TAG_RUN_ID] == run.train_run_id
     assert registered[TAG_MODEL_VERSION] == run.version
@@ -253,7 +257,7 @@ def test_verify_registry_reports_an_edited_tag(deployed: Deployed,
     args = ("verify", "--registry", "--model", MODEL, "--url", deployed.server.url, "--json")
     code, out = _cli(capsys, *args)
     answer = json.loads(out)
-    assert code == 0 and answer["registry"] == {"checked": 1, "drift": []}
+    assert code == 0 and answer["registry"] == {"checked": 1, "anchors": [], "drift": []}
     assert answer["ledger"]["ok"] is True
     client = mlflow.MlflowClient()
     client.set_model_version_tag(MODEL, deployed.run.version, TAG_JOB_NAME, "someone-else")
@@ -266,3 +270,21 @@ def test_verify_registry_reports_an_edited_tag(deployed: Deployed,
     assert drift["problem"] == "tags-changed"
     assert drift["tags"][TAG_JOB_NAME] == "someone-else"
     assert drift["recorded"][TAG_JOB_NAME] == "train"
+
+
+def test_verify_registry_reports_a_changed_ledger_anchor(deployed: Deployed,
+                                                        capsys: pytest.CaptureFixture[str],
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", deployed.tracking_uri)
+    args = ("verify", "--registry", "--model", MODEL, "--url", deployed.server.url, "--json")
+    client = mlflow.MlflowClient()
+    version = deployed.run.version
+    original = client.get_model_version(MODEL, version).tags["provlink.ledger.leaf_hash"]
+    client.set_model_version_tag(MODEL, version, "provlink.ledger.leaf_hash", "00" * 32)
+    try:
+        code, out = _cli(capsys, *args)
+    finally:
+        client.set_model_version_tag(MODEL, version, "provlink.ledger.leaf_hash", original)
+    assert code == 1
+    (anchor,) = json.loads(out)["registry"]["anchors"]
+    assert anchor.startswith(f"models:/{MODEL}/{version}: registry tag changed")
