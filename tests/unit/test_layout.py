@@ -224,6 +224,13 @@ def test_adapters_import_only_the_core_and_themselves() -> None:
     _forbid("an adapter imports another adapter", bad)
 
 
+def test_adapters_hand_records_to_the_core_and_talk_to_no_backend() -> None:
+    """Adapters build records; the backend, the ledger and the CLI are not theirs to call."""
+    bad = [e for e in EDGES if _in(e.source, *ADAPTERS)
+           and _in(e.target, "provlink.server", "provlink.governance", "provlink.cli")]
+    _forbid("an adapter imports the server, governance or the CLI", bad)
+
+
 def test_the_core_never_imports_an_adapter() -> None:
     bad = [e for e in EDGES if _in(e.source, "provlink") and _in(e.target, *ADAPTERS)]
     _forbid("provlink (core, server, governance) imports an adapter", bad)
