@@ -5,11 +5,11 @@ The decision is pure (:func:`decide`); :class:`WitnessBook` is its storage (the 
 tables in :mod:`provlink.server.witness`, or a dict in tests). A checkpoint is *consistent*
 when it is the first of its log (trust on first use), repeats the held one, or extends it
 with a valid RFC 9162 consistency proof from the held size. One that cannot be shown
-consistent — same size with another root, a bad proof, fewer entries than the held one —
-is an *incident*: recorded, refused (HTTP 409), never cosigned. A newer one that arrives
-without a proof from the held size (a facet proved against a checkpoint this witness
-never saw) is kept as *unproven*; ``provlink verify --witness`` still checks the local log
-against every checkpoint kept, proven or not.
+consistent — same size with another root, a consistency proof that does not verify — is an
+*incident*: recorded, refused (HTTP 409), never cosigned. One that cannot be checked here —
+newer but proved from a size this witness does not hold, or older than the held one (two
+processes' terminal events can reach the backend crosswise) — is kept as *unproven*;
+``provlink verify --witness`` still checks the local log against every checkpoint kept.
 """
 
 from __future__ import annotations
@@ -58,9 +58,10 @@ def decide(held: Held | None, note: str, proof: Sequence[bytes], proof_from: int
         if cp.size == held.size and cp.root != held.root:
             return Decision(status=INCIDENT, checkpoint=cp, reason=(
                 f"a second root for {cp.size} entries: the log forked or was rewritten"))
-        if cp.size < held.size:
-            return Decision(status=INCIDENT, checkpoint=cp, reason=(
-                f"{cp.size} entries, fewer than the {held.size} already held"))
+        if cp.size < held.size:  # e.g. two processes' terminal events delivered crosswise
+            return Decision(status=UNPROVEN, checkpoint=cp, reason=(
+                f"older than the held checkpoint of {held.size} entries (kept; `provlink "
+                "verify --witness` checks it against the log)"))
         if cp.size > held.size:
             if proof_from is None or proof_from != held.size:
                 return Decision(status=UNPROVEN, checkpoint=cp, reason=(
