@@ -195,16 +195,39 @@ def spool_ledger(spool_path: Path, *, signer: Any = None, witness_url: str | Non
         size = parse_checkpoint(note)[0].size
         out.update(origin=ledger.origin, treeSize=size, checkpoint=note, witnessed=witnessed,
                    witnessKey=vkey)
+        texts, proofs = _proofs(ledger, [index for index, _ in rows], size)
         for index, line in rows:
-            leaf = ledger.leaf(index)
-            assert leaf is not None
-            out["entries"].append({"leaf": index, "line": line, "entry": leaf[1],
+            out["entries"].append({"leaf": index, "line": line, "entry": texts[index],
                                    "proof": [base64.b64encode(h).decode()
-                                             for h in ledger.inclusion(index, size)]})
+                                             for h in proofs[index]]})
         out["anchor"] = _anchor(ledger, result.registry_tags)
         return lines, out
 
     return material
+
+
+def _proofs(ledger: Any, indices: list[int],
+            size: int) -> tuple[dict[int, str], dict[int, list[bytes]]]:
+    """Entry texts and inclusion proofs of many leaves in one transaction (one per leaf
+    would cost a transaction each: seconds for a thousand events)."""
+    from provlink.governance.merkle import inclusion_proof
+
+    wanted = set(indices)
+
+    def work(tables: Any) -> tuple[dict[int, str], dict[int, list[bytes]]]:
+        tables.fill_nodes()
+        texts: dict[int, str] = {}
+        start, stop = min(wanted), max(wanted) + 1
+        while start < stop:
+            batch = tables.leaves(start, 5000)
+            if not batch:
+                break
+            texts.update({row[0]: row[2] for row in batch if row[0] in wanted})
+            start = batch[-1][0] + 1
+        return texts, {i: inclusion_proof(tables, i, size) for i in indices}
+
+    result: tuple[dict[int, str], dict[int, list[bytes]]] = ledger.store.write(work, "read")
+    return result
 
 
 def _covering_checkpoint(ledger: Any, needed: int, signer: Any,
