@@ -1,6 +1,6 @@
-"""Store one validated event and derive Marquez's model from it.
+"""Store validated events and derive Marquez's model from them, a batch at a time.
 
-The raw event is written first, as its RFC 8785 form and keyed by that form's SHA-256
+The raw events are written first, as their RFC 8785 form and keyed by that form's SHA-256
 (:mod:`provlink.canonical`, the same digest the spool and the ledger record), so a
 redelivered event is recognised, nothing is derived twice, and a stored event can be matched
 to its ledger entry. The derivation follows Marquez
@@ -9,12 +9,21 @@ states win over earlier non-terminal ones), an output gets a new dataset version
 a batch job gets a job version only on COMPLETE/FAIL/ABORT, and the job's current version's
 inputs and outputs become the lineage edges. Facets are read defensively: a producer may
 send any shape inside a facet and that must never fail ingestion.
+
+A batch is set-based, so its cost is a handful of round trips however many events it holds
+(PostgreSQL on another machine pays for every round trip): **load** every job, dataset and
+run the batch touches in a few bulk statements (locking them on PostgreSQL, so concurrent
+servers serialise on shared rows instead of losing writes), **apply** the events in order
+to those rows in memory, then **flush** the final rows with one ``executemany`` per table.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +34,8 @@ from provlink.server.validation import parse_time
 TERMINAL_STATES = {"COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED"}
 RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", **TERMINAL_STATES}
 _VERSION_NS = uuid.UUID("6f1c1b5e-6a55-4c3e-9a62-70726f766c6b")
+_CHUNK = 400
+Key = tuple[str, str]
 
 
 def event_record(event: dict[str, Any]) -> tuple[str, str]:
@@ -52,343 +63,526 @@ def now_iso() -> str:
     return iso(datetime.now(UTC))
 
 
-def store_event(tx: Tx, event: dict[str, Any], received_at: str) -> bool:
-    """Insert ``event`` unless an identical one is stored; derive the model when it is new."""
-    payload, digest = event_record(event)
-    moment = parse_time(event["eventTime"])
-    assert moment is not None, "validate_event must run before store_event"
-    event_time = iso(moment)
-    run = event.get("run") if isinstance(event.get("run"), dict) else None
-    job = event.get("job") if isinstance(event.get("job"), dict) else None
-    inserted = tx.row(
-        "INSERT INTO events (hash, event_time, event_type, run_id, job_namespace, job_name,"
-        " received_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (hash) DO NOTHING RETURNING id",
-        (
-            digest,
-            event_time,
-            event.get("eventType") if run else None,
-            run["runId"].lower() if run else None,
-            job["namespace"] if job else None,
-            job["name"] if job else None,
-            received_at,
-            payload,
-        ),
-    )
-    if inserted is None:
-        return False
-    if run is not None:
-        _run_event(tx, event, event_time)
-    elif isinstance(event.get("dataset"), dict):
-        _dataset_event(tx, event["dataset"], event_time)
-    else:
-        _job_event(tx, event, event_time)
-    return True
+@dataclass(slots=True)
+class _Raw:
+    event: dict[str, Any]
+    payload: str
+    digest: str
+    time: str
+
+    @property
+    def kind(self) -> str:
+        """``run``, ``dataset`` or ``job``, told apart as the spec does (a null counts absent)."""
+        if isinstance(self.event.get("run"), dict):
+            return "run"
+        return "dataset" if isinstance(self.event.get("dataset"), dict) else "job"
 
 
-def _run_event(tx: Tx, event: dict[str, Any], t: str) -> None:
-    job, run = event["job"], event["run"]
-    event_type = event.get("eventType") or "OTHER"
-    run_id = run["runId"].lower()
-    run_facets, job_facets = _facets(run, "facets"), _facets(job, "facets")
-    job_id, job_type, current_version = _upsert_job(tx, job, job_facets, run_facets, t, run_id)
-    # the job row is now locked until commit, so no other writer creates this run meanwhile
-    old = tx.row(f"SELECT {_RUN_STATE} FROM runs WHERE id = ?", (run_id,))
-    terminal = event_type in TERMINAL_STATES
-    io: list[tuple[Any, ...]] = []
-    for direction, key, extra in (
-        ("INPUT", "inputs", "inputFacets"),
-        ("OUTPUT", "outputs", "outputFacets"),
-    ):
-        for item in sorted(event.get(key) or [], key=lambda d: (d["namespace"], d["name"])):
-            dataset_id, version = _upsert_dataset(
-                tx, item, t, run_id if direction == "OUTPUT" else None, modified=terminal
+def store_events(tx: Tx, events: Sequence[dict[str, Any]], received_at: str) -> list[bool]:
+    """Insert the events not already stored, derive the model from those; one flag per event."""
+    raws = []
+    for event in events:
+        payload, digest = event_record(event)
+        moment = parse_time(event["eventTime"])
+        assert moment is not None, "validate_event must run before store_events"
+        raws.append(_Raw(event, payload, digest, iso(moment)))
+    first: dict[str, _Raw] = {}
+    for raw in raws:
+        first.setdefault(raw.digest, raw)
+    inserted = _insert_events(tx, list(first.values()), received_at)
+    fresh = [raw for raw in first.values() if raw.digest in inserted]
+    if fresh:
+        model = _Model(tx)
+        model.load(fresh)
+        for raw in fresh:
+            model.apply(raw.kind, raw.event, raw.time)
+        model.flush()
+    flags, claimed = [], set()
+    for raw in raws:
+        new = raw.digest in inserted and raw.digest not in claimed
+        claimed.add(raw.digest)
+        flags.append(new)
+    return flags
+
+
+def _insert_events(tx: Tx, raws: list[_Raw], received_at: str) -> set[str]:
+    rows = []
+    for raw in raws:
+        run = raw.event["run"] if raw.kind == "run" else None
+        job = raw.event.get("job") if isinstance(raw.event.get("job"), dict) else None
+        rows.append(
+            (
+                raw.digest,
+                raw.time,
+                raw.event.get("eventType") if run else None,
+                run["runId"].lower() if run else None,
+                job["namespace"] if job else None,
+                job["name"] if job else None,
+                received_at,
+                raw.payload,
             )
-            io.append((direction, dataset_id, item["namespace"], item["name"]))
-            tx.run(
-                "INSERT INTO run_io (run_id, dataset_id, direction, version, facets)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id, direction, dataset_id)"
-                " DO UPDATE SET version = excluded.version, facets = excluded.facets",
-                (run_id, dataset_id, direction, version, _json_or_empty(_facets(item, extra))),
-            )
-    job_version = None
-    if terminal or (job_type == "STREAM" and event_type in ("START", "RUNNING")):
-        if old is not None:  # earlier events of this run may have named other datasets
-            io = tx.rows(
-                "SELECT r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
-                " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id = ?",
-                (run_id,),
-            )
-        job_version = _job_version(tx, job, job_id, current_version, io, t, run_id)
-    _write_run(tx, run_id, job_id, event_type, run_facets, job_facets, t, old, job_version)
-
-
-def _job_event(tx: Tx, event: dict[str, Any], t: str) -> None:
-    job = event["job"]
-    job_id, _, current_version = _upsert_job(tx, job, _facets(job, "facets"), {}, t, None)
-    io: list[tuple[Any, ...]] = []
-    for direction, key in (("INPUT", "inputs"), ("OUTPUT", "outputs")):
-        for item in sorted(event.get(key) or [], key=lambda d: (d["namespace"], d["name"])):
-            dataset_id, _ = _upsert_dataset(tx, item, t, None, modified=False)
-            io.append((direction, dataset_id, item["namespace"], item["name"]))
-    _job_version(tx, job, job_id, current_version, io, t, None)
-
-
-def _dataset_event(tx: Tx, dataset: dict[str, Any], t: str) -> None:
-    _upsert_dataset(tx, dataset, t, None, modified=False, new_version=True)
-
-
-def _namespace(tx: Tx, name: str, t: str) -> None:
-    if ("namespace", name) in tx.seen:
-        return
-    tx.seen.add(("namespace", name))
-    tx.run(
-        "INSERT INTO namespaces (name, created_at, updated_at, owner_name) VALUES (?, ?, ?, ?)"
-        " ON CONFLICT (name) DO NOTHING",
-        (name, t, t, "anonymous"),
-    )
-
-
-def _upsert_job(
-    tx: Tx,
-    job: dict[str, Any],
-    job_facets: dict[str, Any],
-    run_facets: dict[str, Any],
-    t: str,
-    run_id: str | None,
-) -> tuple[int, str, str | None]:
-    """Create or update the job; return its id, type and current version."""
-    namespace, name = job["namespace"], job["name"]
-    _namespace(tx, namespace, t)
-    row = tx.row(
-        "INSERT INTO jobs (namespace, name, type, created_at, updated_at, facets)"
-        " VALUES (?, ?, 'BATCH', ?, ?, '{}') ON CONFLICT (namespace, name) DO UPDATE SET"
-        " updated_at = CASE WHEN excluded.updated_at > jobs.updated_at"
-        " THEN excluded.updated_at ELSE jobs.updated_at END"
-        " RETURNING id, type, facets, location, description, parent_job_name, current_version,"
-        " latest_run_id, latest_run_at, deleted",
-        (namespace, name, t, t),
-    )
-    assert row is not None
-    (
-        job_id,
-        job_type,
-        old_facets,
-        location,
-        description,
-        parent,
-        current,
-        latest_id,
-        latest_at,
-        deleted,
-    ) = row
-    old_row = (job_type, old_facets, location, description, parent, latest_id, latest_at, deleted)
-    facets = _merge(json.loads(old_facets), job_facets, newer=latest_at is None or t >= latest_at)
-    job_type = _job_type(facets) or job_type
-    location = _text(_get(facets, "sourceCodeLocation", "url")) or location
-    description = _text(_get(facets, "documentation", "description")) or description
-    parent = _text(_get(run_facets, "parent", "job", "name")) or parent
-    if run_id is not None and (latest_at is None or t >= latest_at):
-        latest_id, latest_at = run_id, t
-    new_row = (
-        job_type,
-        _json_text(facets) if job_facets else old_facets,
-        location,
-        description,
-        parent,
-        latest_id,
-        latest_at,
-        0,
-    )
-    if new_row != old_row:
-        tx.run(
-            "UPDATE jobs SET type = ?, facets = ?, location = ?, description = ?,"
-            " parent_job_name = ?, latest_run_id = ?, latest_run_at = ?, deleted = ? WHERE id = ?",
-            (*new_row, job_id),
         )
-    return job_id, job_type, current
+    columns = "hash, event_time, event_type, run_id, job_namespace, job_name, received_at, payload"
+    found = tx.write_rows(
+        "events",
+        columns.split(", "),
+        rows,
+        " ON CONFLICT (hash) DO NOTHING RETURNING hash",
+        returning=True,
+    )
+    return {digest for (digest,) in found}
 
 
-_RUN_STATE = (
+_JOB_COLUMNS = (
+    "id, namespace, name, type, facets, location, description, parent_job_name,"
+    " current_version, latest_run_id, latest_run_at, deleted, updated_at"
+)
+_DATASET_COLUMNS = (
+    "id, namespace, name, facets, fields, source_name, description, current_version,"
+    " last_modified_at, lifecycle_state, deleted, updated_at"
+)
+_RUN_COLUMNS = (
     "state, transitioned_at, terminal, facets, job_facets, started_at, ended_at, nominal_start,"
     " nominal_end, parent_run_id, updated_at, job_version"
 )
 
 
-def _write_run(
-    tx: Tx,
-    run_id: str,
-    job_id: int,
-    event_type: str,
-    run_facets: dict[str, Any],
-    job_facets: dict[str, Any],
-    t: str,
-    old: tuple[Any, ...] | None,
-    job_version: str | None,
-) -> None:
-    """Apply one event to the run: the latest event sets the state, a terminal one wins."""
-    state = RUN_STATES.get(event_type)
-    terminal = 1 if event_type in TERMINAL_STATES else 0
-    fresh = ("NEW", t, 0, "{}", "{}", None, None, None, None, None, t, None)
-    old_state, old_at, old_terminal, old_facets, old_job_facets = (old or fresh)[:5]
-    started, ended, n_start, n_end, parent, updated, old_version = (old or fresh)[5:]
-    newer = (terminal, t) >= (old_terminal, old_at)
-    new_state, new_at, new_terminal = old_state, old_at, old_terminal
-    if state is not None and newer:
-        new_state, new_at, new_terminal = state, t, terminal
-    if event_type in ("START", "RUNNING") and (started is None or t < started):
-        started = t
-    if terminal and newer:
-        ended = t
-    facets = _merge(json.loads(old_facets), run_facets, newer=newer)
-    n_start = _time_text(_get(facets, "nominalTime", "nominalStartTime")) or n_start
-    n_end = _time_text(_get(facets, "nominalTime", "nominalEndTime")) or n_end
-    parent_run = _text(_get(facets, "parent", "run", "runId"))
-    values = (
-        new_state,
-        new_at,
-        new_terminal,
-        started,
-        ended,
-        n_start,
-        n_end,
-        _json_text(facets) if run_facets else old_facets,
-        _json_text(_merge(json.loads(old_job_facets), job_facets, newer=newer))
-        if job_facets
-        else old_job_facets,
-        parent_run.lower() if parent_run else parent,
-        max(updated, t),
-        job_version or old_version,
-    )
-    if old is None:
-        inserted = tx.row(
-            "INSERT INTO runs (state, transitioned_at, terminal, started_at, ended_at,"
-            " nominal_start, nominal_end, facets, job_facets, parent_run_id, updated_at,"
-            " job_version, id, job_id, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (id) DO NOTHING RETURNING id",
-            (*values, run_id, job_id, t),
+class _Model:
+    """The rows one batch touches: loaded in bulk, changed in memory, written back in bulk."""
+
+    def __init__(self, tx: Tx) -> None:
+        self.tx = tx
+        self.jobs: dict[Key, dict[str, Any]] = {}
+        self.datasets: dict[Key, dict[str, Any]] = {}
+        self.loaded: dict[tuple[str, int], tuple[Any, ...]] = {}
+        self.dataset_names: dict[int, Key] = {}
+        self.runs: dict[str, tuple[Any, ...] | None] = {}
+        self.new_runs: dict[str, tuple[int, str]] = {}
+        self.touched_runs: set[str] = set()
+        self.run_io: dict[str, dict[tuple[str, int], tuple[str | None, str] | None]] = defaultdict(
+            dict
         )
-        if inserted is not None:
-            return
-    tx.run(
-        "UPDATE runs SET state = ?, transitioned_at = ?, terminal = ?, started_at = ?,"
-        " ended_at = ?, nominal_start = ?, nominal_end = ?, facets = ?, job_facets = ?,"
-        " parent_run_id = ?,"
-        " updated_at = ?, job_version = ? WHERE id = ?",
-        (*values, run_id),
-    )
+        self.dataset_versions: dict[str, list[Any]] = {}
+        self.job_versions: dict[str, list[Any]] = {}
+        self.edges: dict[int, set[tuple[int, str]]] = {}
+        self.column_lineage: dict[int, list[tuple[Any, ...]]] = {}
+        self.sources: dict[str, tuple[Any, ...]] = {}
 
+    # load ----------------------------------------------------------------------------------
+    def load(self, raws: list[_Raw]) -> None:
+        namespaces: dict[str, str] = {}
+        jobs: dict[Key, str] = {}
+        datasets: dict[Key, str] = {}
+        run_ids: list[str] = []
+        for raw in raws:
+            event, t = raw.event, raw.time
+            if raw.kind != "dataset":
+                job = event["job"]
+                jobs.setdefault((job["namespace"], job["name"]), t)
+                for item in [*(event.get("inputs") or []), *(event.get("outputs") or [])]:
+                    datasets.setdefault((item["namespace"], item["name"]), t)
+                if raw.kind == "run":
+                    run_ids.append(event["run"]["runId"].lower())
+            else:
+                datasets.setdefault((event["dataset"]["namespace"], event["dataset"]["name"]), t)
+        for (ns, _), t in [*jobs.items(), *datasets.items()]:
+            namespaces.setdefault(ns, t)
+        tx = self.tx
+        tx.write_rows(
+            "namespaces",
+            ("name", "created_at", "updated_at", "owner_name"),
+            [(name, t, t, "anonymous") for name, t in sorted(namespaces.items())],
+            " ON CONFLICT (name) DO NOTHING",
+        )
+        tx.write_rows(
+            "jobs",
+            ("namespace", "name", "type", "created_at", "updated_at", "facets"),
+            [(*key, "BATCH", t, t, "{}") for key, t in sorted(jobs.items())],
+            " ON CONFLICT (namespace, name) DO NOTHING",
+        )
+        columns = _JOB_COLUMNS.split(", ")
+        for row in tx.select_keys(f"SELECT {_JOB_COLUMNS} FROM jobs", sorted(jobs), lock=True):
+            self.jobs[(row[1], row[2])] = dict(zip(columns, row, strict=True))
+            self.loaded[("job", row[0])] = row
+        # jobs first, then datasets, each created then locked in key order: two servers
+        # taking the same rows take them in the same order, so they queue, not deadlock
+        tx.write_rows(
+            "datasets",
+            (
+                "namespace",
+                "name",
+                "type",
+                "source_name",
+                "fields",
+                "facets",
+                "created_at",
+                "updated_at",
+            ),
+            [(*key, "DB_TABLE", key[0], "[]", "{}", t, t) for key, t in sorted(datasets.items())],
+            " ON CONFLICT (namespace, name) DO NOTHING",
+        )
+        columns = _DATASET_COLUMNS.split(", ")
+        for row in tx.select_keys(
+            f"SELECT {_DATASET_COLUMNS} FROM datasets", sorted(datasets), lock=True
+        ):
+            self.datasets[(row[1], row[2])] = dict(zip(columns, row, strict=True))
+            self.loaded[("dataset", row[0])] = row
+            self.dataset_names[row[0]] = (row[1], row[2])
+        unique_runs = sorted(set(run_ids))
+        for run_id, *state in tx.select_in(
+            f"SELECT id, {_RUN_COLUMNS} FROM runs WHERE id IN (?)", unique_runs, lock=True
+        ):
+            self.runs[run_id] = tuple(state)
+        existing = [run_id for run_id in unique_runs if run_id in self.runs]
+        for run_id, direction, dataset_id, ns, name in tx.select_in(
+            "SELECT r.run_id, r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
+            " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id IN (?)",
+            existing,
+        ):
+            self.run_io[run_id][(direction, dataset_id)] = None  # known, unchanged
+            self.dataset_names[dataset_id] = (ns, name)
 
-def _upsert_dataset(
-    tx: Tx,
-    item: dict[str, Any],
-    t: str,
-    run_id: str | None,
-    *,
-    modified: bool,
-    new_version: bool = False,
-) -> tuple[int, str | None]:
-    """Create or update a dataset; for an output (``run_id``) add a version. Return id, version."""
-    namespace, name = item["namespace"], item["name"]
-    _namespace(tx, namespace, t)
-    incoming = _facets(item, "facets")
-    row = tx.row(
-        "INSERT INTO datasets (namespace, name, type, source_name, fields, facets, created_at,"
-        " updated_at) VALUES (?, ?, 'DB_TABLE', ?, '[]', '{}', ?, ?)"
-        " ON CONFLICT (namespace, name) DO UPDATE SET updated_at = CASE"
-        " WHEN excluded.updated_at > datasets.updated_at THEN excluded.updated_at"
-        " ELSE datasets.updated_at END"
-        " RETURNING id, facets, fields, source_name, description, current_version,"
-        " last_modified_at, lifecycle_state, updated_at, deleted",
-        (namespace, name, namespace, t, t),
-    )
-    assert row is not None
-    dataset_id, old_facets, old_fields, source, description = row[:5]
-    version, last_modified, lifecycle, updated, deleted = row[5:]
-    old_row = (*row[1:8], deleted)  # everything but the id and updated_at
-    newer = updated == t
-    facets_text, fields_text = old_facets, old_fields
-    if incoming:
-        facets = _merge(json.loads(old_facets), incoming, newer=newer)
-        facets_text = _json_text(facets)
-    else:
-        facets = json.loads(old_facets) if old_facets != "{}" else {}
-    if "schema" in incoming:
-        fields_text = _canonical_text(_fields(incoming["schema"]))
-    source = _source(tx, incoming, t) or source
-    description = _text(_get(facets, "documentation", "description")) or description
-    lifecycle = _text(_get(incoming, "lifecycleStateChange", "lifecycleStateChange")) or lifecycle
-    explicit = _text(_get(incoming, "version", "datasetVersion"))
-    # an input read at a new content version (its ``version`` facet changed) is a new dataset
-    # version too, so each run's inputDatasetVersions names the bytes that run read
-    if (run_id is not None or new_version or version is None
-            or (explicit and explicit != _text(_get(json.loads(old_facets), "version",
-                                                    "datasetVersion")))):
-        identity = "\x1f".join([namespace, name, source, fields_text, run_id or "", explicit or ""])
-        version = str(uuid.uuid5(_VERSION_NS, identity))
-        tx.run(
-            "INSERT INTO dataset_versions (version, dataset_id, run_id, created_at, fields, facets,"
-            " lifecycle_state) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO UPDATE SET"
+    # apply ---------------------------------------------------------------------------------
+    def apply(self, kind: str, event: dict[str, Any], t: str) -> None:
+        if kind == "run":
+            self._run_event(event, t)
+        elif kind == "dataset":
+            self._dataset(event["dataset"], t, None, modified=False, new_version=True)
+        else:
+            self._job_event(event, t)
+
+    def _run_event(self, event: dict[str, Any], t: str) -> None:
+        job, run = event["job"], event["run"]
+        event_type = event.get("eventType") or "OTHER"
+        run_id = run["runId"].lower()
+        run_facets, job_facets = _facets(run, "facets"), _facets(job, "facets")
+        row = self._job(job, job_facets, run_facets, t, run_id)
+        terminal = event_type in TERMINAL_STATES
+        io = self.run_io[run_id]
+        for direction, key, extra in (
+            ("INPUT", "inputs", "inputFacets"),
+            ("OUTPUT", "outputs", "outputFacets"),
+        ):
+            for item in sorted(event.get(key) or [], key=lambda d: (d["namespace"], d["name"])):
+                dataset_id, version = self._dataset(
+                    item, t, run_id if direction == "OUTPUT" else None, modified=terminal
+                )
+                io[(direction, dataset_id)] = (version, _json_or_empty(_facets(item, extra)))
+        job_version = None
+        if terminal or (row["type"] == "STREAM" and event_type in ("START", "RUNNING")):
+            edges = [(d, i, *self.dataset_names[i]) for d, i in io]
+            job_version = self._job_version(job, row, edges, t, run_id)
+        self._write_run(run_id, row["id"], event_type, run_facets, job_facets, t, job_version)
+
+    def _job_event(self, event: dict[str, Any], t: str) -> None:
+        job = event["job"]
+        row = self._job(job, _facets(job, "facets"), {}, t, None)
+        io: list[tuple[Any, ...]] = []
+        for direction, key in (("INPUT", "inputs"), ("OUTPUT", "outputs")):
+            for item in sorted(event.get(key) or [], key=lambda d: (d["namespace"], d["name"])):
+                dataset_id, _ = self._dataset(item, t, None, modified=False)
+                io.append((direction, dataset_id, item["namespace"], item["name"]))
+        self._job_version(job, row, io, t, None)
+
+    def _job(
+        self,
+        job: dict[str, Any],
+        job_facets: dict[str, Any],
+        run_facets: dict[str, Any],
+        t: str,
+        run_id: str | None,
+    ) -> dict[str, Any]:
+        """Apply one event to its job row and return the row."""
+        row = self.jobs[(job["namespace"], job["name"])]
+        row["updated_at"] = max(row["updated_at"], t)
+        latest_at = row["latest_run_at"]
+        newer = latest_at is None or t >= latest_at
+        facets = _merge(json.loads(row["facets"]), job_facets, newer=newer)
+        row["type"] = _job_type(facets) or row["type"]
+        row["location"] = _text(_get(facets, "sourceCodeLocation", "url")) or row["location"]
+        row["description"] = (
+            _text(_get(facets, "documentation", "description")) or row["description"]
+        )
+        row["parent_job_name"] = (
+            _text(_get(run_facets, "parent", "job", "name")) or row["parent_job_name"]
+        )
+        if job_facets:
+            row["facets"] = _json_text(facets)
+        if run_id is not None and newer:
+            row["latest_run_id"], row["latest_run_at"] = run_id, t
+        row["deleted"] = 0
+        return row
+
+    def _write_run(
+        self,
+        run_id: str,
+        job_id: int,
+        event_type: str,
+        run_facets: dict[str, Any],
+        job_facets: dict[str, Any],
+        t: str,
+        job_version: str | None,
+    ) -> None:
+        """Apply one event to the run: the latest event sets the state, a terminal one wins."""
+        old = self.runs.get(run_id)
+        if old is None:
+            self.new_runs.setdefault(run_id, (job_id, t))
+        state = RUN_STATES.get(event_type)
+        terminal = 1 if event_type in TERMINAL_STATES else 0
+        fresh = ("NEW", t, 0, "{}", "{}", None, None, None, None, None, t, None)
+        old_state, old_at, old_terminal, old_facets, old_job_facets = (old or fresh)[:5]
+        started, ended, n_start, n_end, parent, updated, old_version = (old or fresh)[5:]
+        newer = (terminal, t) >= (old_terminal, old_at)
+        new_state, new_at, new_terminal = old_state, old_at, old_terminal
+        if state is not None and newer:
+            new_state, new_at, new_terminal = state, t, terminal
+        if event_type in ("START", "RUNNING") and (started is None or t < started):
+            started = t
+        if terminal and newer:
+            ended = t
+        facets = _merge(json.loads(old_facets), run_facets, newer=newer)
+        n_start = _time_text(_get(facets, "nominalTime", "nominalStartTime")) or n_start
+        n_end = _time_text(_get(facets, "nominalTime", "nominalEndTime")) or n_end
+        parent_run = _text(_get(facets, "parent", "run", "runId"))
+        self.runs[run_id] = (
+            new_state,
+            new_at,
+            new_terminal,
+            _json_text(facets) if run_facets else old_facets,
+            _json_text(_merge(json.loads(old_job_facets), job_facets, newer=newer))
+            if job_facets
+            else old_job_facets,
+            started,
+            ended,
+            n_start,
+            n_end,
+            parent_run.lower() if parent_run else parent,
+            max(updated, t),
+            job_version or old_version,
+        )
+        self.touched_runs.add(run_id)
+
+    def _dataset(
+        self,
+        item: dict[str, Any],
+        t: str,
+        run_id: str | None,
+        *,
+        modified: bool,
+        new_version: bool = False,
+    ) -> tuple[int, str | None]:
+        """Apply one mention of a dataset; for an output (``run_id``) add a version."""
+        namespace, name = item["namespace"], item["name"]
+        row = self.datasets[(namespace, name)]
+        incoming = _facets(item, "facets")
+        row["updated_at"] = max(row["updated_at"], t)
+        newer = row["updated_at"] == t
+        facets_text, fields_text = row["facets"], row["fields"]
+        if incoming:
+            facets = _merge(json.loads(facets_text), incoming, newer=newer)
+            facets_text = _json_text(facets)
+        else:
+            facets = json.loads(facets_text) if facets_text != "{}" else {}
+        if "schema" in incoming:
+            fields_text = _canonical_text(_fields(incoming["schema"]))
+        source = self._source(incoming, t) or row["source_name"]
+        lifecycle = (
+            _text(_get(incoming, "lifecycleStateChange", "lifecycleStateChange"))
+            or row["lifecycle_state"]
+        )
+        version = row["current_version"]
+        explicit = _text(_get(incoming, "version", "datasetVersion"))
+        # an input read at a new content version (its ``version`` facet changed) is a new
+        # dataset version too, so each run's inputDatasetVersions names the bytes that run read
+        read_anew = explicit and explicit != _text(
+            _get(json.loads(row["facets"]), "version", "datasetVersion")
+        )
+        if run_id is not None or new_version or version is None or read_anew:
+            identity = "\x1f".join(
+                [namespace, name, source, fields_text, run_id or "", explicit or ""]
+            )
+            version = str(uuid.uuid5(_VERSION_NS, identity))
+            known = self.dataset_versions.get(version)
+            if known is None:
+                self.dataset_versions[version] = [
+                    version,
+                    row["id"],
+                    run_id,
+                    t,
+                    fields_text,
+                    facets_text,
+                    lifecycle,
+                ]
+            else:
+                known[5], known[6] = facets_text, lifecycle
+            if modified:
+                row["last_modified_at"] = t
+        row.update(
+            facets=facets_text,
+            fields=fields_text,
+            source_name=source,
+            description=_text(_get(facets, "documentation", "description")) or row["description"],
+            current_version=version,
+            lifecycle_state=lifecycle,
+            deleted=0,
+        )
+        if "columnLineage" in incoming:
+            self.column_lineage[row["id"]] = _column_rows(row["id"], incoming["columnLineage"])
+        return row["id"], version
+
+    def _job_version(
+        self,
+        job: dict[str, Any],
+        row: dict[str, Any],
+        io: Iterable[tuple[Any, ...]],
+        t: str,
+        run_id: str | None,
+    ) -> str:
+        """Record the job version for this set of inputs/outputs; its I/O become the edges."""
+        io = list(io)
+        inputs = sorted({(ns, name) for direction, _, ns, name in io if direction == "INPUT"})
+        outputs = sorted({(ns, name) for direction, _, ns, name in io if direction == "OUTPUT"})
+        location = _text(_get(_facets(job, "facets"), "sourceCodeLocation", "url"))
+        version = str(
+            uuid.uuid5(
+                _VERSION_NS,
+                _canonical_text([job["namespace"], job["name"], inputs, outputs, location]),
+            )
+        )
+        known = self.job_versions.get(version)
+        if known is None:
+            self.job_versions[version] = [
+                version,
+                row["id"],
+                t,
+                location,
+                _json_text(inputs),
+                _json_text(outputs),
+                run_id,
+            ]
+        else:
+            known[6] = run_id
+        if version != row["current_version"]:
+            row["current_version"] = version
+            self.edges[row["id"]] = {(dataset_id, direction) for direction, dataset_id, _, _ in io}
+        return version
+
+    def _source(self, facets: dict[str, Any], t: str) -> str | None:
+        name = _text(_get(facets, "dataSource", "name"))
+        if name is None:
+            return None
+        uri = _text(_get(facets, "dataSource", "uri"))
+        kind = uri.split(":", 1)[0].upper() if uri and ":" in uri else "UNKNOWN"
+        self.sources.setdefault(name, (name, kind, uri, t, t))
+        return name
+
+    # flush ---------------------------------------------------------------------------------
+    def flush(self) -> None:
+        tx = self.tx
+        tx.write_rows(
+            "sources",
+            ("name", "type", "connection_url", "created_at", "updated_at"),
+            [self.sources[name] for name in sorted(self.sources)],
+            " ON CONFLICT (name) DO NOTHING",
+        )
+        job_columns = _JOB_COLUMNS.split(", ")[3:]
+        tx.update_rows(
+            "jobs",
+            job_columns,
+            [
+                (*(row[c] for c in job_columns), row["id"])
+                for _, row in sorted(self.jobs.items())
+                if tuple(row.values()) != self.loaded[("job", row["id"])]
+            ],
+        )
+        dataset_columns = _DATASET_COLUMNS.split(", ")[3:]
+        tx.update_rows(
+            "datasets",
+            dataset_columns,
+            [
+                (*(row[c] for c in dataset_columns), row["id"])
+                for _, row in sorted(self.datasets.items())
+                if tuple(row.values()) != self.loaded[("dataset", row["id"])]
+            ],
+        )
+        tx.write_rows(
+            "dataset_versions",
+            (
+                "version",
+                "dataset_id",
+                "run_id",
+                "created_at",
+                "fields",
+                "facets",
+                "lifecycle_state",
+            ),
+            [self.dataset_versions[v] for v in sorted(self.dataset_versions)],
+            " ON CONFLICT (version) DO UPDATE SET"
             " facets = excluded.facets, lifecycle_state = excluded.lifecycle_state",
-            (version, dataset_id, run_id, t, fields_text, facets_text, lifecycle),
         )
-        if modified:
-            last_modified = t
-    new_row = (facets_text, fields_text, source, description, version, last_modified, lifecycle, 0)
-    if new_row != old_row:
-        tx.run(
-            "UPDATE datasets SET facets = ?, fields = ?, source_name = ?, description = ?,"
-            " current_version = ?, last_modified_at = ?, lifecycle_state = ?, deleted = ?"
-            " WHERE id = ?",
-            (*new_row, dataset_id),
+        tx.write_rows(
+            "job_versions",
+            ("version", "job_id", "created_at", "location", "inputs", "outputs", "run_id"),
+            [self.job_versions[v] for v in sorted(self.job_versions)],
+            " ON CONFLICT (version) DO UPDATE SET run_id = excluded.run_id",
         )
-    if "columnLineage" in incoming:
-        _column_lineage(tx, dataset_id, incoming["columnLineage"])
-    return dataset_id, version
-
-
-def _job_version(
-    tx: Tx,
-    job: dict[str, Any],
-    job_id: int,
-    current: str | None,
-    io: list[tuple[Any, ...]],
-    t: str,
-    run_id: str | None,
-) -> str:
-    """Record the job version for this set of inputs/outputs and make its I/O the job's edges."""
-    inputs = sorted({(ns, name) for direction, _, ns, name in io if direction == "INPUT"})
-    outputs = sorted({(ns, name) for direction, _, ns, name in io if direction == "OUTPUT"})
-    location = _text(_get(_facets(job, "facets"), "sourceCodeLocation", "url"))
-    version = str(
-        uuid.uuid5(
-            _VERSION_NS,
-            _canonical_text([job["namespace"], job["name"], inputs, outputs, location]),
+        tx.write_rows(
+            "run_io",
+            ("run_id", "dataset_id", "direction", "version", "facets"),
+            [
+                (run_id, dataset_id, direction, *value)
+                for run_id, io in sorted(self.run_io.items())
+                for (direction, dataset_id), value in sorted(io.items())
+                if value is not None
+            ],
+            " ON CONFLICT (run_id, direction, dataset_id)"
+            " DO UPDATE SET version = excluded.version, facets = excluded.facets",
         )
-    )
-    tx.run(
-        "INSERT INTO job_versions (version, job_id, created_at, location, inputs, outputs, run_id)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)"
-        " ON CONFLICT (version) DO UPDATE SET run_id = excluded.run_id",
-        (version, job_id, t, location, _json_text(inputs), _json_text(outputs), run_id),
-    )
-    if version != current:
-        tx.run("UPDATE jobs SET current_version = ? WHERE id = ?", (version, job_id))
-        tx.run("DELETE FROM edges WHERE job_id = ?", (job_id,))
-        tx.run_many(
-            "INSERT INTO edges (job_id, dataset_id, direction) VALUES (?, ?, ?)"
+        set_columns = _RUN_COLUMNS.split(", ")
+        tx.write_rows(
+            "runs",
+            ("id", "job_id", "created_at", *set_columns),
+            [
+                (run_id, *self.new_runs.get(run_id, (0, "")), *state)
+                for run_id in sorted(self.touched_runs)
+                if (state := self.runs[run_id]) is not None
+            ],
+            " ON CONFLICT (id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in set_columns),
+        )
+        tx.delete_in("DELETE FROM edges WHERE job_id IN (?)", sorted(self.edges))
+        tx.write_rows(
+            "edges",
+            ("job_id", "dataset_id", "direction"),
+            [
+                (job, dataset_id, direction)
+                for job, edges in sorted(self.edges.items())
+                for dataset_id, direction in sorted(edges)
+            ],
             " ON CONFLICT DO NOTHING",
-            [(job_id, dataset_id, direction) for direction, dataset_id, _, _ in io],
         )
-    return version
+        tx.delete_in(
+            "DELETE FROM column_lineage WHERE dataset_id IN (?)", sorted(self.column_lineage)
+        )
+        tx.write_rows(
+            "column_lineage",
+            (
+                "dataset_id",
+                "field",
+                "input_namespace",
+                "input_name",
+                "input_field",
+                "description",
+                "type",
+            ),
+            [row for _, rows in sorted(self.column_lineage.items()) for row in rows],
+        )
 
 
-def _column_lineage(tx: Tx, dataset_id: int, facet: Any) -> None:
-    tx.run("DELETE FROM column_lineage WHERE dataset_id = ?", (dataset_id,))
+def _column_rows(dataset_id: int, facet: Any) -> list[tuple[Any, ...]]:
     fields = facet.get("fields") if isinstance(facet, dict) else None
     if not isinstance(fields, dict):
-        return
+        return []
     rows: dict[tuple[str, str, str, str], tuple[str | None, str | None]] = {}
     for out_field, spec in fields.items():
         if _text(out_field) is None or not isinstance(spec, dict):
@@ -414,25 +608,7 @@ def _column_lineage(tx: Tx, dataset_id: int, facet: Any) -> None:
             )
             kind = _text(spec.get("transformationType")) or _text(first.get("type"))
             rows[(out_field, in_ns, in_name, in_field)] = (description, kind)
-    tx.run_many(
-        "INSERT INTO column_lineage (dataset_id, field, input_namespace, input_name, input_field,"
-        " description, type) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(dataset_id, *key, *value) for key, value in rows.items()],
-    )
-
-
-def _source(tx: Tx, facets: dict[str, Any], t: str) -> str | None:
-    name = _text(_get(facets, "dataSource", "name"))
-    if name is None:
-        return None
-    uri = _text(_get(facets, "dataSource", "uri"))
-    kind = uri.split(":", 1)[0].upper() if uri and ":" in uri else "UNKNOWN"
-    tx.run(
-        "INSERT INTO sources (name, type, connection_url, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        (name, kind, uri, t, t),
-    )
-    return name
+    return [(dataset_id, *key, *value) for key, value in rows.items()]
 
 
 def _fields(schema: Any) -> list[dict[str, Any]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from provlink.server.dataset_queries import dataset_shape
@@ -19,8 +19,6 @@ from provlink.server.job_queries import job_shape
 from provlink.server.nodeid import dataset_node, field_node, job_node, parse_node_id
 from provlink.server.queries import DATASET_COLUMNS, JOB_COLUMNS, compact
 from provlink.server.tx import Tx
-
-_CHUNK = 500
 
 
 class NodeNotFound(LookupError):
@@ -67,59 +65,34 @@ def lineage_graph(tx: Tx, node_id: str, depth: int) -> dict[str, Any]:
 
 def _edges(tx: Tx, column: str, ids: Iterable[int]) -> list[tuple[int, int, str]]:
     """Edges touching ``ids`` (by ``job_id`` or ``dataset_id``): one index lookup, no joins."""
-    return _select_in(
-        tx, f"SELECT job_id, dataset_id, direction FROM edges WHERE {column} IN (?)", ids
+    return tx.select_in(
+        f"SELECT job_id, dataset_id, direction FROM edges WHERE {column} IN (?)", ids
     )
-
-
-def _chunks(ids: Sequence[Any]) -> Iterable[Sequence[Any]]:
-    for index in range(0, len(ids), _CHUNK):
-        yield ids[index : index + _CHUNK]
-
-
-def _select_in(tx: Tx, sql: str, ids: Iterable[Any]) -> list[tuple[Any, ...]]:
-    """Run ``sql`` whose ``IN (?)`` stands for ``ids``.
-
-    PostgreSQL gets one array parameter (``= ANY(?)``), so the statement text never changes
-    and its plan is prepared once; SQLite gets an expanded list, in chunks under its
-    parameter limit.
-    """
-    values = list(ids)
-    if not values:
-        return []
-    if tx.dialect == "postgresql":
-        return tx.rows(sql.replace(" IN (?)", " = ANY(?)"), (values,))
-    rows: list[tuple[Any, ...]] = []
-    for chunk in _chunks(values):
-        rows.extend(tx.rows(sql.replace("(?)", f"({','.join('?' * len(chunk))})"), chunk))
-    return rows
 
 
 def _job_nodes(tx: Tx, ids: set[int], edges: list[tuple[int, int, str]]) -> list[dict[str, Any]]:
     jobs = {
         row[0]: row
-        for row in _select_in(tx, f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id IN (?)", ids)
+        for row in tx.select_in(f"SELECT {JOB_COLUMNS} FROM jobs j WHERE j.id IN (?)", ids)
     }
     names = _dataset_names(tx, {dataset for _, dataset, _ in edges})
     versions = {
         version: (json.loads(inputs), json.loads(outputs))
-        for version, inputs, outputs in _select_in(
-            tx,
+        for version, inputs, outputs in tx.select_in(
             "SELECT version, inputs, outputs FROM job_versions WHERE version IN (?)",
             {row[10] for row in jobs.values() if row[10]},
         )
     }
     runs = {
         row[0]: row
-        for row in _select_in(
-            tx,
+        for row in tx.select_in(
             "SELECT id, state, created_at, updated_at, started_at, ended_at, job_version FROM runs"
             " WHERE id IN (?)",
             {row[11] for row in jobs.values() if row[11]},
         )
     }
     tags: dict[int, list[str]] = defaultdict(list)
-    for job_id, tag in _select_in(tx, "SELECT job_id, tag FROM job_tags WHERE job_id IN (?)", ids):
+    for job_id, tag in tx.select_in("SELECT job_id, tag FROM job_tags WHERE job_id IN (?)", ids):
         tags[job_id].append(tag)
     in_edges: dict[int, list[dict[str, str]]] = defaultdict(list)
     out_edges: dict[int, list[dict[str, str]]] = defaultdict(list)
@@ -140,13 +113,15 @@ def _job_nodes(tx: Tx, ids: set[int], edges: list[tuple[int, int, str]]) -> list
             {
                 "id": job_node(ns, name),
                 "type": "JOB",
-                "data": compact(job_shape(
-                    row,
-                    inputs=[{"namespace": n, "name": d} for n, d in inputs],
-                    outputs=[{"namespace": n, "name": d} for n, d in outputs],
-                    latest_run=_run_summary(latest_row, ns, name) if latest_row else None,
-                    tags=sorted(tags.get(job_id, [])),
-                )),
+                "data": compact(
+                    job_shape(
+                        row,
+                        inputs=[{"namespace": n, "name": d} for n, d in inputs],
+                        outputs=[{"namespace": n, "name": d} for n, d in outputs],
+                        latest_run=_run_summary(latest_row, ns, name) if latest_row else None,
+                        tags=sorted(tags.get(job_id, [])),
+                    )
+                ),
                 "inEdges": in_edges.get(job_id, []),
                 "outEdges": out_edges.get(job_id, []),
             }
@@ -172,8 +147,8 @@ def _run_summary(row: tuple[Any, ...], ns: str, name: str) -> dict[str, Any]:
 def _dataset_names(tx: Tx, ids: set[int]) -> dict[int, tuple[str, str]]:
     return {
         ds_id: (ns, name)
-        for ds_id, ns, name in _select_in(
-            tx, "SELECT id, namespace, name FROM datasets WHERE id IN (?)", ids
+        for ds_id, ns, name in tx.select_in(
+            "SELECT id, namespace, name FROM datasets WHERE id IN (?)", ids
         )
     }
 
@@ -181,16 +156,16 @@ def _dataset_names(tx: Tx, ids: set[int]) -> dict[int, tuple[str, str]]:
 def _dataset_nodes(
     tx: Tx, ids: Iterable[int], edges: list[tuple[int, int, str]]
 ) -> list[dict[str, Any]]:
-    rows = _select_in(tx, f"SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.id IN (?)", ids)
+    rows = tx.select_in(f"SELECT {DATASET_COLUMNS} FROM datasets d WHERE d.id IN (?)", ids)
     job_names = {
         job_id: (ns, name)
-        for job_id, ns, name in _select_in(
-            tx, "SELECT id, namespace, name FROM jobs WHERE id IN (?)", {job for job, _, _ in edges}
+        for job_id, ns, name in tx.select_in(
+            "SELECT id, namespace, name FROM jobs WHERE id IN (?)", {job for job, _, _ in edges}
         )
     }
     tags: dict[int, list[str]] = defaultdict(list)
-    for ds_id, tag in _select_in(
-        tx, "SELECT dataset_id, tag FROM dataset_tags WHERE dataset_id IN (?)", ids
+    for ds_id, tag in tx.select_in(
+        "SELECT dataset_id, tag FROM dataset_tags WHERE dataset_id IN (?)", ids
     ):
         tags[ds_id].append(tag)
     in_edges: dict[int, list[dict[str, str]]] = defaultdict(list)
@@ -211,9 +186,9 @@ def _dataset_nodes(
             {
                 "id": names[ds_id],
                 "type": "DATASET",
-                "data": compact(dataset_shape(
-                    row, tags=sorted(tags.get(ds_id, [])), fields=json.loads(row[5])
-                )),
+                "data": compact(
+                    dataset_shape(row, tags=sorted(tags.get(ds_id, [])), fields=json.loads(row[5]))
+                ),
                 "inEdges": in_edges.get(ds_id, []),
                 "outEdges": out_edges.get(ds_id, []),
             }

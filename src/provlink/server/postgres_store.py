@@ -1,18 +1,22 @@
 """PostgreSQL store (psycopg 3), for a backend several machines share.
 
-Connections run in autocommit and open explicit transactions, so reads never hold a
+Connections come from a ``psycopg_pool`` pool (health-checked on return, reconnected after
+a server restart), run in autocommit and open explicit transactions, so reads never hold a
 snapshot open between requests. Deadlocks and serialization failures between concurrent
-writers are retried by :meth:`SqlStore.write`.
+writers (several ``provlink serve`` processes on one database) are retried by
+:meth:`SqlStore.write`.
 """
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from typing import Any
 
 import psycopg
 from psycopg import errors
+from psycopg_pool import ConnectionPool
 
 from provlink.server.sql_store import SqlStore
 from provlink.server.tx import Tx
@@ -27,12 +31,27 @@ class PostgresStore(SqlStore):
 
     def __init__(self, url: str, *, pool_size: int = 8) -> None:
         self.url = url
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            # our statement texts are fixed: prepare them on first use
+            kwargs={"autocommit": True, "prepare_threshold": 0},
+            open=True,
+            name="provlink-serve",
+        )
         super().__init__(pool_size=pool_size)
 
-    def _connect(self) -> Any:
-        conn = psycopg.connect(self.url, autocommit=True)
-        conn.prepare_threshold = 0  # our statement texts are fixed: prepare them on first use
-        return conn
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        if self._closed:
+            raise RuntimeError("store is closed")
+        with self._pool.connection() as conn:
+            yield conn
+
+    def close(self) -> None:
+        self._closed = True
+        self._pool.close()
 
     def _pipeline(self, conn: Any) -> AbstractContextManager[Any]:
         # statements without RETURNING are sent without waiting: fewer round trips per event

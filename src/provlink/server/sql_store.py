@@ -20,7 +20,7 @@ import provlink.server.dataset_queries as dataset_queries  # noqa: PLR0402 (cycl
 import provlink.server.job_queries as job_queries  # noqa: PLR0402 (cycle)
 import provlink.server.lineage as lineage  # noqa: PLR0402 (cycle)
 import provlink.server.queries as queries  # noqa: PLR0402 (cycle)
-from provlink.server.ingest import now_iso, store_event
+from provlink.server.ingest import now_iso, store_events
 from provlink.server.schema import MIGRATIONS
 from provlink.server.tx import Tx
 from provlink.server.validation import validate_event
@@ -152,14 +152,14 @@ class SqlStore:
         """Validate and store one event; ``False`` when the identical event was already stored."""
         validate_event(event)
         received = now_iso()
-        return self.write(lambda tx: store_event(tx, event, received))
+        return self.write(lambda tx: store_events(tx, [event], received))[0]
 
     def ingest_many(self, events: list[dict[str, Any]]) -> list[bool]:
         """Store validated events in one transaction; one ``True`` per newly stored event."""
         for event in events:
             validate_event(event)
         received = now_iso()
-        return self.write(lambda tx: [store_event(tx, event, received) for event in events])
+        return self.write(lambda tx: store_events(tx, events, received))
 
     # raw events ----------------------------------------------------------------------------
     def iter_events(self, batch: int = 1000) -> Iterator[dict[str, Any]]:
