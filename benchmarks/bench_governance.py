@@ -11,7 +11,8 @@
 
 The upstream graph has layers of 50 runs; each run reads two datasets of the layer below
 (content digests in the ``version`` facet) and writes one; the top run writes the model
-version. The ledger part of the bundle uses a real ledger (every event appended to a
+version. Runs carry the ``provlink_code`` facet, as provlink's own events do (without it,
+trace also asks for each run's job facets, one request more per run). The ledger part of the bundle uses a real ledger (every event appended to a
 spool, one checkpoint), so the bundle carries 2 × runs inclusion proofs.
 """
 
@@ -52,11 +53,15 @@ def _events(job: str, inputs: list[dict[str, Any]], outputs: list[dict[str, Any]
     base = {"producer": PRODUCER, "schemaURL": RUN_EVENT,
             "job": {"namespace": namespace, "name": job}}
     return [{**base, "eventType": "START", "eventTime": at.isoformat(),
-             "run": {"runId": run_id, "facets": {"executionParameters": _facet(
-                 parameters=[{"key": "C", "value": "1.0"}])}}, "inputs": inputs},
+             "run": {"runId": run_id, "facets": {
+                 "executionParameters": _facet(parameters=[{"key": "C", "value": "1.0"}]),
+                 "provlink_code": _facet(type="git", commit="0" * 40, dirty=False)}},
+             "inputs": inputs},
             {**base, "eventType": "COMPLETE",
              "eventTime": (at + timedelta(milliseconds=500)).isoformat(),
-             "run": {"runId": run_id}, "inputs": inputs, "outputs": outputs}]
+             "run": {"runId": run_id, "facets": {
+                 "provlink_code": _facet(type="git", commit="0" * 40, dirty=False)}},
+             "inputs": inputs, "outputs": outputs}]
 
 
 def upstream_graph(nodes: int, width: int = 50) -> list[dict[str, Any]]:
