@@ -12,8 +12,9 @@
 The upstream graph has layers of 50 runs; each run reads two datasets of the layer below
 (content digests in the ``version`` facet) and writes one; the top run writes the model
 version. Runs carry the ``provlink_code`` facet, as provlink's own events do (without it,
-trace also asks for each run's job facets, one request more per run). The ledger part of the bundle uses a real ledger (every event appended to a
-spool, one checkpoint), so the bundle carries 2 × runs inclusion proofs.
+trace also asks for each run's job facets, one request more per run). The ledger part
+of the bundle uses a real ledger (every event appended to a spool, one checkpoint), so the
+bundle carries 2 × runs inclusion proofs.
 """
 
 from __future__ import annotations
