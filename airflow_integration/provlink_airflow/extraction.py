@@ -11,13 +11,15 @@ Inputs and outputs, from every source Airflow itself knows:
 - files read and written by Python code in the task process, which the core's file capture
   records for every capture point (not this module's job).
 
-Parameters are snapshotted as JSON text when the task starts, before ``execute`` can mutate
-them: ``dag_run.conf`` (``conf.<key>``), the DAG's ``params`` (``params.<key>``) and the
-rendered template fields (``template.<field>``, which for Python operators include
-``op_args`` / ``op_kwargs``). Values are redacted with Airflow's secrets masker and
-provlink's key patterns *before* serialisation (nested secrets would otherwise hide inside a
-JSON string); the whole set is bounded by ``parameters_max_chars`` here, and each value is
-cut at ``parameter_max_chars`` by the core only after its redaction saw the whole text.
+Parameters are snapshotted when the task starts, before ``execute`` can mutate them, one
+parameter per key, nested mappings dotted (:func:`provlink.events.parameters.flatten`):
+``dag_run.conf`` (``conf.<key>``), the DAG's ``params`` (``params.<key>``), a Python
+operator's ``op_kwargs`` (``op_kwargs.C``) and ``op_args`` (``op_args.0``), and the other
+rendered template fields (``template.<field>``, e.g. ``template.bash_command``). Values are
+redacted with Airflow's secrets masker and provlink's key patterns *before* they are split
+and serialised (nested secrets would otherwise hide inside a JSON string); the whole set is
+bounded by ``parameters_max_chars`` here, and each value is cut at ``parameter_max_chars``
+by the core only after its redaction saw the whole text.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from typing import Any
 from provlink.capturing.command_files import Stat, diff_snapshots, paths_in_command, snapshot
 from provlink.capturing.file_capture import FileAccesses
 from provlink.events.model import DatasetRef
+from provlink.events.parameters import flatten
 from provlink.events.redact import MASK, Redactor
 from provlink_airflow._compat import extractor_manager, masked_secrets, secrets_maskers
 
@@ -87,23 +90,33 @@ def bash_files(task: Any) -> BashFiles | None:
 
 
 # -- parameters ----------------------------------------------------------------------------
+# Template fields of Python operators that are the callable's own arguments: named by
+# themselves (``op_kwargs.C``), not as ``template.op_kwargs``.
+ARGUMENT_FIELDS = frozenset({"op_args", "op_kwargs"})
+
+
 def parameters(context: Any, task: Any, redactor: Redactor, *, max_chars: int,
                total_chars: int) -> dict[str, str]:
-    """The task's parameters as redacted, capped JSON text, keyed ``conf.*``, ``params.*``,
-    ``template.*``."""
-    raw: list[tuple[str, Any]] = []
+    """The task's parameters, one per key, as redacted, capped JSON text: ``conf.*``,
+    ``params.*``, ``op_kwargs.*``, ``op_args.*``, ``template.*``."""
+    groups: list[tuple[str, Any, bool]] = []
     dag_run = context.get("dag_run")
-    raw += [(f"conf.{k}", v) for k, v in sorted(((getattr(dag_run, "conf", None) or {})).items())]
+    conf = getattr(dag_run, "conf", None) or {}
+    groups += [(f"conf.{k}", conf[k], False) for k in sorted(conf, key=str)]
     params = context.get("params") or {}
-    raw += [(f"params.{k}", params[k]) for k in sorted(params.keys())]
+    groups += [(f"params.{k}", params[k], False) for k in sorted(params.keys(), key=str)]
     for field in getattr(task, "template_fields", ()) or ():
         value = getattr(task, field, None)
         if value not in (None, "", [], {}, ()):
-            raw.append((f"template.{field}", value))
+            name = field if field in ARGUMENT_FIELDS else f"template.{field}"
+            groups.append((name, value, field == "op_args"))
+    raw = [pair for name, value, positional in groups
+           for pair in flatten(name, scrub(value, name.rpartition(".")[2], redactor),
+                               index_lists=positional)]
     out: dict[str, str] = {}
     used = 0
     for key, value in raw:
-        text = _json(scrub(value, key, redactor))
+        text = _json(value)
         size = min(len(text), max_chars)  # what the core keeps of it after redaction
         if used + size > total_chars:
             out["provlink.parameters_truncated"] = f"{len(raw) - len(out)} parameters omitted"

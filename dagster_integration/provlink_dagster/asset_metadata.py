@@ -1,18 +1,28 @@
 """Dagster materialization metadata -> what OpenLineage says about a dataset.
 
 Reads the standard keys Dagster and its IO managers write: ``dagster/column_schema``,
-``dagster/column_lineage``, ``dagster/row_count`` and the ``dagster/data_version`` tag.
-Accepts MetadataValue objects or raw values, so events, records and tests all work.
+``dagster/column_lineage``, ``dagster/row_count`` and the ``dagster/data_version`` and
+``dagster/code_version`` tags. Accepts MetadataValue objects or raw values, so events,
+records and tests all work.
+
+A local file's ``version`` is its content digest, computed by the core exactly as for
+Airflow or plain Python, so the same bytes have one identity in every orchestrator.
+Dagster's data and code versions are kept, in a ``dagster_version`` facet of their own.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from openlineage.client.generated import column_lineage_dataset as cl
 
+from provlink._version import PRODUCER
+from provlink.capturing.datasets import FILE_NAMESPACE, file_dataset
+from provlink.capturing.digest import DEFAULT_MAX_BYTES
+from provlink.events import facets as custom
 from provlink.events.model import DatasetRef, SchemaField
 from provlink_dagster.translator import DagsterLineageTranslator
 
@@ -24,7 +34,8 @@ STORAGE_KIND_TAG = "dagster/storage_kind"
 def asset_dataset(translator: DagsterLineageTranslator, asset_key: str,
                   metadata: Mapping[str, Any], tags: Mapping[str, str] | None = None, *,
                   namespace: str, storage_kind: str | None = None,
-                  upstream: Mapping[str, DatasetRef] | None = None) -> DatasetRef:
+                  upstream: Mapping[str, DatasetRef] | None = None,
+                  digest_max_bytes: int = DEFAULT_MAX_BYTES) -> DatasetRef:
     """The dataset one materialization wrote, with schema, row count, version and columns."""
     base = translator.get_asset_dataset(asset_key, metadata, default_namespace=namespace,
                                         storage_kind=storage_kind)
@@ -33,13 +44,35 @@ def asset_dataset(translator: DagsterLineageTranslator, asset_key: str,
                               upstream or {})
     if lineage is not None:
         facets["columnLineage"] = lineage
+    versions = _dagster_versions(asset_key, tags or {})
+    if versions is not None:
+        facets[custom.DAGSTER_VERSION] = versions
+    schema = _schema(metadata.get("dagster/column_schema")) or base.schema
+    version, size = base.version, base.size_bytes
+    if base.namespace == FILE_NAMESPACE:
+        content = file_dataset(Path(base.name), max_bytes=digest_max_bytes,
+                               with_schema=not schema)
+        version, size = content.version, content.size_bytes
+        schema = schema or content.schema
     return dataclasses.replace(
         base,
-        schema=_schema(metadata.get("dagster/column_schema")) or base.schema,
+        schema=schema,
         row_count=_int(metadata.get("dagster/row_count")),
-        version=(tags or {}).get(DATA_VERSION_TAG) or base.version,
+        version=version,
+        size_bytes=size,
         facets=facets,
     )
+
+
+def _dagster_versions(asset_key: str, tags: Mapping[str, str]
+                      ) -> custom.DagsterVersionDatasetFacet | None:
+    data, code = tags.get(DATA_VERSION_TAG), tags.get(CODE_VERSION_TAG)
+    if data is None and code is None:
+        return None
+    facet = custom.DagsterVersionDatasetFacet(assetKey=asset_key, dataVersion=data,
+                                              codeVersion=code)
+    facet._producer = PRODUCER
+    return facet
 
 
 def _schema(value: Any) -> tuple[SchemaField, ...]:
@@ -77,7 +110,8 @@ def _column_lineage(translator: DagsterLineageTranslator, value: Any, namespace:
 
 
 def latest_datasets(instance: Any, layer: Any, keys: list[Any],
-                    translator: DagsterLineageTranslator, namespace: str) -> dict[str, DatasetRef]:
+                    translator: DagsterLineageTranslator, namespace: str, *,
+                    digest_max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, DatasetRef]:
     """Each asset's dataset from its latest materialization (asset key when none)."""
     records = {r.asset_entry.asset_key: r for r in instance.get_asset_records(keys)}
     found: dict[str, DatasetRef] = {}
@@ -88,7 +122,8 @@ def latest_datasets(instance: Any, layer: Any, keys: list[Any],
         mat = last.asset_materialization if last is not None else None
         found[name] = asset_dataset(
             translator, name, mat.metadata if mat else {}, mat.tags if mat else {},
-            namespace=namespace, storage_kind=storage_kind(layer, key))
+            namespace=namespace, storage_kind=storage_kind(layer, key),
+            digest_max_bytes=digest_max_bytes)
     return found
 
 

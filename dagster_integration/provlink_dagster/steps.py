@@ -15,9 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
+from provlink.capturing.digest import DEFAULT_MAX_BYTES
 from provlink.capturing.point import CapturePoint
 from provlink.delivery.runtime import get_runtime
 from provlink.events.model import DatasetRef, JobKind
+from provlink.events.parameters import flatten
 from provlink.mlflow.context import STATE_ADOPT_ACTIVE_RUN
 from provlink_dagster import _compat
 from provlink_dagster.asset_metadata import asset_dataset, latest_datasets, storage_kind
@@ -60,7 +62,8 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
     asset_keys = [k.to_user_string() for k in outputs]
     storage_kinds = {k.to_user_string(): storage_kind(layer, k) for k in outputs}
     upstream = upstream_datasets(step, translator, namespace,
-                                 observer.state.setdefault(MATERIALIZED, {}))
+                                 observer.state.setdefault(MATERIALIZED, {}),
+                                 digest_max_bytes=runtime.config.digest_max_bytes)
     key = step.step.key
     nominal_start, nominal_end = _nominal_time(context)
     point = CapturePoint(
@@ -109,7 +112,8 @@ class StepCapture:
             key = mat.asset_key.to_user_string()
             dataset = asset_dataset(
                 self.translator, key, mat.metadata, mat.tags, namespace=self.namespace,
-                storage_kind=self.storage_kinds.get(key), upstream=self.upstream)
+                storage_kind=self.storage_kinds.get(key), upstream=self.upstream,
+                digest_max_bytes=self.point.runtime.config.digest_max_bytes)
             self.observer.state.setdefault(MATERIALIZED, {})[key] = dataset
             self.point.add_output(dataset)
         elif kind == "STEP_SUCCESS":
@@ -125,7 +129,8 @@ class StepCapture:
 
 
 def upstream_datasets(step: Any, translator: DagsterLineageTranslator, namespace: str,
-                      seen: Mapping[str, DatasetRef]) -> dict[str, DatasetRef]:
+                      seen: Mapping[str, DatasetRef], *,
+                      digest_max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, DatasetRef]:
     """The upstream assets' datasets, as of the materialization Dagster reads for provenance
     (the asset record's last materialization: the one its ``input_event_pointer`` names).
     Those this process saw materialize in this run need no query."""
@@ -137,17 +142,16 @@ def upstream_datasets(step: Any, translator: DagsterLineageTranslator, namespace
              if p.to_user_string() in seen}
     missing = sorted((p for p in parents if p.to_user_string() not in found), key=str)
     if missing:
-        found.update(latest_datasets(step.instance, layer, missing, translator, namespace))
+        found.update(latest_datasets(step.instance, layer, missing, translator, namespace,
+                                     digest_max_bytes=digest_max_bytes))
     return found
 
 
 def _parameters(context: Any, step: Any, layer: Any, outputs: list[Any]) -> dict[str, Any]:
     params: dict[str, Any] = {}
     config = step.op_config
-    if isinstance(config, Mapping):
-        params.update({f"config.{k}": v for k, v in config.items()})
-    elif config is not None:
-        params["config"] = config
+    if config not in (None, {}):
+        params.update(flatten("config", config))
     if context.has_partition_key:
         params["dagster.partition_key"] = context.partition_key
     for key in outputs:

@@ -95,7 +95,7 @@ def test_ml_dag_events_parents_parameters_and_mlflow(ml_run) -> None:
         assert params["params.C"] == "0.5"  # conf overrides the DAG's params
         assert params["conf.api_token"] == "***"
     assert json.loads(parameters(task_events(events, "ml_pipeline.features")["START"])
-                      ["template.op_args"]) == [str((work / "demo/raw/wine.csv").resolve())]
+                      ["op_args.0"]) == str((work / "demo/raw/wine.csv").resolve())
     train = task_events(events, "ml_pipeline.train")["COMPLETE"]
     [mlflow_run] = train["run"]["facets"]["mlflow"]["runs"]
     import mlflow
@@ -108,6 +108,30 @@ def test_ml_dag_events_parents_parameters_and_mlflow(ml_run) -> None:
     version = client.get_model_version("wine_classifier", "1")
     assert version.run_id == mlflow_run["runId"]
     assert any(v == train["run"]["runId"] for v in version.tags.values()), version.tags
+
+
+def test_task_arguments_are_one_parameter_per_key(airflow_env: AirflowEnv,
+                                                  tmp_path: Path) -> None:
+    """``op_kwargs``/``op_args``/``params``/``conf`` are split into dotted keys, as Dagster
+    config is, and still redacted by key."""
+    result = dag_test(airflow_env, tmp_path, TEST_DAGS / "params_dag.py", "params",
+                      conf={"run": {"label": "nightly", "api_token": CONF_SECRET}},
+                      AIRFLOW__CORE__DAGS_FOLDER=str(TEST_DAGS))
+    assert result["state"] == "success"
+    events = spooled_events(tmp_path / "provlink")
+    params = parameters(task_events(events, "params.fit")["START"])
+    assert params["op_kwargs.C"] == "0.5"
+    assert params["op_kwargs.model.depth"] == "3"
+    assert json.loads(params["op_kwargs.model.layers"]) == [8, 4]
+    assert params["op_kwargs.model.db_password"] == "***"
+    assert (params["op_args.0"], params["op_args.1"]) == ("features.csv", "42")
+    assert (params["params.window.days"], params["params.window.unit"]) == ("7", "d")
+    assert params["conf.run.label"] == "nightly"
+    assert params["conf.run.api_token"] == "***"
+    assert not [k for k in params if k in ("template.op_kwargs", "template.op_args",
+                                           "op_kwargs", "params.window", "conf.run")]
+    spool = every_spooled_byte(tmp_path / "provlink")
+    assert b"op-kwargs-pw-123" not in spool and CONF_SECRET.encode() not in spool
 
 
 def test_ml_dag_events_conform_to_openlineage(ml_run) -> None:

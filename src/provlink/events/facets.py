@@ -22,6 +22,7 @@ CODE = "provlink_code"
 MLFLOW = "mlflow"
 MODEL_VERSION = "mlflow_model_version"
 LEDGER = "provlink_ledger"
+DAGSTER_VERSION = "dagster_version"
 
 
 def schema_url(name: str) -> str:
@@ -83,6 +84,10 @@ class MlflowModelVersionDatasetFacet(DatasetFacet):
     modelId: str | None = attr.field(default=None)  # noqa: N815
     source: str | None = attr.field(default=None)
     aliases: list[str] = attr.field(factory=list)
+    # The manifest of the version's artifact directory (provlink.capturing.manifest):
+    # ``digest`` over per-file SHA-256s in sorted path order, ``files`` as in-toto subjects.
+    artifactDigest: str | None = attr.field(default=None)  # noqa: N815
+    artifactManifest: dict[str, Any] | None = attr.field(default=None)  # noqa: N815
 
     @staticmethod
     def _get_schema() -> str:
@@ -111,12 +116,31 @@ class ProvlinkLedgerRunFacet(RunFacet):
         return schema_url("ProvlinkLedgerRunFacet")
 
 
+@attr.define
+class DagsterVersionDatasetFacet(DatasetFacet):
+    """Dagster's own versions of the asset behind a dataset.
+
+    Kept apart from the standard ``version`` facet, which is always a content digest: a
+    Dagster data version is whatever the asset's code returned (by default a counter-like
+    hash), so the same bytes would get another identity than in Airflow or plain Python.
+    """
+
+    assetKey: str  # noqa: N815
+    dataVersion: str | None = attr.field(default=None)  # noqa: N815
+    codeVersion: str | None = attr.field(default=None)  # noqa: N815
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("DagsterVersionDatasetFacet")
+
+
 SCHEMA_FILES: tuple[str, ...] = (
     "ProvlinkEnvironmentRunFacet",
     "ProvlinkCodeRunFacet",
     "MlflowRunsRunFacet",
     "MlflowModelVersionDatasetFacet",
     "ProvlinkLedgerRunFacet",
+    "DagsterVersionDatasetFacet",
 )
 
 
