@@ -69,6 +69,28 @@ def on_models_uri(callback: Callable[[ModelsUri], None]) -> None:
     Repo.__init__ = __init__  # type: ignore[method-assign]  # the patch is the point
 
 
+def on_models_download(callback: Callable[[str], None]) -> None:
+    """Wrap ``ModelsArtifactRepository.download_artifacts`` once per process (MLflow 3.17)
+    and call ``callback`` with the local path it returns: where a load put the version's
+    files (a copy, or with a local store the artifact directory itself, into which MLflow
+    then writes ``registered_model_meta``)."""
+    from mlflow.store.artifact.models_artifact_repo import ModelsArtifactRepository as Repo
+
+    if getattr(Repo.download_artifacts, _PATCHED, False):
+        return
+    original = Repo.download_artifacts
+
+    @functools.wraps(original)
+    def download_artifacts(self: Any, *args: Any, **kwargs: Any) -> Any:
+        local = original(self, *args, **kwargs)
+        if isinstance(local, str):
+            callback(local)
+        return local
+
+    setattr(download_artifacts, _PATCHED, True)
+    Repo.download_artifacts = download_artifacts  # type: ignore[method-assign]
+
+
 # (module, global) MLflow keeps per process: set_tracking_uri / set_registry_uri /
 # set_experiment have no public reset (MLflow 3.17).
 _PROCESS_GLOBALS = (

@@ -6,6 +6,13 @@ carries its OpenLineage ids as registry tags; a ``models:/name/version`` or
 namespace = the tracking URI without credentials, name = ``models/<name>/<version>`` (no bare
 ``:``, which Marquez node ids split on).
 
+A model version is one node: the files MLflow keeps for it (``MLmodel``, ``model.skops``,
+``requirements.txt``, ``registered_model_meta``, ...) are not datasets of their own. The
+version's facet carries the manifest of its artifact directory
+(:func:`provlink.capturing.manifest.directory_manifest`: a SHA-256 per file and the digest
+over them, as OpenSSF model-signing computes it), and :func:`model_artifact_dir` tells the
+run link which captured files to fold into the version.
+
 MLflow is imported inside the functions that call it (``src/provlink`` never imports it at
 module top), so the CLI reads :func:`tracking_namespace` without loading MLflow.
 """
@@ -14,11 +21,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
+from provlink.capturing.digest import DEFAULT_MAX_BYTES
+from provlink.capturing.manifest import directory_manifest
 from provlink.errors import ConfigError
 from provlink.events.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
 from provlink.events.model import DatasetRef, SchemaField
@@ -46,6 +56,7 @@ log = logging.getLogger(__name__)
 MODELS_PREFIX = "models/"
 STATE_MODEL_LOADS = "mlflow.model_loads"
 STATE_TAGGED = "mlflow.tagged_versions"
+STATE_MODEL_DIRS = "mlflow.model_dirs"  # local directories holding model versions' files
 
 
 def tracking_namespace(uri: str) -> str:
@@ -93,13 +104,47 @@ def model_id_of(version: ModelVersion) -> str | None:
     return None
 
 
-def model_version_dataset(version: ModelVersion, tracking_uri: str) -> DatasetRef:
-    """A model version as an OpenLineage dataset with the ``mlflow_model_version`` facet."""
+def model_artifact_dir(client: MlflowClient, version: ModelVersion) -> str | None:
+    """The local directory holding the version's artifacts; None for a remote store."""
+    try:
+        uri = client.get_model_version_download_uri(version.name, str(version.version))
+    except Exception:  # noqa: BLE001 - an unknown location only loses the manifest
+        log.debug("provlink: no artifact location for %s/%s", version.name, version.version,
+                  exc_info=True)
+        return None
+    path = local_path(uri)
+    return os.path.realpath(path) if path and os.path.isdir(path) else None
+
+
+def local_path(uri: str | None) -> str | None:
+    """The filesystem path of a ``file:`` URI or absolute path; None for anything remote."""
+    if not uri:
+        return None
+    if uri.startswith("file:"):
+        return unquote(urlsplit(uri).path) or None
+    return uri if uri.startswith("/") else None
+
+
+def model_version_dataset(version: ModelVersion, tracking_uri: str, *,
+                          artifact_dir: str | None = None,
+                          max_bytes: int = DEFAULT_MAX_BYTES) -> DatasetRef:
+    """A model version as an OpenLineage dataset with the ``mlflow_model_version`` facet,
+    including the manifest of its artifacts when ``artifact_dir`` (see
+    :func:`model_artifact_dir`) is given."""
     namespace = tracking_namespace(tracking_uri)
+    manifest = None
+    if artifact_dir is not None:
+        try:
+            manifest = directory_manifest(artifact_dir, max_bytes=max_bytes)
+        except OSError:
+            log.warning("provlink: could not read the artifacts of %s/%s at %s",
+                        version.name, version.version, artifact_dir, exc_info=True)
     facet = MlflowModelVersionDatasetFacet(
         name=version.name, version=str(version.version), trackingUri=namespace,
         runId=version.run_id or None, modelId=model_id_of(version), source=version.source,
         aliases=sorted(getattr(version, "aliases", None) or []),
+        artifactDigest=manifest.digest if manifest else None,
+        artifactManifest=manifest.as_dict() if manifest else None,
     )
     return DatasetRef(namespace=namespace, name=model_dataset_name(version.name, version.version),
                       version=str(version.version), data_source=version.source or None,
@@ -240,6 +285,7 @@ def install_load_hook() -> None:
     constructor is wrapped once per process.
     """
     _compat.on_models_uri(_note_load)
+    _compat.on_models_download(_note_download)
 
 
 def _note_load(resolved: _compat.ModelsUri) -> None:
@@ -262,10 +308,27 @@ def _note_load(resolved: _compat.ModelsUri) -> None:
         log.warning("provlink: could not record a model load", exc_info=True)
 
 
-def loaded_model_dataset(load: ModelLoad) -> DatasetRef:
-    """The input dataset of a loaded model version, with its registry facts."""
+def _note_download(local: Any) -> None:
+    """Where MLflow put a registered model's files for this load (a copy, or with a local
+    store the artifact directory itself): they are the model version, not datasets."""
+    try:
+        point = current_point()
+        if point is not None and isinstance(local, str) and os.path.isabs(local):
+            dirs = point.state.setdefault(STATE_MODEL_DIRS, set())
+            dirs.add(os.path.realpath(local))
+    except Exception:  # noqa: BLE001 - never fail the user's load_model
+        log.warning("provlink: could not record a model download", exc_info=True)
+
+
+def loaded_model_dataset(load: ModelLoad, *, max_bytes: int = DEFAULT_MAX_BYTES
+                         ) -> tuple[DatasetRef, str | None]:
+    """The input dataset of a loaded model version, with its registry facts, and the local
+    directory of its artifacts (None when remote)."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=load.tracking_uri, registry_uri=load.registry_uri)
-    return model_version_dataset(client.get_model_version(load.name, load.version),
-                                 load.tracking_uri)
+    version = client.get_model_version(load.name, load.version)
+    artifact_dir = model_artifact_dir(client, version)
+    ref = model_version_dataset(version, load.tracking_uri, artifact_dir=artifact_dir,
+                                max_bytes=max_bytes)
+    return ref, artifact_dir

@@ -5,7 +5,9 @@ capture point it finds the MLflow runs :mod:`provlink.mlflow.context` tagged —
 every experiment, so runs from threads, nested runs and runs whose ``with`` block already
 ended are all found — and records their params, metrics, logged datasets (as inputs),
 LoggedModels and the model versions registered from them (as outputs, tagged with the
-capture point's ids). Models loaded by ``models:/`` URI become inputs.
+capture point's ids). Models loaded by ``models:/`` URI become inputs. Each model version is
+one node: files captured under its artifact directory (or where MLflow downloaded it) are
+folded into it, and its facet carries their manifest.
 
 Example::
 
@@ -30,13 +32,16 @@ from provlink.mlflow.context import (
     note_tracking_uri,
 )
 from provlink.mlflow.registry import (
+    STATE_MODEL_DIRS,
     STATE_MODEL_LOADS,
     ModelLoad,
     check_tracking_store,
     dataset_summary,
     install_load_hook,
     loaded_model_dataset,
+    local_path,
     logged_dataset,
+    model_artifact_dir,
     model_version_dataset,
     registered_versions,
     tag_ledger_entry,
@@ -96,8 +101,24 @@ def link_point(point: CapturePoint) -> None:
     for uri in sorted(point.state.get(STATE_TRACKING_URIS, ())):
         link_runs(point, uri, adopted={run_id for u, run_id in adopted if u == uri})
     loads: list[ModelLoad] = point.state.get(STATE_MODEL_LOADS, [])
+    model_dirs: set[str] = point.state.setdefault(STATE_MODEL_DIRS, set())
     for load in loads:
-        point.add_input(loaded_model_dataset(load))
+        ref, artifact_dir = loaded_model_dataset(
+            load, max_bytes=point.runtime.config.digest_max_bytes)
+        point.add_input(ref)
+        if artifact_dir is not None:
+            model_dirs.add(artifact_dir)
+    _fold_model_files(point, model_dirs)
+
+
+def _fold_model_files(point: CapturePoint, model_dirs: set[str]) -> None:
+    """Files under a model version's artifact directory are that version, already in the
+    event as one dataset with their manifest: drop them as separate datasets."""
+    if not model_dirs:
+        return
+    for table in (point.inputs, point.outputs):
+        for key in [k for k in table if k[0] == "file" and _under(k[1], model_dirs)]:
+            del table[key]
 
 
 def link_runs(point: CapturePoint, tracking_uri: str, *, adopted: set[str] | None = None) -> None:
@@ -120,8 +141,14 @@ def link_runs(point: CapturePoint, tracking_uri: str, *, adopted: set[str] | Non
     ]
     for run in runs.values():
         point.add_mlflow_run(_run_link(point, run, tracking_uri, versions))
+    model_dirs: set[str] = point.state.setdefault(STATE_MODEL_DIRS, set())
     for version in versions:
-        point.add_output(model_version_dataset(version, tracking_uri))
+        artifact_dir = model_artifact_dir(client, version)
+        point.add_output(model_version_dataset(
+            version, tracking_uri, artifact_dir=artifact_dir,
+            max_bytes=point.runtime.config.digest_max_bytes))
+        if artifact_dir is not None:
+            model_dirs.add(artifact_dir)
     tag_versions(client, versions, point, tracking_uri)
     _drop_mlflow_files(point, client, runs.values(), tracking_uri)
 
@@ -133,20 +160,13 @@ def _drop_mlflow_files(point: CapturePoint, client: MlflowClient, runs: Iterable
     roots = {
         os.path.realpath(path)
         for exp_id in {run.info.experiment_id for run in runs}
-        if (path := _local_path(client.get_experiment(exp_id).artifact_location))
+        if (path := local_path(client.get_experiment(exp_id).artifact_location))
     }
-    if db := _local_path(tracking_uri.removeprefix("sqlite:")):
+    if db := local_path(tracking_uri.removeprefix("sqlite:").removeprefix("//")):
         roots |= {os.path.realpath(db) + suffix for suffix in ("", "-wal", "-shm", "-journal")}
     for table in (point.inputs, point.outputs):
         for key in [k for k in table if k[0] == "file" and _under(k[1], roots)]:
             del table[key]
-
-
-def _local_path(uri: str | None) -> str | None:
-    if not uri:
-        return None
-    uri = uri.removeprefix("file:")
-    return "/" + uri.lstrip("/") if uri.startswith("/") else None
 
 
 def _under(path: str, roots: set[str]) -> bool:
