@@ -78,7 +78,7 @@ def on_models_download(callback: Callable[[str], None]) -> None:
 
     if getattr(Repo.download_artifacts, _PATCHED, False):
         return
-    original = Repo.download_artifacts
+    original: Callable[..., Any] = Repo.download_artifacts
 
     @functools.wraps(original)
     def download_artifacts(self: Any, *args: Any, **kwargs: Any) -> Any:
