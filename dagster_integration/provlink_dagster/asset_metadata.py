@@ -22,6 +22,7 @@ from openlineage.client.generated import column_lineage_dataset as cl
 from provlink._version import PRODUCER
 from provlink.capturing.datasets import FILE_NAMESPACE, file_dataset
 from provlink.capturing.digest import DEFAULT_MAX_BYTES
+from provlink.events import _compat as events_compat
 from provlink.events import facets as custom
 from provlink.events.model import DatasetRef, SchemaField
 from provlink_dagster.translator import DagsterLineageTranslator
@@ -71,7 +72,7 @@ def _dagster_versions(asset_key: str, tags: Mapping[str, str]
         return None
     facet = custom.DagsterVersionDatasetFacet(assetKey=asset_key, dataVersion=data,
                                               codeVersion=code)
-    facet._producer = PRODUCER
+    events_compat.set_producer(facet, PRODUCER)
     return facet
 
 
