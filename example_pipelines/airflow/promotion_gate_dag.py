@@ -10,8 +10,8 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from airflow.exceptions import AirflowFailException
 from airflow.sdk import dag, task
+from airflow.sdk.exceptions import AirflowFailException
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import pipeline_steps as steps
@@ -46,4 +46,4 @@ def promote_model() -> None:
     promote(gate())
 
 
-promote_model()
+promote_model_dag = promote_model()

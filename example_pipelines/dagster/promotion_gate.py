@@ -3,11 +3,14 @@ naming each unmet requirement of ``promotion_policy.yml``, through ``provlink ga
 Python API. Run it with ``dagster dev -f example_pipelines/dagster/promotion_gate.py``.
 """
 
+import sys
 from pathlib import Path
 
 from dagster import AssetCheckResult, AssetCheckSeverity, Definitions, asset_check
-from ml_pipeline import PIPELINE, daily_feature_stats, ml_pipeline_job, steps, wine_model
 from provlink_dagster import with_lineage
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ml_pipeline import PIPELINE, daily_feature_stats, ml_pipeline_job, steps, wine_model
 
 POLICY = Path(__file__).resolve().parents[1] / "promotion_policy.yml"
 
