@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.provlink-installed
 
-.PHONY: install demo test bench browser clean
+.PHONY: install demo test goldens bench browser clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -27,6 +27,11 @@ test: install browser
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# Rewrite the golden events after a deliberate change to what is emitted (review the diff).
+goldens: install
+	UPDATE_GOLDENS=1 $(PY) -m pytest -q -p no:cacheprovider tests/integration -k golden
+	git diff --stat tests/integration/golden/
 
 # Every benchmark, one after the other (figures and how to read them: benchmarks/README.md).
 bench: install

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import sys
 import textwrap
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from tests.conformance import require_spec, validate_event
 from tests.integration.airflow_support import (
     DAGS,
+    REPO,
     TEST_DAGS,
     AirflowEnv,
     airflow_processes,
@@ -28,6 +30,7 @@ from tests.integration.airflow_support import (
     task_events,
     wait_for,
 )
+from tests.integration.golden import assert_matches_golden
 from tests.lineage_graph import edges
 
 pytestmark = pytest.mark.timeout(900)
@@ -132,6 +135,16 @@ def test_task_arguments_are_one_parameter_per_key(airflow_env: AirflowEnv,
                                            "op_kwargs", "params.window", "conf.run")]
     spool = every_spooled_byte(tmp_path / "provlink")
     assert b"op-kwargs-pw-123" not in spool and CONF_SECRET.encode() not in spool
+
+
+def test_ml_dag_events_match_golden(ml_run) -> None:
+    """Every event the backend received from the example DAG's ``dag.test()``, normalised,
+    against ``golden/airflow_ml_pipeline.json`` (see ``golden.py``; update: ``make goldens``)."""
+    work = ml_run[0]
+    events = stored_events(work / "provlink")
+    assert len(events) == len(ml_run[2])  # the backend holds what was spooled
+    assert_matches_golden("airflow_ml_pipeline", events,
+                          {str(work): "<work>", str(REPO): "<repo>", sys.prefix: "<venv>"})
 
 
 def test_ml_dag_events_conform_to_openlineage(ml_run) -> None:
