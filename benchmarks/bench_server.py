@@ -5,6 +5,11 @@ Everything goes through a real uvicorn server on loopback, as clients see it.
 
     .venv/bin/python benchmarks/bench_server.py                       # all sizes, both stores
     .venv/bin/python benchmarks/bench_server.py --sizes 1000 --stores sqlite
+    .venv/bin/python benchmarks/bench_server.py --per-batch-only       # ingest per batch size
+
+``--per-batch-only`` measures batch ingest (``POST /api/v1/lineage/batch``) at several batch
+sizes on PostgreSQL and, in the same run, SQLite as the baseline, and prints each rate with
+its ratio to SQLite's at the same size and to the 2,000 events/s goal.
 
 The synthetic graph is a long chain of jobs (each reads the previous job's output and a
 side table of its own, and writes one dataset): 3 nodes per job, all connected, so a depth-20
@@ -109,11 +114,14 @@ class Server:
         self.process.wait(timeout=60)
 
 
+DB_PREFIX = ["provlink_bench"]
+
+
 class Database:
     """A fresh store per measurement: a temp SQLite file or a throw-away PG database."""
 
     def __init__(self, kind: str, tag: str) -> None:
-        self.kind, self.name = kind, f"provlink_bench_{tag}_{uuid.uuid4().hex[:8]}"
+        self.kind, self.name = kind, f"{DB_PREFIX[0]}_{tag}_{uuid.uuid4().hex[:8]}"
 
     def __enter__(self) -> str:
         if self.kind == "sqlite":
@@ -197,6 +205,47 @@ def build_and_query(kind: str, nodes: int, batch: int, queries: int) -> dict[str
     }
 
 
+def batch_ingest(kind: str, events: int, batch: int, rounds: int) -> float:
+    """Best-of-``rounds`` rate of ``events`` fresh chain events sent ``batch`` per request."""
+    best = 0.0
+    for _ in range(rounds):
+        with (
+            Database(kind, f"b{batch}") as url,
+            Server(url) as server,
+            httpx.Client(base_url=server.url, timeout=600) as client,
+        ):
+            bodies = [
+                json.dumps([chain_event(i) for i in range(o, min(events, o + batch))]).encode()
+                for o in range(0, events, batch)
+            ]
+            headers = {"Content-Type": "application/json"}
+            client.post("/api/v1/lineage/batch", content=b"[]", headers=headers)  # warm up
+            began = time.perf_counter()
+            stored = sum(
+                client.post("/api/v1/lineage/batch", content=b, headers=headers).json()["stored"]
+                for b in bodies
+            )
+            elapsed = time.perf_counter() - began
+            assert stored == events, (stored, events)
+            best = max(best, events / elapsed)
+    return best
+
+
+def per_batch(stores: list[str], batches: list[int], events: int, rounds: int) -> None:
+    print("| batch size | " + " | ".join(f"{k} events/s" for k in stores)
+          + " | PostgreSQL ÷ SQLite | PostgreSQL ÷ 2,000/s goal |")
+    print("|---" * (len(stores) + 3) + "|")
+    for batch in batches:
+        rates = {kind: batch_ingest(kind, events if batch > 1 else events // 4, batch, rounds)
+                 for kind in stores}
+        pg, lite = rates.get("postgresql"), rates.get("sqlite")
+        ratio = f"{pg / lite:.2f}x" if pg and lite else "-"
+        goal = f"{pg / 2000:.2f}x" if pg else "-"
+        cells = " | ".join(f"{rates[k]:,.0f}" for k in stores)
+        print(f"| {batch} | {cells} | {ratio} | {goal} |")
+        sys.stdout.flush()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10_000, 100_000])
@@ -204,7 +253,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single", type=int, default=2000, help="events for the single-POST rate")
     parser.add_argument("--batch", type=int, default=1000, help="events per batch request")
     parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--per-batch-only", action="store_true",
+                        help="only batch ingest per batch size, PostgreSQL vs SQLite")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--events", type=int, default=3000, help="events per batch-size run")
+    parser.add_argument("--rounds", type=int, default=2, help="best of this many runs")
+    parser.add_argument("--db-prefix", default="provlink_bench",
+                        help="prefix of the throw-away PostgreSQL databases")
     args = parser.parse_args(argv)
+    DB_PREFIX[0] = args.db_prefix
+    if args.per_batch_only:
+        per_batch(args.stores, args.batch_sizes, args.events, args.rounds)
+        return 0
     print("| store | measurement | result |\n|---|---|---|")
     for kind in args.stores:
         rate = single_ingest(kind, args.single)

@@ -147,16 +147,22 @@ def _check_answer(response: Any, event: Any) -> bool:
 
 
 def _expected_counts(events: list[dict[str, Any]]) -> dict[str, int]:
-    """What the store must hold after ``events``, derived from the events alone."""
-    jobs = {(e["job"]["namespace"], e["job"]["name"]) for e in events if "dataset" not in e
-            or "run" in e}
+    """What the store must hold after ``events``, derived from the events alone (a null
+    ``run`` or ``dataset`` counts as absent, as the spec's kinds are told apart)."""
+
+    def kind(e: dict[str, Any]) -> str:
+        if isinstance(e.get("run"), dict):
+            return "run"
+        return "dataset" if isinstance(e.get("dataset"), dict) else "job"
+
+    jobs = {(e["job"]["namespace"], e["job"]["name"]) for e in events if kind(e) != "dataset"}
     datasets = {(e["dataset"]["namespace"], e["dataset"]["name"]) for e in events
-                if "run" not in e and "dataset" in e}
+                if kind(e) == "dataset"}
     for event in events:
-        if "run" in event or "dataset" not in event:
+        if kind(event) != "dataset":
             for key in ("inputs", "outputs"):
                 datasets |= {(d["namespace"], d["name"]) for d in event.get(key) or []}
-    runs = {e["run"]["runId"].lower() for e in events if "run" in e}
+    runs = {e["run"]["runId"].lower() for e in events if kind(e) == "run"}
     namespaces = {ns for ns, _ in jobs | datasets}
     return {"events": len(events), "jobs": len(jobs), "datasets": len(datasets),
             "runs": len(runs), "namespaces": len(namespaces)}

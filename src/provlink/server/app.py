@@ -57,7 +57,7 @@ async def post_lineage(call: Call) -> Response:
         validate_event(event)
     except EventValidationError as error:
         raise HttpError(422, str(error), error.field) from None
-    await call.store_call("ingest", event)
+    await call.store_call("ingest_many", [event], validated=True)
     await _observe(call, [event])
     return Response(status_code=201)
 
@@ -76,7 +76,7 @@ async def post_lineage_batch(call: Call) -> Response:
             valid.append(event)
         except EventValidationError as error:
             errors.append({"index": index, "field": error.field, "message": error.message})
-    flags = await call.store_call("ingest_many", valid) if valid else []
+    flags = await call.store_call("ingest_many", valid, validated=True) if valid else []
     await _observe(call, [e for e, new in zip(valid, flags, strict=True) if new])
     stored = sum(flags)
     return json_response(
