@@ -98,6 +98,8 @@ class ProvlinkConfig:
     ledger_key: str = field(default="", repr=False)
     # `provlink serve`'s witness cosigning key (path or text); default home/witness.key
     witness_key: str = field(default="", repr=False)
+    # the secret MLflow signs its model-registry webhooks with (`provlink serve` checks it)
+    mlflow_webhook_secret: str = field(default="", repr=False)
 
     def __post_init__(self) -> None:
         if self.spool_sync not in ("normal", "full"):

@@ -5,7 +5,9 @@ predictions.csv."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,3 +99,49 @@ def run_pipeline(workdir: Path, model_name: str, *, namespace: str = "tests") ->
 
 def complete_event(events: list[dict], run_id: str) -> dict:
     return next(e for e in events if e["run"]["runId"] == run_id and e["eventType"] == "COMPLETE")
+
+
+@contextlib.contextmanager
+def mlflow_server(root: Path, **env: str) -> Iterator[str]:
+    """A real ``mlflow server`` (SQLite backend, one worker) on a free port, until exit; in
+    its own session, so the job consumers it starts are stopped with it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    from tests.server.support import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = (root / "mlflow-server.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--backend-store-uri", f"sqlite:///{root / 'mlflow.db'}",
+         "--artifacts-destination", str(root / "artifacts")],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": "", **env})
+    try:
+        deadline = time.monotonic() + 240  # a loaded 2-core machine
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=2).ok:
+                    break
+            except requests.RequestException:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"mlflow server (exit {process.poll()}) not healthy: "
+                                   + (root / "mlflow-server.log").read_text()[-3000:])
+            time.sleep(0.25)
+        yield url
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+        log.close()

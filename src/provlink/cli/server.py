@@ -10,7 +10,7 @@ import ipaddress
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from provlink.canonical import canonical_json
 from provlink.cli.config import load_config
@@ -18,6 +18,10 @@ from provlink.errors import EventValidationError, ProvlinkError
 from provlink.server.sql_store import SqlStore
 from provlink.server.store import open_store
 from provlink.server.validation import parse_json, validate_event
+
+if TYPE_CHECKING:
+    from provlink.config import ProvlinkConfig
+    from provlink.governance.log import Ledger
 
 IMPORT_BATCH = 1000
 
@@ -85,11 +89,21 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _home_ledger(config: ProvlinkConfig) -> Ledger:
+    """The ledger of the server's own home: where MLflow webhooks' registry actions go."""
+    from provlink.delivery.spool import Spool
+    from provlink.governance.log import Ledger
+
+    config.home.mkdir(parents=True, exist_ok=True)
+    return Ledger(Spool(config.spool_path, sync=config.spool_sync))
+
+
 def serve_command(args: argparse.Namespace) -> int:
     import uvicorn
 
     from provlink.server.app import create_app
     from provlink.server.auth import KeyRing
+    from provlink.server.mlflow_webhook import MlflowWebhook
 
     try:
         config = load_config()
@@ -113,7 +127,8 @@ def serve_command(args: argparse.Namespace) -> int:
     try:
         print(f"provlink serve: {store!r} on http://{args.host}:{args.port}/", file=sys.stderr)
         app = create_app(store, api_keys=keys, allowed_hosts=[*args.allowed_host,
-                                                              *config.allowed_hosts])
+                                                              *config.allowed_hosts],
+                         webhook=MlflowWebhook(config, ledger=lambda: _home_ledger(config)))
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:
         store.close()

@@ -151,3 +151,30 @@ def load_schema(name: str) -> dict[str, Any]:
     text = schemas.joinpath(f"{name}.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+REGISTRY_ACTION = "mlflow_registry_action"
+
+
+@attr.define
+class MlflowRegistryActionRunFacet(RunFacet):
+    """One MLflow model-registry action (a version created, a tag set or deleted, an alias
+    moved or deleted), how provlink saw it (``source``: webhook, in-process, sync) and
+    whether it was authorized (made in a pipeline run or approved beforehand)."""
+
+    action: str
+    model: str
+    source: str
+    actionTime: str  # noqa: N815
+    version: str | None = attr.field(default=None)
+    alias: str | None = attr.field(default=None)
+    previousVersion: str | None = attr.field(default=None)  # noqa: N815
+    key: str | None = attr.field(default=None)
+    value: str | None = attr.field(default=None)
+    actor: str | None = attr.field(default=None)
+    authorizingRunId: str | None = attr.field(default=None)  # noqa: N815
+    ledgerIndex: int | None = attr.field(default=None)  # noqa: N815
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("MlflowRegistryActionRunFacet")

@@ -106,3 +106,49 @@ def reset_process_globals() -> None:
     for module, name in _PROCESS_GLOBALS:
         if module in sys.modules:
             setattr(sys.modules[module], name, None)
+
+
+# MlflowClient methods that change the model registry (MLflow 3.17). ``_create_model_version``
+# is private: both ``create_model_version`` and ``mlflow.register_model`` (so every
+# ``log_model(registered_model_name=...)``) go through it.
+REGISTRY_CALLS = ("_create_model_version", "set_model_version_tag", "delete_model_version_tag",
+                  "set_registered_model_alias", "delete_registered_model_alias")
+After = Callable[[Any], None]
+_registry_callbacks: list[Callable[[Any, str, dict[str, Any]], After | None]] = []
+
+
+def on_registry_call(callback: Callable[[Any, str, dict[str, Any]], After | None]) -> None:
+    """Wrap :data:`REGISTRY_CALLS` on ``MlflowClient`` once per process: before each call,
+    ``callback(client, method, bound arguments)`` may return a function, which is called
+    with the result once the call succeeded (so it can read the registry before the change,
+    e.g. the version an alias pointed to). Neither may raise (they run inside the user's
+    registry call)."""
+    import inspect
+
+    from mlflow import MlflowClient
+
+    if callback not in _registry_callbacks:
+        _registry_callbacks.append(callback)
+    for method in REGISTRY_CALLS:
+        original = getattr(MlflowClient, method, None)
+        if original is None or getattr(original, _PATCHED, False):
+            continue
+        _wrap(MlflowClient, method, original, inspect.signature(original))
+
+
+def _wrap(owner: Any, method: str, original: Any, signature: Any) -> None:
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+        arguments.pop("self", None)
+        afters = [after for notify in list(_registry_callbacks)
+                  if (after := notify(self, method, arguments)) is not None]
+        result = original(self, *args, **kwargs)
+        for after in afters:
+            after(result)
+        return result
+
+    functools.update_wrapper(wrapper, original)
+    setattr(wrapper, _PATCHED, True)
+    setattr(owner, method, wrapper)

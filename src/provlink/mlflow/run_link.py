@@ -65,7 +65,10 @@ class MlflowExtension:
     """Hooks MLflow into capture points; see the module docstring."""
 
     def on_start(self, point: CapturePoint) -> None:
+        from provlink.mlflow.registry_actions import install_registry_hook
+
         install_load_hook()
+        install_registry_hook()
         _adopt_active_run(point)
 
     def on_finish(self, point: CapturePoint) -> None:

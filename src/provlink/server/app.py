@@ -22,6 +22,9 @@ from provlink.server.auth import KeyRing
 from provlink.server.guard import ASGIApp, Guard, HostPolicy
 from provlink.server.ingest import iso
 from provlink.server.lineage import NodeNotFound
+from provlink.server.mlflow_webhook import PATH as WEBHOOK_PATH
+from provlink.server.mlflow_webhook import MlflowWebhook
+from provlink.server.mlflow_webhook import routes as webhook_routes
 from provlink.server.routing import (
     AsciiJSONResponse,
     Call,
@@ -364,20 +367,24 @@ def create_app(
     api_keys: Iterable[str] | KeyRing | None = None,
     witness: Witness | None = None,
     allowed_hosts: Iterable[str] = (),
+    webhook: MlflowWebhook | None = None,
 ) -> ASGIApp:
     """Build the app over ``store``; ``api_keys`` (``KEY`` or ``KEY:read``...) turn on auth;
     ``witness`` cosigns ledger checkpoints (default: the configured witness key);
-    ``allowed_hosts`` are the ``Host`` names served besides loopback ones (see :mod:`guard`).
+    ``allowed_hosts`` are the ``Host`` names served besides loopback ones (see :mod:`guard`);
+    ``webhook`` receives MLflow's registry webhooks (default: the configured secret and home).
     """
     keys = api_keys if isinstance(api_keys, KeyRing) else KeyRing.from_specs(api_keys or [])
     wit = witness or Witness()
-    router = Router([*ROUTES, *witness_routes(wit)])
+    hook = webhook or MlflowWebhook()
+    router = Router([*ROUTES, *witness_routes(wit), *webhook_routes(hook)])
 
     async def api(request: Request) -> Response:
         raw = request.scope.get("raw_path") or request.url.path.encode()
         path = raw.decode("latin-1").split("?", 1)[0]
         try:
-            if keys:
+            # MLflow cannot send a bearer key: the webhook's HMAC is its authentication
+            if keys and path.removeprefix("/api/v1/") != WEBHOOK_PATH:
                 scope = "read" if request.method in ("GET", "HEAD") else "write"
                 granted = keys.scopes(request.headers.get("authorization"))
                 if granted is None:
