@@ -73,9 +73,12 @@ class Normaliser:
         key = path[-1] if path else ""
         if key in _VOLATILE_KEYS and "facets" in path:
             return f"<{key}>"
-        if "provlink_ledger" in path[:-1] and not key.startswith("_") and (
-                isinstance(value, str | list)):
-            return f"<{key}>"  # roots, proofs, checkpoints: hashes over times and ids
+        if "provlink_ledger" in path[:-1] and not key.startswith("_") and key != "signed":
+            return f"<{key}>"  # roots, proofs, sizes: depend on times, ids and other writers
+        if "mlflow_model_version" in path and (
+                key == "artifactDigest" or ("artifactManifest" in path and key in ("digest",
+                                                                                  "sha256"))):
+            return "<digest>"  # MLflow writes creation times into the model's files
         if isinstance(value, dict):
             return {k: self._value(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
