@@ -130,8 +130,9 @@ def observe(client: Any, model: str | None = None) -> log.RegistryState:
             seen.versions.add((name, version))
             for key, value in (mv.tags or {}).items():
                 seen.tags[(name, version, key)] = str(value)
-            for alias in getattr(mv, "aliases", None) or []:
-                seen.aliases[(name, alias)] = version
+        # search_model_versions leaves aliases out: the registered model has them all
+        for alias, version in (client.get_registered_model(name).aliases or {}).items():
+            seen.aliases[(name, alias)] = str(version)
     return seen
 
 
