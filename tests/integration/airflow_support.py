@@ -118,15 +118,20 @@ def free_port() -> int:
 
 
 @contextmanager
-def airflow_processes(env: dict[str, str], log_dir: Path, *commands: list[str]
+def airflow_processes(env: dict[str, str], log_dir: Path,
+                      *commands: list[str] | tuple[list[str], dict[str, str]]
                       ) -> Iterator[None]:
     """Start ``airflow <command>`` for each command (logs in ``log_dir``), stop them on exit
-    with SIGTERM, then SIGKILL after 30 s: only the processes started here."""
+    with SIGTERM, then SIGKILL after 30 s: only the processes started here. A command given
+    as ``(argv, overlay)`` runs with ``overlay`` over ``env`` (a worker "on its own host")."""
     procs = []
     try:
-        for command in commands:
-            log = open(log_dir / f"{command[0]}.log", "w")  # noqa: SIM115 - closed below
-            procs.append((subprocess.Popen([AIRFLOW, *command], env=env, stdout=log,
+        for index, spec in enumerate(commands):
+            command, overlay = spec if isinstance(spec, tuple) else (spec, {})
+            name = f"{command[0]}-{index}" if overlay else command[0]
+            log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed below
+            procs.append((subprocess.Popen([AIRFLOW, *command], env={**env, **overlay},
+                                           stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True),
                           log))
         yield
