@@ -181,5 +181,5 @@ def test_seeded_secrets_appear_in_no_byte_sent_or_spooled(env: int, tmp_path: Pa
         assert secret.encode() not in sent, secret
         assert secret.encode() not in spooled, secret
     fail = endpoint.events[-1]
-    assert fail["inputs"][0]["namespace"] == "postgres://etl:***@db:5432"
+    assert fail["inputs"][0]["namespace"] == "postgres://db:5432"  # credentials parsed out
     assert "could not log in with ***" in fail["run"]["facets"]["errorMessage"]["message"]
