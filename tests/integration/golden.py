@@ -67,7 +67,7 @@ class Normaliser:
     def events(self, events: list[dict[str, Any]]) -> list[Any]:
         ordered = sorted(events, key=lambda e: (e.get("job", {}).get("name", ""),
                                                 _EVENT_ORDER.get(e.get("eventType", ""), 9)))
-        return [self._value(event, ()) for event in ordered]
+        return [_sorted_datasets(self._value(event, ())) for event in ordered]
 
     def _value(self, value: Any, path: tuple[str, ...]) -> Any:
         key = path[-1] if path else ""
@@ -111,6 +111,17 @@ class Normaliser:
         if value not in self._ids:
             self._ids[value] = f"<{kind}-{sum(1 for v in self._ids.values() if kind in v) + 1}>"
         return self._ids[value]
+
+
+def _sorted_datasets(event: Any) -> Any:
+    """Inputs and outputs in (namespace, name) order: the order within an event is not part of
+    what is emitted (Dagster lists a step's inputs in no fixed order)."""
+    if isinstance(event, dict):
+        for side in ("inputs", "outputs"):
+            if isinstance(event.get(side), list):
+                event[side] = sorted(event[side], key=lambda d: (str(d.get("namespace")),
+                                                                 str(d.get("name"))))
+    return event
 
 
 def normalise_digests(events: list[Any]) -> list[Any]:
