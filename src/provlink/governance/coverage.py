@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from provlink.events.facets import REGISTRY_ACTION
 from provlink.governance.trace import MODELS_PREFIX, LineageApi
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
@@ -130,9 +131,10 @@ def collect_runs(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RunReco
     count = 0
     for event in events:
         count += 1
-        run_id = (event.get("run") or {}).get("runId")
-        if not run_id:
-            continue
+        run = event.get("run") or {}
+        run_id = run.get("runId")
+        if not run_id or REGISTRY_ACTION in (run.get("facets") or {}):
+            continue  # a registry action is a record of the registry, not a pipeline step
         job = event.get("job") or {}
         record = runs.get(run_id)
         if record is None:
