@@ -97,8 +97,8 @@ def test_ml_dag_events_parents_parameters_and_mlflow(ml_run) -> None:
         params = parameters(by_type["START"])
         assert params["params.C"] == "0.5"  # conf overrides the DAG's params
         assert params["conf.api_token"] == "***"
-    assert json.loads(parameters(task_events(events, "ml_pipeline.features")["START"])
-                      ["op_args.0"]) == str((work / "demo/raw/wine.csv").resolve())
+    features_params = parameters(task_events(events, "ml_pipeline.features")["START"])
+    assert features_params["op_args.0"] == str((work / "demo/raw/wine.csv").resolve())
     train = task_events(events, "ml_pipeline.train")["COMPLETE"]
     [mlflow_run] = train["run"]["facets"]["mlflow"]["runs"]
     import mlflow
