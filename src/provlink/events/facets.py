@@ -141,6 +141,7 @@ SCHEMA_FILES: tuple[str, ...] = (
     "MlflowModelVersionDatasetFacet",
     "ProvlinkLedgerRunFacet",
     "DagsterVersionDatasetFacet",
+    "MlflowRegistryActionRunFacet",
 )
 
 
