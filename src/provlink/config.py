@@ -74,6 +74,11 @@ class ProvlinkConfig:
     parameter_max_chars: int = 4096
     parameters_max_chars: int = 65536
     spool_sync: str = "normal"
+    # the fleet spool (PostgreSQL, delivery/pg_spool.py); empty: SQLite under home
+    spool_url: str = field(default="", repr=False)
+    # connect + statement timeout (seconds) on the PostgreSQL spool: the most a down or
+    # slow database can add to a task before the capture falls back to the local spool
+    spool_timeout: float = 2.0
     sender_batch_size: int = 200
     sender_poll_interval: float = 0.2
     sender_backoff_initial: float = 0.5
@@ -118,7 +123,7 @@ class ProvlinkConfig:
                 raise ConfigError(f"redact_key_patterns: {pattern!r} is not a regular "
                                   f"expression ({exc}); fix or remove it") from exc
         for name in ("sender_poll_interval", "sender_backoff_initial", "sender_backoff_max",
-                     "close_timeout"):
+                     "close_timeout", "spool_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)!r}")
 

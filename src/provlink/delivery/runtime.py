@@ -124,9 +124,11 @@ class Runtime:
         from provlink.governance.keys import load_signer
 
         signer = load_signer(config)
-        spool = Spool(config.spool_path, sync=config.spool_sync,
-                      error_filter=redactor.redact_text)
-        return SpoolEmitter(spool, Sender.from_config(spool, config), signer)
+        from provlink.delivery.spool_open import FleetTarget, open_spool
+
+        spool, fell_back = open_spool(config, redactor.redact_text)
+        factory = (lambda: FleetTarget(config)) if fell_back else None
+        return SpoolEmitter(spool, Sender.from_config(spool, config, factory), signer)
 
     def build(self, record: CaptureRecord) -> dict[str, Any]:
         """Record -> redacted OpenLineage event dict (what would be spooled)."""

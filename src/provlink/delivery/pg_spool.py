@@ -1,0 +1,248 @@
+"""The fleet spool: the same spool and ledger in PostgreSQL, shared by every worker.
+
+``spool_url: postgresql://…`` (or ``PROVLINK_SPOOL_URL``) puts the events, their delivery
+state and the Merkle ledger in one database, so a worker (a Celery worker, a Kubernetes
+pod, a Dagster run process) can die or vanish right after its task and whichever process
+holds the sending lease (or ``provlink sender``) delivers what it spooled. One log for
+the whole fleet: every write takes ``pg_advisory_xact_lock`` first, so appends are
+serialised across hosts exactly as ``BEGIN IMMEDIATE`` serialises them on one SQLite file.
+
+Only the storage differs from :class:`provlink.delivery.spool.Spool`: this class reuses
+its methods and :class:`provlink.delivery.ledger_store.LedgerTables` through a thin
+connection adapter (``?`` placeholders -> ``%s``; SQLite's ``INSERT OR IGNORE/REPLACE``
+-> ``ON CONFLICT``), so the ledger's code (entries, Merkle tree, checkpoints, verify) is
+the one already tested on SQLite. Written by hand because no library maps SQLite's SQL
+dialect onto psycopg for this handful of statements.
+
+Every connection has a connect timeout and a statement timeout (``spool_timeout``): a
+PostgreSQL that is down or slow fails an append within that bound, and the capture point
+falls back to the local SQLite spool (:mod:`provlink.delivery.spool_open`).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+from provlink.canonical import sha256_hex
+from provlink.delivery.ledger_store import LedgerTables
+from provlink.delivery.spool import Spool
+from provlink.errors import SpoolError
+from provlink.events.redact import scrub_text
+from provlink.governance import entry as entries
+
+T = TypeVar("T")
+LOCK_KEY = 0x70726F766C696E6B  # "provlink": the advisory lock every write takes
+FALLBACK = "fleet.fallback"  # ledger entry: events that reached this log via a local spool
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    seq BIGINT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    payload TEXT,
+    payload_sha256 TEXT NOT NULL,
+    prev_hash TEXT NOT NULL DEFAULT '',
+    entry_hash TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    state INTEGER NOT NULL DEFAULT 0,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    sent_at DOUBLE PRECISION,
+    leaf_index BIGINT
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE state = 0;
+CREATE INDEX IF NOT EXISTS events_dead ON events (seq) WHERE state = 2;
+CREATE INDEX IF NOT EXISTS events_run ON events (run_id, seq);
+CREATE TABLE IF NOT EXISTS sender_lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    owner TEXT,
+    expires DOUBLE PRECISION NOT NULL DEFAULT 0
+);
+INSERT INTO sender_lease (id, owner, expires) VALUES (1, NULL, 0) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS ledger_leaves (
+    leaf_index BIGINT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    entry TEXT NOT NULL,
+    leaf_hash BYTEA NOT NULL,
+    payload TEXT
+);
+CREATE TABLE IF NOT EXISTS ledger_nodes (
+    level INTEGER NOT NULL,
+    idx BIGINT NOT NULL,
+    hash BYTEA NOT NULL,
+    PRIMARY KEY (level, idx)
+);
+CREATE TABLE IF NOT EXISTS ledger_checkpoints (
+    id BIGSERIAL PRIMARY KEY,
+    tree_size BIGINT NOT NULL,
+    root_hash BYTEA NOT NULL,
+    time_ms BIGINT NOT NULL,
+    note TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_KEYS = {"ledger_meta": ("key",), "ledger_nodes": ("level", "idx")}
+_UPSERT = re.compile(r"INSERT OR (IGNORE|REPLACE) INTO (\w+) \(([^)]*)\)(.*)", re.S)
+
+
+def _translate(sql: str) -> str:
+    """SQLite's dialect as the spool writes it -> PostgreSQL's."""
+    match = _UPSERT.match(sql)
+    if match:
+        how, table, cols, rest = match.groups()
+        keys = _KEYS[table]
+        if how == "IGNORE":
+            tail = f" ON CONFLICT ({', '.join(keys)}) DO NOTHING"
+        else:
+            sets = ", ".join(f"{c} = EXCLUDED.{c}" for c in
+                             (c.strip() for c in cols.split(",")) if c not in keys)
+            tail = f" ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}"
+        sql = f"INSERT INTO {table} ({cols}){rest}{tail}"
+    return sql.replace("?", "%s")
+
+
+class _Connection:
+    """The slice of ``sqlite3.Connection`` the spool and the ledger tables use."""
+
+    def __init__(self, conn: Any) -> None:
+        self.raw = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self.raw.execute(_translate(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+        cur = self.raw.cursor()
+        if rows:
+            cur.executemany(_translate(sql), [tuple(r) for r in rows])
+        return cur
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+class PgLedgerTables(LedgerTables):
+    def add_checkpoint(self, size: int, root: bytes, time_ms: int, note: str) -> int:
+        row = self.conn.execute("INSERT INTO ledger_checkpoints (tree_size, root_hash, time_ms, "
+                                "note) VALUES (?, ?, ?, ?) RETURNING id",
+                                (size, root, time_ms, note)).fetchone()
+        return int(row[0])
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password: what errors and status output may show."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+class PgSpool(Spool):
+    """:class:`Spool` on PostgreSQL (one database per fleet); see the module docstring."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0,
+                 error_filter: Callable[[str], str] | None = None) -> None:
+        import psycopg
+
+        self.url = url
+        self.path = redact_url(url)  # type: ignore[assignment]  # shown in errors
+        self._error_filter = error_filter if error_filter is not None else scrub_text
+        self._psycopg_error = psycopg.Error
+        millis = max(1, int(timeout * 1000))
+        try:
+            raw = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout)),
+                                  options=f"-c statement_timeout={millis} "
+                                          f"-c lock_timeout={millis}")
+        except psycopg.Error as exc:
+            raise SpoolError(f"cannot reach the PostgreSQL spool at {self.path}: "
+                             f"{self._error_filter(str(exc))} (check spool_url / "
+                             "PROVLINK_SPOOL_URL; captures fall back to the local spool)"
+                             ) from exc
+        self._conn = _Connection(raw)  # type: ignore[assignment]
+        self._lock = threading.Lock()
+        self._tables = PgLedgerTables(self._conn)  # type: ignore[arg-type]
+        self._origin = None
+        self.write(lambda _t: raw.execute(_SCHEMA), "initialise")
+
+    def write(self, work: Callable[[LedgerTables], T], what: str = "write to") -> T:
+        """Run ``work`` in one transaction holding the fleet's advisory lock."""
+        with self._lock:
+            try:
+                self._conn.execute("BEGIN")
+                self._conn.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_KEY,))
+                self._tables.begin()
+                result = work(self._tables)
+                self._tables.before_commit()
+                self._conn.execute("COMMIT")
+            except self._psycopg_error as exc:
+                self._rollback()
+                raise SpoolError(f"cannot {what} the spool at {self.path}: "
+                                 f"{self._error_filter(str(exc))}") from exc
+            except BaseException:
+                self._rollback()
+                raise
+        return result
+
+    def _rollback(self) -> None:
+        try:
+            self._conn.execute("ROLLBACK")
+        except Exception:  # noqa: BLE001 - the connection may be gone; nothing to undo then
+            pass
+
+    def _update(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if rows:
+            self.write(lambda _t: self._conn.executemany(sql, rows), "update")
+
+    def acquire_lease(self, owner: str, ttl: float) -> bool:
+        from provlink.delivery.spool import _dead_local
+
+        def take(_tables: LedgerTables) -> bool:
+            now = time.time()
+            holder, expires = self._conn.execute(
+                "SELECT owner, expires FROM sender_lease WHERE id = 1").fetchone()
+            free = holder is None or holder == owner or expires < now or _dead_local(holder)
+            if free:
+                self._conn.execute("UPDATE sender_lease SET owner = ?, expires = ? WHERE id = 1",
+                                   (owner, now + ttl))
+            return bool(free)
+
+        try:
+            return self.write(take, "take the lease of")
+        except SpoolError:
+            return False
+
+    def adopt(self, payloads: list[str], source: str) -> int:
+        """Append events spooled locally while this database was unreachable, and one
+        ``fleet.fallback`` entry naming them and where they came from: one transaction."""
+        import json
+
+        def insert(tables: LedgerTables) -> int:
+            now = time.time_ns()
+            row = self._conn.execute("SELECT (SELECT MAX(seq) FROM events), "
+                                     "(SELECT MAX(leaf_index) FROM ledger_leaves)").fetchone()
+            seq, index = (row[0] or 0), (-1 if row[1] is None else row[1])
+            seqs, digests = [], []
+            for payload in payloads:
+                event = json.loads(payload)
+                digest = sha256_hex(payload.encode())
+                seq, index = seq + 1, index + 1
+                _, leaf = tables.add(entries.EVENT, entries.event_fields(event, digest, seq),
+                                     time_ms=now // 1_000_000, index=index)
+                self._conn.execute(
+                    "INSERT INTO events (seq, run_id, payload, payload_sha256, entry_hash, "
+                    "created_at, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (seq, str(event.get("run", {}).get("runId", "")), payload, digest,
+                     leaf.hex(), now / 1e9, index))
+                seqs.append(seq)
+                digests.append(digest)
+            tables.add(FALLBACK, {"source": source, "events": seqs, "payload_sha256": digests},
+                       index=index + 1)
+            return len(seqs)
+
+        return self.write(insert, "append to")

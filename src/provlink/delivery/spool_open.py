@@ -1,0 +1,92 @@
+"""Which spool a process appends to: the fleet's PostgreSQL one, or the local SQLite one.
+
+SQLite under ``PROVLINK_HOME`` is the zero-config default. With ``spool_url`` set, a
+process appends to PostgreSQL; when that database cannot be reached within
+``spool_timeout`` the process falls back to its local spool and never retries PostgreSQL
+on the task's path. The local spool's sender then delivers into the fleet spool
+(:class:`FleetTarget`), not to the backend: once PostgreSQL answers, the events join the
+one fleet log with a ``fleet.fallback`` entry naming them, and the fleet's sender moves
+them on to the backend. A crash between the PostgreSQL commit and the local ``sent`` mark
+re-adopts those events once; the backend keys events by their digest, so it keeps one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+
+from provlink.config import ProvlinkConfig
+from provlink.delivery.outcome import OK, Outcome
+from provlink.delivery.pg_spool import PgSpool, redact_url
+from provlink.delivery.spool import Spool
+from provlink.errors import SpoolError
+
+log = logging.getLogger(__name__)
+
+
+def open_spool(config: ProvlinkConfig,
+               error_filter: Callable[[str], str] | None = None) -> tuple[Spool, bool]:
+    """(spool, fell back): the PostgreSQL spool when configured and reachable, else local."""
+    if config.spool_url:
+        try:
+            return PgSpool(config.spool_url, timeout=config.spool_timeout,
+                           error_filter=error_filter), False
+        except SpoolError as exc:
+            log.warning("provlink: %s; spooling locally at %s", exc, config.spool_path)
+            return _local(config, error_filter), True
+    return _local(config, error_filter), False
+
+
+def _local(config: ProvlinkConfig, error_filter: Callable[[str], str] | None) -> Spool:
+    return Spool(config.spool_path, sync=config.spool_sync, error_filter=error_filter)
+
+
+class FleetTarget:
+    """The local spool's target in fallback mode: append into the fleet's PostgreSQL spool."""
+
+    kind = "fleet-spool"
+
+    def __init__(self, config: ProvlinkConfig) -> None:
+        self.config = config
+        self.source = f"{os.uname().nodename}:{config.spool_path}"
+        self._spool: PgSpool | None = None
+
+    def deliver(self, payloads: list[str]) -> list[Outcome]:
+        try:
+            if self._spool is None:
+                self._spool = PgSpool(self.config.spool_url, timeout=self.config.spool_timeout)
+            self._spool.adopt(payloads, self.source)
+        except SpoolError as exc:
+            self._spool = None
+            return [Outcome(ok=False, error=str(exc), counted=False)] * len(payloads)
+        return [OK] * len(payloads)
+
+    def close(self, timeout: float) -> bool:
+        if self._spool is not None:
+            self._spool.close()
+        return True
+
+
+def drain_fallback(config: ProvlinkConfig) -> int:
+    """Move the local spool's pending events into the fleet spool now (``provlink
+    sender`` does it on start); returns how many moved."""
+    if not config.spool_url or not config.spool_path.exists():
+        return 0
+    local = _local(config, None)
+    target = FleetTarget(config)
+    moved = 0
+    try:
+        while batch := local.pending(config.sender_batch_size):
+            outcomes = target.deliver([payload for _, payload in batch])
+            if not all(o.ok for o in outcomes):
+                break
+            local.mark_sent([seq for seq, _ in batch])
+            moved += len(batch)
+    finally:
+        target.close(0)
+        local.close()
+    if moved:
+        log.info("provlink: moved %d events from %s into %s", moved, config.spool_path,
+                 redact_url(config.spool_url))
+    return moved

@@ -1,0 +1,110 @@
+"""The PostgreSQL fleet spool: a SIGKILLed worker loses nothing, an unreachable database
+never fails a task (local fallback, adopted later into the one fleet log)."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provlink.config import ProvlinkConfig
+from provlink.delivery.pg_spool import FALLBACK, PgSpool
+from provlink.delivery.sender import Sender
+from provlink.delivery.spool import Spool
+from provlink.delivery.spool_open import drain_fallback
+from provlink.governance.ledger import verify
+from provlink.testing import RecordingEndpoint
+from tests.integration.test_delivery import FAST_RETRY, free_port
+
+psycopg = pytest.importorskip("psycopg")
+ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+CHILD = """
+import sys, time, provlink
+for i in range(5):
+    with provlink.capture(f"fleet_job_{i}", capture_files=False):
+        provlink.add_parameters(i=i)
+print("appended", flush=True)
+time.sleep(120)
+"""
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    name = f"fleet_{uuid.uuid4().hex[:10]}"
+    try:
+        with psycopg.connect(ADMIN, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f"CREATE DATABASE {name}")
+    except psycopg.Error as exc:
+        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def run_worker(home: Path, spool_url: str, backend_port: int) -> None:
+    env = {**__import__("os").environ, **FAST_RETRY, "PROVLINK_HOME": str(home),
+           "PROVLINK_SPOOL_URL": spool_url, "PROVLINK_SPOOL_TIMEOUT": "1",
+           "OPENLINEAGE_URL": f"http://127.0.0.1:{backend_port}"}
+    child = subprocess.Popen([sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True,
+                             env=env)
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "appended"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    assert child.returncode == -signal.SIGKILL
+
+
+def deliver(spool: PgSpool, home: Path, port: int, monkeypatch: pytest.MonkeyPatch) -> list:
+    monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{port}")
+    endpoint = RecordingEndpoint(port=port).start()
+    try:
+        sender = Sender.from_config(spool, ProvlinkConfig(home=home))
+        assert sender.flush(30.0)
+        sender.close(5.0)
+    finally:
+        endpoint.stop()
+    return list(endpoint.events)
+
+
+def test_sigkilled_workers_with_backend_down_lose_nothing(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()  # nothing listens: the backend is down
+    for worker in ("a", "b"):  # two workers, each its own home, one fleet spool
+        run_worker(tmp_path / worker, pg_url, port)
+    spool = PgSpool(pg_url)
+    assert spool.status().pending == 20
+    events = deliver(spool, tmp_path / "sender", port, monkeypatch)
+    assert len(events) == 20
+    assert len({(e["run"]["runId"], e["eventType"]) for e in events}) == 20
+    assert spool.status().pending == 0 and spool.status().sent == 20
+    report = verify(spool)
+    assert report.ok, [str(p) for p in report.problems]
+    assert not (tmp_path / "a" / "spool.db").exists()  # nothing fell back
+
+
+def test_unreachable_postgres_falls_back_and_is_adopted_later(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    port = free_port()
+    down = f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"  # nothing listening
+    home = tmp_path / "worker"
+    run_worker(home, down, port)  # the task succeeded within the bounded wait
+    local = Spool(home / "spool.db")
+    assert local.status().pending == 10
+    local.close()
+    moved = drain_fallback(ProvlinkConfig(home=home, spool_url=pg_url))
+    assert moved == 10
+    spool = PgSpool(pg_url)
+    fallback = spool.read(lambda t: [r for r in t.leaves(0, 100) if r[1] == FALLBACK])
+    assert len(fallback) == 1
+    events = deliver(spool, tmp_path / "sender", port, monkeypatch)
+    assert len(events) == 10
+    report = verify(spool)
+    assert report.ok, [str(p) for p in report.problems]
+    assert Spool(home / "spool.db").status().pending == 0
