@@ -166,7 +166,7 @@ class PgSpool(Spool):
                              ) from exc
         self._conn = _Connection(raw)  # type: ignore[assignment]
         self._lock = threading.Lock()
-        self._tables = PgLedgerTables(self._conn)  # type: ignore[arg-type]
+        self._tables = PgLedgerTables(self._conn)
         self._origin = None
         self.write(lambda _t: raw.execute(_SCHEMA), "initialise")
 
