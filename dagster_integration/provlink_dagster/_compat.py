@@ -10,6 +10,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 CHECKED_VERSIONS = ">=1.13,<1.14"  # dagster, as pinned in pyproject.toml
@@ -55,6 +56,20 @@ def op_compute(op: Any) -> tuple[Callable[[Any, Any], Any], inspect.Parameter | 
         param = original.get_context_arg() if original.has_context_arg() else None
         return create_op_compute_wrapper(op), param
     return original, None
+
+
+def op_source_file(op: Any) -> Path | None:
+    """The file defining the op's (or asset's) function, for its code location:
+    ``DecoratedOpFunction.decorated_fn`` from ``dagster._core``."""
+    from dagster._core.definitions.decorators.op_decorator import DecoratedOpFunction
+
+    fn = op.compute_fn
+    fn = fn.decorated_fn if isinstance(fn, DecoratedOpFunction) else fn
+    try:
+        source = inspect.getsourcefile(inspect.unwrap(fn))
+    except TypeError:  # a builtin or a callable object without a source file
+        return None
+    return Path(source).resolve() if source else None
 
 
 def op_with_compute(op: Any, compute: Callable[[Any, Any], Any]) -> OpDefinition:

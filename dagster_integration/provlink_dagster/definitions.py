@@ -100,9 +100,11 @@ def _wrap_op(op: OpDefinition, translator: DagsterLineageTranslator) -> OpDefini
     if getattr(op.compute_fn, _WRAPPED, False):
         return op
     inner, context_param = _compat.op_compute(op)
+    source = _compat.op_source_file(op)
+    code_dir = source.parent if source is not None else None
 
     def compute(context: Any, inputs: Mapping[str, Any]) -> Any:
-        start_step(context, translator)
+        start_step(context, translator, code_dir=code_dir)
         return inner(context, inputs)
 
     # Dagster picks the context class from this annotation: keep the user's, drop ours.

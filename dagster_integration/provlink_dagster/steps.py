@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -35,10 +36,11 @@ RUN_ID_METADATA = "provlink/openlineage_run_id"
 LINK_METADATA = "provlink/lineage"
 
 
-def start_step(context: Any, translator: DagsterLineageTranslator) -> StepCapture | None:
+def start_step(context: Any, translator: DagsterLineageTranslator, *,
+               code_dir: Path | None = None) -> StepCapture | None:
     """Start capturing the step behind ``context``; never raises into the step."""
     try:
-        return _start(context, translator)
+        return _start(context, translator, code_dir)
     except Exception:  # lineage must never fail a Dagster step
         log.warning("provlink: could not start lineage capture for a Dagster step",
                     exc_info=True)
@@ -46,7 +48,8 @@ def start_step(context: Any, translator: DagsterLineageTranslator) -> StepCaptur
         return None
 
 
-def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | None:
+def _start(context: Any, translator: DagsterLineageTranslator,
+           code_dir: Path | None) -> StepCapture | None:
     runtime = get_runtime()
     if runtime.config.disabled:
         return None
@@ -74,7 +77,7 @@ def _start(context: Any, translator: DagsterLineageTranslator) -> StepCapture | 
         parameters=_parameters(context, step, layer, outputs),
         orchestrator="dagster", orchestrator_version=_compat.dagster_version(),
         tags=_tags(run, key, asset_keys),
-        nominal_start=nominal_start, nominal_end=nominal_end,
+        nominal_start=nominal_start, nominal_end=nominal_end, code_dir=code_dir,
     )
     for dataset in upstream.values():
         point.add_input(dataset)

@@ -4,9 +4,9 @@
 Normalised, because they differ between runs or machines: times (and today's dates inside
 text), UUIDs and MLflow's hex ids (numbered by first appearance, so links such as a step's
 parent run stay visible), the run's temporary folders, the host name, package versions and
-digests, git commits, epoch timestamps, the ledger's hashes and proofs (its tree sizes are
-kept), and the content digests and sizes of files whose
-bytes depend on library versions or the clock (Parquet, pickles, MLflow's MLmodel). The
+digests, git commits and remotes, epoch timestamps, the ledger's hashes and proofs (its tree
+sizes are kept), and the content digests and sizes of files whose bytes depend on library
+versions, paths or the clock (Parquet, pickles, MLflow's MLmodel). The
 digests of the shipped input data (CSV) are kept: they are stable, and a change to them is
 news. Events are ordered by job, then by event type, so arrival order does not matter.
 
@@ -50,6 +50,7 @@ _VOLATILE_KEYS = {  # facet fields that describe the machine, not the pipeline
     "openlineageAdapterVersion", "dirty", "branch",
     "runName",  # MLflow's random run names
 }
+_CLONE_KEYS = {"repoUrl"}  # the checkout's remote: absent in one clone, a path in another
 
 
 class Normaliser:
@@ -79,8 +80,11 @@ class Normaliser:
                 key == "artifactDigest" or ("artifactManifest" in path and key in ("digest",
                                                                                   "sha256"))):
             return "<digest>"  # MLflow writes creation times into the model's files
+        if "artifactManifest" in path and key == "size" and isinstance(value, int):
+            return "<size>"  # ... and the run's artifact paths
         if isinstance(value, dict):
-            return {k: self._value(v, (*path, k)) for k, v in value.items()}
+            return {k: self._value(v, (*path, k)) for k, v in value.items()
+                    if not (k in _CLONE_KEYS and "facets" in path)}
         if isinstance(value, list):
             return [self._value(item, path) for item in value]
         if isinstance(value, bool) or value is None:

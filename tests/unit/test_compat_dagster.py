@@ -3,6 +3,7 @@
 
 import uuid
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -103,6 +104,14 @@ def test_op_compute_and_op_with_compute_keep_the_op() -> None:
 
     ran = GraphDefinition(name="compat_graph", node_defs=[copy]).to_job().execute_in_process()
     assert ran.output_for_node("doubled") == 6 and calls == ["wrapped"]
+
+
+def test_op_source_file_is_the_file_defining_the_function() -> None:
+    @op
+    def here() -> int:
+        return 1
+
+    assert _compat.op_source_file(here) == Path(__file__).resolve()
 
 
 def test_asset_jobs_jobs_and_executors_are_rebuilt() -> None:

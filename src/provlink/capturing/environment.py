@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import socket
 import subprocess
 import time
@@ -128,7 +129,30 @@ def _head_info(top: str) -> tuple[str | None, str | None, str | None]:
     commit = lines[0] if lines else None
     branch = lines[1] if len(lines) > 1 and lines[1] != "HEAD" else None
     remote = _git(Path(top), "config", "--get", "remote.origin.url") or None
-    return commit, branch, remote
+    return commit, branch, remote_uri(remote, Path(top)) if remote else None
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+_SCP_LIKE = re.compile(r"^(?:(?P<user>[^@/]+)@)?(?P<host>[^:/]+):(?P<path>.*)$")
+
+
+def remote_uri(remote: str, top: Path) -> str:
+    """A git remote as a URI, the form OpenLineage's ``repoUrl``/``url`` fields take.
+
+    git accepts three spellings (``git help clone``, "GIT URLS"): a URL is kept as it is; the
+    scp-like ``user@host:org/repo.git`` becomes ``ssh://user@host/org/repo.git``; a local
+    path (a bare repository on disk, as CI clones use) becomes a ``file://`` URL, resolved
+    against the checkout as git resolves it. Credentials in a URL are masked later, with the
+    rest of the event, never here (an identity is not rewritten).
+    """
+    if _SCHEME.match(remote):
+        return remote
+    scp = _SCP_LIKE.match(remote)
+    if scp and "/" not in remote.split(":", 1)[0]:
+        user = f"{scp['user']}@" if scp["user"] else ""
+        return f"ssh://{user}{scp['host']}/{scp['path'].lstrip('/')}"
+    return (top / remote).resolve().as_uri() if not os.path.isabs(remote) \
+        else Path(remote).as_uri()
 
 
 def _dirty(top: str) -> bool | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
@@ -183,10 +184,13 @@ def _job_facets(record: CaptureRecord) -> dict[str, Any]:
         )
     }
     code = record.code
-    if code is not None and code.commit and (code.repo_url or code.path):
+    url = Path(code.path).absolute().as_uri() if code and code.path else code and code.repo_url
+    if code is not None and code.commit and url:
+        # ``url`` is where the code ran from (a URI, as the schema asks), ``repoUrl`` the
+        # repository it came from: a remote is not the location of the file.
         facets["sourceCodeLocation"] = source_code_location_job.SourceCodeLocationJobFacet(
             type=code.vcs,
-            url=code.repo_url or f"file://{code.path}",
+            url=url,
             repoUrl=code.repo_url,
             path=code.path,
             version=code.commit,
