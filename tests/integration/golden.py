@@ -80,8 +80,9 @@ class Normaliser:
                 key == "artifactDigest" or ("artifactManifest" in path and key in ("digest",
                                                                                   "sha256"))):
             return "<digest>"  # MLflow writes creation times into the model's files
-        if "artifactManifest" in path and key == "size" and isinstance(value, int):
-            return "<size>"  # ... and the run's artifact paths
+        if "artifactManifest" in path and isinstance(value, dict) and (
+                "files" in value or str(value.get("name", "")).endswith("MLmodel")):
+            value = {**value, "size": "<size>"}  # ... and the run's artifact paths
         if isinstance(value, dict):
             return {k: self._value(v, (*path, k)) for k, v in value.items()
                     if not (k in _CLONE_KEYS and "facets" in path)}

@@ -5,6 +5,7 @@ its run, by a recorded approval, or not at all."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -114,3 +115,36 @@ def test_a_registry_call_outside_any_capture_point_records_nothing(env) -> None:
     uri, ledger, emitter = env
     mlflow.MlflowClient(tracking_uri=uri).set_registered_model_alias("churn", "x", "1")
     assert list(log.actions(ledger)) == []
+
+
+LATE_IMPORT = """
+import json, sys
+import provlink
+from provlink.testing import capture_events
+
+with capture_events() as events:
+    with provlink.capture("train", capture_files=False):
+        assert "mlflow" not in sys.modules
+        from mlflow import MlflowClient  # the task imports MLflow inside its body
+        client = MlflowClient(tracking_uri=sys.argv[1])
+        client.create_registered_model("late")
+        client.create_model_version("late", source="s3://provlink-tests/late/model")
+print(json.dumps([e["job"]["name"] for e in events]))
+"""
+
+
+def test_mlflow_imported_inside_a_capture_point_still_records_registry_calls(
+        tmp_path: Path) -> None:
+    """MLflow's extension loads when MLflow is imported (a post-import hook), so a capture
+    point that was already running sees the registry calls made after the import."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROVLINK_", "MLFLOW_"))}
+    env["PROVLINK_HOME"] = str(tmp_path / "home")
+    done = subprocess.run([sys.executable, "-c", LATE_IMPORT, f"sqlite:///{tmp_path}/m.db"],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    jobs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert jobs.count("mlflow_registry.late") == 1, jobs
+    assert jobs.count("train") == 2, jobs

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, Protocol, TypeVar, cast
 
+import wrapt
 from openlineage.client.uuid import generate_new_uuid
 
 from provlink.capturing.datasets import file_dataset
@@ -69,7 +70,7 @@ class Extension(Protocol):
 
 
 _extensions: list[Extension] = [FILE_LINEAGE]
-# Extensions loaded only once their library is in use, so the core never imports it.
+# Extensions loaded only once their library is imported, so the core never imports it.
 _LAZY_EXTENSIONS: tuple[tuple[str, str], ...] = (("mlflow", "provlink.mlflow.run_link"),)
 
 
@@ -79,13 +80,30 @@ def register_extension(extension: Extension) -> None:
 
 
 def _extensions_now() -> list[Extension]:
-    found = list(_extensions)
-    for trigger, module in _LAZY_EXTENSIONS:
-        if trigger in sys.modules:
-            ext = getattr(importlib.import_module(module), "EXTENSION", None)
-            if ext is not None and ext not in found:
-                found.append(ext)
-    return found
+    return list(_extensions)
+
+
+def _library_loaded(module: str, _library: Any) -> None:
+    """A lazily loaded library was imported: register its extension and start it on the
+    capture points already running (a task that imports MLflow inside its body still has
+    its registry calls and model loads recorded from then on)."""
+    try:
+        extension = getattr(importlib.import_module(module), "EXTENSION", None)
+        if extension is None or extension in _extensions:
+            return
+        register_extension(extension)
+        with _active_lock:
+            running = [p for p in _active if extension not in p._extensions]
+        for point in running:
+            point._extensions.append(extension)
+            point._guard(extension.on_start, point)
+    except Exception as error:  # noqa: BLE001 - an import in user code must not fail
+        record_failure(f"extension {module}", error)
+
+
+for _trigger, _module in _LAZY_EXTENSIONS:
+    # wrapt's post-import hooks: called at once when the library is already imported
+    wrapt.register_post_import_hook(functools.partial(_library_loaded, _module), _trigger)
 
 
 def current() -> CapturePoint | None:
