@@ -15,7 +15,6 @@ rebuild the same bytes: ``{"v": 1, "seq": <leaf index>, "time": <unix ms>, "kind
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -33,41 +32,11 @@ def now_ms() -> int:
 
 
 def encode(*, seq: int, time_ms: int, kind: str, fields: Mapping[str, Any]) -> bytes:
-    """The canonical (RFC 8785) entry bytes; ``fields`` may not reuse the envelope's names.
-
-    Entries made only of strings, safe integers, booleans, nulls and lists of those take a
-    fast path: for such values, ``json.dumps`` with sorted keys, no whitespace and no ASCII
-    escaping produces exactly the RFC 8785 bytes (keys are ASCII, so UTF-16 and code point
-    order agree; JCS escapes the same characters); anything else goes through ``rfc8785``.
-    This keeps the entry off the critical path's budget (tests pin the equivalence).
-    """
+    """The canonical (RFC 8785) entry bytes; ``fields`` may not reuse the envelope's names."""
     clash = RESERVED & set(fields)
     if clash:
         raise ValueError(f"ledger entry fields {sorted(clash)} are reserved")
-    value = {**fields, "v": VERSION, "seq": seq, "time": time_ms, "kind": kind}
-    if all(_plain(k, v) for k, v in value.items()):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"),
-                          ensure_ascii=False).encode()
-    return canonical_json(value)
-
-
-_SAFE = 2**53 - 1
-
-
-def _plain(key: str, value: Any) -> bool:
-    if not key.isascii():
-        return False
-    if value is None or isinstance(value, bool | str):
-        return not isinstance(value, str) or _no_surrogates(value)
-    if isinstance(value, int):
-        return -_SAFE <= value <= _SAFE
-    if isinstance(value, list):
-        return all(_plain("", v) for v in value)
-    return False
-
-
-def _no_surrogates(text: str) -> bool:
-    return text.isascii() or not any(0xD800 <= ord(c) <= 0xDFFF for c in text)
+    return canonical_json({**fields, "v": VERSION, "seq": seq, "time": time_ms, "kind": kind})
 
 
 def event_fields(event: Mapping[str, Any], digest: str, event_seq: int) -> dict[str, Any]:
