@@ -20,7 +20,8 @@ from provlink.events.redact import Redactor
 # Modules contributing subcommands; each has ``register(subparsers) -> None``.
 COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governance",
                                     "provlink.cli.ledger", "provlink.cli.investigation",
-                                    "provlink.cli.evidence", "provlink.cli.registry")
+                                    "provlink.cli.evidence", "provlink.cli.registry",
+                                    "provlink.cli.sender")
 
 
 def _spool(config: ProvlinkConfig) -> Spool:

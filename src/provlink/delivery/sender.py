@@ -232,11 +232,12 @@ class Sender:
 
     def close(self, timeout: float) -> bool:
         """Stop the thread, drain within ``timeout``, release the lease."""
+        deadline = time.monotonic() + timeout
         self._stop.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
-        remaining = max(timeout, 0.0)
+        remaining = max(deadline - time.monotonic(), 0.0)
         done = self.flush(remaining) if not self.backing_off else False
         self._spool.release_lease(self._owner)
         if self._target is not None:
