@@ -13,8 +13,9 @@ ignored (the lower layer or the default applies). Explicit keyword arguments and
 :meth:`ProvlinkConfig.from_dict` are code, so there an unknown key or bad value raises
 :class:`ConfigError` naming it.
 
-Adding a setting is one field below (typed, with its default); ``PROVLINK_<NAME>``, the file
-key and the Airflow key follow from the field name.
+Adding a setting is one field below (typed, with its default and a one-line ``_doc``);
+``PROVLINK_<NAME>``, the file key, the Airflow key and its row in the README's configuration
+reference (:func:`reference_markdown`) follow from the field.
 """
 
 from __future__ import annotations
@@ -60,51 +61,88 @@ DEFAULT_SECRET_KEY_PATTERNS: tuple[str, ...] = (
 )
 
 
+def _doc(text: str, shown: str | None = None) -> dict[str, str]:
+    """A field's entry in the configuration reference (:func:`reference_markdown`): what it
+    does, and its default as shown when ``repr`` of the value would not say it."""
+    return {"doc": text, "shown": shown} if shown else {"doc": text}
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProvlinkConfig:
     """Every provlink setting. Build with :meth:`load`; never mutate."""
 
-    home: Path = field(default_factory=lambda: Path.home() / ".provlink")
-    namespace: str = "default"
-    redact_key_patterns: tuple[str, ...] = ()
-    redact_key_patterns_replace: bool = False
-    redact_values: tuple[str, ...] = ()
-    digest_max_bytes: int = 256 * 2**20
-    capture_files: bool = True
-    parameter_max_chars: int = 4096
-    parameters_max_chars: int = 65536
-    spool_sync: str = "normal"
-    # the fleet spool (PostgreSQL, delivery/pg_spool.py); empty: SQLite under home
-    spool_url: str = field(default="", repr=False)
-    # connect + statement timeout (seconds) on the PostgreSQL spool: the most a down or
-    # slow database can add to a task before the capture falls back to the local spool
-    spool_timeout: float = 2.0
-    sender_batch_size: int = 200
-    sender_poll_interval: float = 0.2
-    sender_backoff_initial: float = 0.5
-    sender_backoff_max: float = 30.0
-    delivery_max_attempts: int = 10
-    delivery_concurrency: int = 8
-    close_timeout: float = 5.0
-    lineage_url: str = "http://127.0.0.1:5000"
-    allowed_hosts: tuple[str, ...] = ()  # Host names `provlink serve` answers besides loopback
-    env_vars: tuple[str, ...] = ()
-    disabled: bool = False
-    # ``provlink serve``'s bearer keys (``KEY`` or ``KEY:read``), comma-separated in the env.
-    api_keys: tuple[str, ...] = field(default=(), repr=False)
-    # Reported in the environment facet; falls back to $CONTAINER_IMAGE / $IMAGE_NAME.
-    container_image: str | None = None
-    # Path prefixes that are an orchestrator's own state (logs, metadata DB), never data;
-    # by default from AIRFLOW_HOME, AIRFLOW__LOGGING__BASE_LOG_FOLDER,
-    # AIRFLOW__DATABASE__SQL_ALCHEMY_CONN (sqlite) and DAGSTER_HOME.
-    orchestrator_state: tuple[str, ...] = ()
-    # the ledger's signing key: a path to a key file, or the PRIVATE+KEY+... text itself;
-    # default $PROVLINK_HOME/ledger.key when it exists (governance/keys.py)
-    ledger_key: str = field(default="", repr=False)
-    # `provlink serve`'s witness cosigning key (path or text); default home/witness.key
-    witness_key: str = field(default="", repr=False)
-    # the secret MLflow signs its model-registry webhooks with (`provlink serve` checks it)
-    mlflow_webhook_secret: str = field(default="", repr=False)
+    home: Path = field(default_factory=lambda: Path.home() / ".provlink", metadata=_doc(
+        "the spool, embedded store, keys and demo data; created 0700, its files 0600; "
+        "refused if another user owns it", shown="`~/.provlink`"))
+    namespace: str = field(default="default", metadata=_doc(
+        "job namespace of plain Python capture points"))
+    redact_key_patterns: tuple[str, ...] = field(default=(), metadata=_doc(
+        "more regexes for secret-looking keys, added to the built-in ones "
+        "(`DEFAULT_SECRET_KEY_PATTERNS`)"))
+    redact_key_patterns_replace: bool = field(default=False, metadata=_doc(
+        "`true`: `redact_key_patterns` replace the built-in patterns instead of adding to them"))
+    redact_values: tuple[str, ...] = field(default=(), metadata=_doc(
+        "known secret values, masked in every string outside identities"))
+    digest_max_bytes: int = field(default=256 * 2**20, metadata=_doc(
+        "files larger than this get a fingerprint (size, mtime, first and last MiB) instead "
+        "of a SHA-256 digest", shown="`268435456` (256 MiB)"))
+    capture_files: bool = field(default=True, metadata=_doc(
+        "capture files read and written by the task's own code"))
+    parameter_max_chars: int = field(default=4096, metadata=_doc(
+        "each parameter is cut to this many characters, after redaction"))
+    parameters_max_chars: int = field(default=65536, metadata=_doc(
+        "bound on an Airflow task's parameters taken together"))
+    spool_sync: str = field(default="normal", metadata=_doc(
+        "`normal` survives a killed process; `full` (an fsync per append) also power loss"))
+    spool_url: str = field(default="", repr=False, metadata=_doc(
+        "`postgresql://…`: one spool and ledger for the whole fleet (run `provlink sender` "
+        "beside it); empty: SQLite `spool.db` under `home`"))
+    spool_timeout: float = field(default=2.0, metadata=_doc(
+        "connect and statement timeout (s) on the PostgreSQL spool: the most a down database "
+        "adds to a task before it spools locally"))
+    sender_batch_size: int = field(default=200, metadata=_doc(
+        "events the sender reads from the spool per batch (bounds its memory)"))
+    sender_poll_interval: float = field(default=0.2, metadata=_doc(
+        "seconds between the sender's looks at the spool"))
+    sender_backoff_initial: float = field(default=0.5, metadata=_doc(
+        "first backoff (s) after a failed delivery, doubled per failure"))
+    sender_backoff_max: float = field(default=30.0, metadata=_doc(
+        "longest backoff (s)"))
+    delivery_max_attempts: int = field(default=10, metadata=_doc(
+        "failures charged to one event (a 500, a read timeout) before it is dead-lettered; "
+        "an unreachable backend is never counted"))
+    delivery_concurrency: int = field(default=8, metadata=_doc(
+        "parallel connections when posting one event per request (Marquez); a run's events "
+        "stay in order"))
+    close_timeout: float = field(default=5.0, metadata=_doc(
+        "seconds a process spends delivering at exit (none while the backend is known down)"))
+    lineage_url: str = field(default="http://127.0.0.1:5000", metadata=_doc(
+        "the backend's base URL: links in MLflow tags and Dagster metadata, and the "
+        "governance commands' default `--url`"))
+    allowed_hosts: tuple[str, ...] = field(default=(), metadata=_doc(
+        "`Host` names `provlink serve` answers besides loopback (`.example.com`: subdomains)"))
+    env_vars: tuple[str, ...] = field(default=(), metadata=_doc(
+        "read by no code at present"))
+    disabled: bool = field(default=False, metadata=_doc(
+        "`true`: capture points run the code and capture nothing"))
+    api_keys: tuple[str, ...] = field(default=(), repr=False, metadata=_doc(
+        "`provlink serve`'s bearer keys, `KEY` or `KEY:read`; also masked in every event"))
+    container_image: str | None = field(default=None, metadata=_doc(
+        "image reported in the environment facet", shown="`$IMAGE_NAME` or `$CONTAINER_IMAGE`"))
+    orchestrator_state: tuple[str, ...] = field(default=(), metadata=_doc(
+        "path prefixes that are an orchestrator's own files (logs, metadata DB), never "
+        "captured as data",
+        shown="`$AIRFLOW_HOME/logs` (or the log folder), `airflow.db`, a SQLite "
+              "`sql_alchemy_conn`, `$DAGSTER_HOME`"))
+    ledger_key: str = field(default="", repr=False, metadata=_doc(
+        "the ledger's Ed25519 signing key: a key file's path or the key text; without one, "
+        "checkpoints are unsigned",
+        shown="`home/ledger.key` if it exists"))
+    witness_key: str = field(default="", repr=False, metadata=_doc(
+        "`provlink serve`'s witness cosigning key (path or text)",
+        shown="`home/witness.key`, made on first use"))
+    mlflow_webhook_secret: str = field(default="", repr=False, metadata=_doc(
+        "the HMAC secret MLflow signs model-registry webhooks with; `provlink serve` checks it"))
 
     def __post_init__(self) -> None:
         if self.spool_sync not in ("normal", "full"):
@@ -295,3 +333,27 @@ def _coerce(name: str, annotation: Any, value: Any) -> Any:
         return str(value)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"setting {name!r}: {exc} (expected {kind})") from exc
+
+
+def reference_markdown() -> str:
+    """The configuration reference as a Markdown table, one row per setting, rendered from
+    the fields themselves so the README's copy cannot drift from the code
+    (``tests/unit/test_readme_config.py`` compares the two)."""
+    rows = ["| setting | environment | default | what it does |", "|---|---|---|---|"]
+    for f in dataclasses.fields(ProvlinkConfig):
+        if "doc" not in f.metadata:
+            raise ConfigError(f"setting {f.name!r} has no description: give its field "
+                              "metadata=_doc(...) in provlink/config.py")
+        shown = f.metadata.get("shown") or _shown_default(f)
+        rows.append(f"| `{f.name}` | `{ENV_PREFIX}{f.name.upper()}` | {shown} "
+                    f"| {f.metadata['doc']} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown_default(f: dataclasses.Field[Any]) -> str:
+    value = f.default
+    if value == () or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f"`{value}`"
