@@ -67,7 +67,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     with Progress("evidence") as bar:
         data = build(_api(args), namespace=namespace, name=name, version=version,
                      registry=registry, key=key, artifacts_dir=artifacts,
-                     ledger=spool_ledger(config.spool_path, signer=load_signer(config),
+                     ledger=spool_ledger(config, signer=load_signer(config),
                                          witness_url=_api(args).base_url),
                      progress=lambda stage, n: bar.update(n))
     out = Path(args.output or f"{name}-{version}.evidence.zip")

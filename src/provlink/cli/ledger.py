@@ -69,10 +69,10 @@ def register(subparsers: Any) -> None:
 
 
 def _ledger(config: Any) -> Any:
-    from provlink.delivery.spool import Spool
+    from provlink.delivery.spool_open import configured_spool
     from provlink.governance.log import Ledger
 
-    return Ledger(Spool(config.spool_path, sync=config.spool_sync))
+    return Ledger(configured_spool(config))
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -171,7 +171,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
     verifier = load_verifier(args.public_key, config)
     report = verify(ledger.store, verifier=verifier, progress=_progress_bar(),
                     all_signatures=args.all_signatures)
-    out: dict[str, Any] = {"ledger": {"path": str(config.spool_path), **report.as_dict()}}
+    from provlink.delivery.spool_open import location
+
+    out: dict[str, Any] = {"ledger": {"path": location(config), **report.as_dict()}}
     problems = list(report.problems)
     if args.witness:
         from provlink.governance.note import Verifier

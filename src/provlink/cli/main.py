@@ -14,6 +14,7 @@ from provlink.cli.config import load_config
 from provlink.config import ProvlinkConfig
 from provlink.delivery.failures import STATUS_FILE, FailureLog, FailureSummary
 from provlink.delivery.spool import DEAD, Spool
+from provlink.delivery.spool_open import configured_spool, location
 from provlink.errors import ProvlinkError
 from provlink.events.redact import Redactor
 
@@ -25,9 +26,10 @@ COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governa
 
 
 def _spool(config: ProvlinkConfig) -> Spool:
+    """The configured spool: the fleet's PostgreSQL one with ``spool_url``, else home's."""
     # errors this process writes (``spool flush``) are redacted with the user's patterns too
     redactor = Redactor(config.secret_key_patterns, (*config.redact_values, *config.api_keys))
-    return Spool(config.spool_path, sync=config.spool_sync, error_filter=redactor.redact_text)
+    return configured_spool(config, redactor.redact_text)
 
 
 def _failures(config: ProvlinkConfig) -> FailureSummary | None:
@@ -51,10 +53,10 @@ def cmd_spool_status(args: argparse.Namespace) -> int:
     status = _spool(config).status()
     failures = _failures(config)
     if args.json:
-        print(json.dumps({**status.as_dict(), "spool": str(config.spool_path),
+        print(json.dumps({**status.as_dict(), "spool": location(config),
                           "capture_failures": failures.as_dict() if failures else None}))
     else:
-        print(f"spool: {config.spool_path}")
+        print(f"spool: {location(config)}")
         print(f"pending: {status.pending}  sent: {status.sent}  dead-letter: {status.dead}")
         if status.oldest_pending_age is not None:
             print(f"oldest pending: {status.oldest_pending_age:.1f}s ago")
@@ -68,11 +70,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     spool = _spool(config).status()
     failures = _failures(config)
     if args.json:
-        print(json.dumps({"home": str(config.home), "spool": str(config.spool_path),
+        print(json.dumps({"home": str(config.home), "spool": location(config),
                           "disabled": config.disabled, **spool.as_dict(),
                           "capture_failures": failures.as_dict() if failures else None}))
         return 1 if failures else 0
-    rows = [("home", str(config.home)),
+    rows = [("home", str(config.home)), ("spool", location(config)),
             ("capture", "disabled (PROVLINK_DISABLED)" if config.disabled else "enabled"),
             ("pending events", str(spool.pending)), ("delivered events", str(spool.sent)),
             ("dead-lettered events", str(spool.dead)),
@@ -158,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help="forget the counted capture failures (after a fix)")
     status_cmd.set_defaults(func=_status_or_reset)
 
-    spool = sub.add_parser("spool", help="inspect and drain the local event spool")
+    spool = sub.add_parser("spool", help="inspect and drain the event spool (home's, or the "
+                           "fleet's with spool_url)")
     spool_sub = spool.add_subparsers(dest="spool_command", required=True)
     status = spool_sub.add_parser("status", help="pending, sent and dead-letter counts")
     status.add_argument("--json", action="store_true")

@@ -61,14 +61,15 @@ def register(subparsers: Any) -> None:
 
 
 def _ledger() -> Any:
-    from provlink.delivery.spool import Spool
+    from provlink.delivery.spool_open import configured_spool, spool_exists
     from provlink.governance.log import Ledger
 
     config = load_config()
-    if not config.spool_path.exists():
+    if not spool_exists(config):
         raise ProvlinkError(f"no ledger at {config.spool_path}: set PROVLINK_HOME to the home "
-                            "that recorded the actions (provlink serve's for webhooks)")
-    return Ledger(Spool(config.spool_path, sync=config.spool_sync))
+                            "that recorded the actions (provlink serve's for webhooks), or "
+                            "spool_url to the fleet's spool")
+    return Ledger(configured_spool(config))
 
 
 def _model_name(uri: str, *, version: bool) -> tuple[str, str | None]:
@@ -121,12 +122,12 @@ def cmd_approve(args: argparse.Namespace) -> int:
 
 
 def _ledger_for_writing() -> Any:
-    from provlink.delivery.spool import Spool
+    from provlink.delivery.spool_open import configured_spool
     from provlink.governance.log import Ledger
 
     config = load_config()
     config.home.mkdir(parents=True, exist_ok=True)
-    return Ledger(Spool(config.spool_path, sync=config.spool_sync))
+    return Ledger(configured_spool(config))
 
 
 def cmd_sync(args: argparse.Namespace) -> int:

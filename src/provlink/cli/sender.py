@@ -26,10 +26,9 @@ from typing import Any
 
 from provlink.cli.config import load_config
 from provlink.config import ProvlinkConfig
-from provlink.delivery.pg_spool import redact_url
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
-from provlink.delivery.spool_open import drain_fallback, open_spool
+from provlink.delivery.spool_open import drain_fallback, location, open_spool
 from provlink.errors import SpoolError
 from provlink.events.redact import Redactor
 
@@ -75,7 +74,7 @@ class _Signals:
 def sender_command(args: argparse.Namespace) -> int:
     config = load_config()
     drain_timeout = config.close_timeout if args.drain_timeout is None else args.drain_timeout
-    where = redact_url(config.spool_url) if config.spool_url else str(config.spool_path)
+    where = location(config)
     report = _Reporter(args.json, where)
     with _Signals().installed() as signals:
         spool = _open(config, signals, args.interval, report)

@@ -90,12 +90,13 @@ def is_loopback(host: str) -> bool:
 
 
 def _home_ledger(config: ProvlinkConfig) -> Ledger:
-    """The ledger of the server's own home: where MLflow webhooks' registry actions go."""
-    from provlink.delivery.spool import Spool
+    """The server's configured ledger (its home's, or the fleet's with ``spool_url``):
+    where MLflow webhooks' registry actions go."""
+    from provlink.delivery.spool_open import configured_spool
     from provlink.governance.log import Ledger
 
     config.home.mkdir(parents=True, exist_ok=True)
-    return Ledger(Spool(config.spool_path, sync=config.spool_sync))
+    return Ledger(configured_spool(config))
 
 
 def serve_command(args: argparse.Namespace) -> int:

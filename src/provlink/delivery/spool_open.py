@@ -38,6 +38,26 @@ def open_spool(config: ProvlinkConfig,
     return _local(config, error_filter), False
 
 
+def configured_spool(config: ProvlinkConfig,
+                     error_filter: Callable[[str], str] | None = None) -> Spool:
+    """The spool a command reads and writes: the fleet's when ``spool_url`` is set (one
+    that cannot be reached is a :class:`SpoolError`, not this host's fallback shown as if it
+    were the fleet's), else the local one."""
+    if config.spool_url:
+        return PgSpool(config.spool_url, timeout=config.spool_timeout, error_filter=error_filter)
+    return _local(config, error_filter)
+
+
+def spool_exists(config: ProvlinkConfig) -> bool:
+    """Whether there is a spool to read without creating one (a fleet spool always is)."""
+    return bool(config.spool_url) or config.spool_path.exists()
+
+
+def location(config: ProvlinkConfig) -> str:
+    """Where the configured spool is, as commands may print it (no password)."""
+    return redact_url(config.spool_url) if config.spool_url else str(config.spool_path)
+
+
 def _local(config: ProvlinkConfig, error_filter: Callable[[str], str] | None) -> Spool:
     return Spool(config.spool_path, sync=config.spool_sync, error_filter=error_filter)
 

@@ -244,7 +244,7 @@ def ledger_evidence(model: str, record: Mapping[str, Any] | None, *,
     anchor checked against it, and — with ``witness_url`` (``provlink serve``) — a witness
     cosignature on a checkpoint that covers the anchored leaf."""
     from provlink.config import ProvlinkConfig
-    from provlink.delivery.spool import Spool
+    from provlink.delivery.spool_open import configured_spool, location
     from provlink.governance.anchors import TAG_LEAF, check_anchor
     from provlink.governance.keys import load_verifier
     from provlink.governance.ledger import verify
@@ -253,11 +253,11 @@ def ledger_evidence(model: str, record: Mapping[str, Any] | None, *,
     config = ProvlinkConfig.load()
     tags = dict((record or {}).get("tags") or {})
     try:
-        ledger = Ledger(Spool(config.spool_path, sync=config.spool_sync))
+        ledger = Ledger(configured_spool(config))
         verifier = load_verifier(None, config)
         report = verify(ledger.store, verifier=verifier)
     except Exception as exc:  # noqa: BLE001 - an unreadable ledger is a failed requirement
-        return LedgerEvidence(verified=False, detail=f"the ledger at {config.spool_path} could "
+        return LedgerEvidence(verified=False, detail=f"the ledger at {location(config)} could "
                                                      f"not be read: {exc}")
     witnessed = _witnessed(ledger, witness_url, tags.get(TAG_LEAF))
     if not report.ok:

@@ -28,7 +28,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -38,6 +38,9 @@ from provlink.governance.evidence import dsse, statement
 from provlink.governance.evidence.summary import render
 from provlink.governance.registry_view import RegistryView
 from provlink.governance.trace import LineageApi, Trace, trace
+
+if TYPE_CHECKING:
+    from provlink.config import ProvlinkConfig
 
 ENVELOPE, MANIFEST = "statement.dsse.json", "manifest.json"
 Progress = Callable[[str, int], None]
@@ -152,26 +155,26 @@ def read_members(data: bytes) -> dict[str, bytes]:
                 if not info.is_dir()}
 
 
-def spool_ledger(spool_path: Path, *, signer: Any = None, witness_url: str | None = None
+def spool_ledger(config: ProvlinkConfig, *, signer: Any = None, witness_url: str | None = None
                  ) -> Callable[[Trace, list[dict[str, Any]]], tuple[list[str], dict[str, Any]]]:
-    """Ledger material from the local Merkle ledger (``provlink.governance.log``): each
-    upstream event's exact ledgered payload, its entry (the leaf's bytes), an inclusion
-    proof to one checkpoint covering them all — the newest one a witness at ``witness_url``
-    cosigned when there is one, else the newest local one (made now, signed with
-    ``signer``, when none covers them yet) — and the model version's registry anchor with
-    its own inclusion proof."""
+    """Ledger material from the configured Merkle ledger (``provlink.governance.log``: the
+    home's spool, or the fleet's with ``spool_url``): each upstream event's exact ledgered
+    payload, its entry (the leaf's bytes), an inclusion proof to one checkpoint covering
+    them all — the newest one a witness at ``witness_url`` cosigned when there is one, else
+    the newest local one (made now, signed with ``signer``, when none covers them yet) —
+    and the model version's registry anchor with its own inclusion proof."""
 
     def material(result: Trace, events: list[dict[str, Any]]) -> tuple[list[str],
                                                                          dict[str, Any]]:
-        from provlink.delivery.spool import Spool
+        from provlink.delivery.spool_open import configured_spool, spool_exists
         from provlink.governance.log import Ledger
 
         ids = {r.run_id for r in result.runs}
         rows, lines = [], []
         found: set[tuple[str, str, str]] = set()
         ledger = None
-        if spool_path.exists():
-            spool = Spool(spool_path)
+        if spool_exists(config):
+            spool = configured_spool(config)
             ledger = Ledger(spool)
             for entry in spool.entries():
                 if entry.run_id not in ids or entry.payload is None or entry.leaf_index is None:
