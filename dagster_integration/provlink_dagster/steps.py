@@ -181,12 +181,18 @@ def _nominal_time(context: Any) -> tuple[datetime | None, datetime | None]:
     return window.start.astimezone(UTC), window.end.astimezone(UTC)
 
 
+def lineage_link(lineage_url: str, namespace: str, job: str, run_id: str) -> str:
+    """The page of the step's job on ``provlink serve`` (Marquez's ``job:<ns>:<name>`` node
+    id, as the page reads it), naming the run so the page shows that run first."""
+    node = quote(f"job:{namespace}:{job}", safe="")
+    return f"{lineage_url.rstrip('/')}/?nodeId={node}&runId={quote(run_id, safe='')}"
+
+
 def _link_back(step: Any, point: CapturePoint, lineage_url: str) -> None:
     """Each materialization names its OpenLineage run and links to the lineage page."""
     from dagster import MetadataValue
 
-    node = quote(f"job:{point.job.namespace}:{point.job.name}", safe="")
-    url = f"{lineage_url.rstrip('/')}/?nodeId={node}&runId={point.run_id}"
+    url = lineage_link(lineage_url, point.job.namespace, point.job.name, point.run_id)
     metadata = {RUN_ID_METADATA: MetadataValue.text(point.run_id),
                 LINK_METADATA: MetadataValue.url(url)}
     for output in step.step.step_outputs:

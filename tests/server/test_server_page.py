@@ -8,7 +8,6 @@ import shutil
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import pytest
 
@@ -172,6 +171,7 @@ def test_page_shows_a_model_versions_whole_chain(store: Any, browser: Any, tmp_p
         assert xs["dataset:file:/raw/orders.csv"] < xs[f"job:{NS}:clean"] < xs[model]
         assert xs[model] < xs[f"job:{NS}:score"] < xs["dataset:file:/scores/churn.parquet"]
 
+        assert page.inner_text("#status") == ""
         details = page.locator("#details")
         assert details.locator("dd[data-key='aliases now']").inner_text() == "champion"
         assert details.locator("dd[data-key='artifact digest']").inner_text() == MODEL_DIGEST
@@ -205,18 +205,44 @@ def test_page_shows_a_model_versions_whole_chain(store: Any, browser: Any, tmp_p
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
 def test_page_opens_a_job_from_a_dagster_link(store: Any, browser: Any) -> None:
+    from provlink_dagster.steps import lineage_link as dagster_link
+
     events, train_run = model_chain()
     store.ingest_many(events)
     with LiveServer(store) as live:
         page = browser.new_page(viewport={"width": 1400, "height": 800})
-        # the shape provlink_dagster writes into materialization metadata (steps._link_back)
-        node = quote(f"job:{NS}:train", safe="")
-        page.goto(f"{live.url}/?nodeId={node}&runId={train_run}")
+        # the link provlink_dagster writes into each materialization's metadata
+        page.goto(dagster_link(live.url, NS, "train", train_run))
         linked = f"#details .run[data-run-id='{train_run}'] h3:text-matches('^Linked run')"
         page.wait_for_selector(linked)
         assert "dataset:file:/raw/orders.csv" in _drawn(page)
         assert f"dataset:{MODELS}:models/churn/3" in _drawn(page)
         assert f"job:{NS}:score" not in _drawn(page), "a job's downstream is its outputs only"
+
+
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_page_says_where_a_long_chain_was_cut(store: Any, browser: Any) -> None:
+    """23 jobs in a row: the walk (depth 20) reaches 21 of them from the last dataset."""
+    events = [
+        run_event(
+            f"step{i}",
+            namespace=NS,
+            inputs=[dataset("file", f"/d{i - 1}")] if i else [],
+            outputs=[dataset("file", f"/d{i}")],
+            minutes=i,
+        )
+        for i in range(23)
+    ]
+    store.ingest_many(events)
+    with LiveServer(store) as live:
+        page = browser.new_page(viewport={"width": 1400, "height": 800})
+        page.goto(f"{live.url}/?nodeId=dataset:file:/d22")
+        page.wait_for_selector("g.node.start[data-node-id='dataset:file:/d22']")
+        drawn = _drawn(page)
+        assert {f"job:{NS}:step2", "dataset:file:/d1"} <= drawn
+        assert f"job:{NS}:step1" not in drawn
+        assert len(drawn) == 21 + 22  # step2..step22, d1..d22
+        assert "stops 21 job hops upstream" in page.inner_text("#status")
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

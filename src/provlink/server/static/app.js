@@ -44,7 +44,10 @@ async function openNode(nodeId, linkedRun) {
     state.start = nodeId;
     state.aliases = new Map();
     state.linkedRun = linkedRun;
-    setStatus(hops >= DEPTH ? `Upstream shown to ${DEPTH} job hops; open the leftmost nodes to go further.` : "");
+    // the walk's last level is DEPTH job hops from a job, DEPTH + 1 from a dataset (its
+    // producers are level 0): a chain reaching that far may go on beyond it
+    const last = nodeId.startsWith("job:") ? DEPTH : DEPTH + 1;
+    setStatus(hops >= last ? `The walk stops ${last} job hops upstream; open the leftmost nodes to go further.` : "");
     await select(nodeId);
   } catch (error) { setStatus(error.message); }
 }
