@@ -151,7 +151,11 @@ def _status_or_reset(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="provlink", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="provlink",
+        description="Lineage and provenance for Airflow, Dagster and MLflow: capture health, "
+                    "the spool, the lineage backend, the ledger and governance questions.",
+        epilog="`provlink COMMAND --help` for each command; the README has the reference.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     status_cmd = sub.add_parser("status", help="capture and delivery health of this home")
