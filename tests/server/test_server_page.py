@@ -8,6 +8,8 @@ import shutil
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
+from urllib.request import Request, urlopen
 
 import pytest
 
@@ -86,7 +88,10 @@ def model_chain() -> tuple[list[dict[str, Any]], str]:
     train_run = str(uuid.uuid4())
     orders = dataset("file", "/raw/orders.csv", **_digest(ORDERS_DIGEST))
     customers = dataset("file", "/raw/customers.csv")
-    joined = dataset("file", "/clean/joined.parquet", ["id", "amount"], **_digest(JOINED_DIGEST))
+    pii = facet(tags=[{"key": "pii", "value": "none", "source": "provlink-tests"}])
+    joined = dataset(
+        "file", "/clean/joined.parquet", ["id", "amount"], tags=pii, **_digest(JOINED_DIGEST)
+    )
     features = dataset("file", "/features/churn.parquet", ["f1", "f2"])
     predictions = dataset("file", "/scores/churn.parquet", ["p"])
     steps = [
@@ -194,9 +199,18 @@ def test_page_shows_a_model_versions_whole_chain(store: Any, browser: Any, tmp_p
         if os.environ.get("PROVLINK_UPDATE_SCREENSHOT"):  # refresh the copy shown in benchmarks/
             shutil.copyfile(shot, DOCS_SCREENSHOT)
 
+        tagged = Request(
+            f"{live.url}/api/v1/namespaces/file/datasets/{quote('/clean/joined.parquet', safe='')}"
+            "/tags/gold",
+            method="POST",
+        )
+        urlopen(tagged, timeout=10).close()  # a Marquez tag, added after the page was drawn
+        page.reload()
+        page.wait_for_selector("#details .promotions table.history")
         page.locator("g.node[data-node-id='dataset:file:/clean/joined.parquet']").click()
         page.wait_for_selector("#details h2:text('/clean/joined.parquet')")
         assert details.locator("dd[data-key='digest']").inner_text() == JOINED_DIGEST
+        assert details.locator("dd[data-key='tags']").inner_text() == "gold, pii=none"
         assert _drawn(page) and len(_drawn(page)) == 12, "a click selects; the view stays"
 
         assert all(url.startswith(live.url) for url in requests), "the page must work offline"
@@ -243,6 +257,17 @@ def test_page_says_where_a_long_chain_was_cut(store: Any, browser: Any) -> None:
         assert f"job:{NS}:step1" not in drawn
         assert len(drawn) == 21 + 22  # step2..step22, d1..d22
         assert "stops 21 job hops upstream" in page.inner_text("#status")
+        # far wider than the canvas: scrolled so that the opened node is in view
+        canvas = page.locator("#canvas").bounding_box()
+        start = page.locator("g.node.start").bounding_box()
+        assert canvas and start and canvas["x"] <= start["x"] < canvas["x"] + canvas["width"]
+        scrolled = page.eval_on_selector("#canvas", "c => c.scrollLeft")
+        assert scrolled > 0
+        page.eval_on_selector("#canvas", "c => { c.scrollLeft -= 100; }")
+        page.locator(f"g.node[data-node-id='job:{NS}:step19']").click()
+        page.wait_for_selector("#details h2:text('step19')")
+        after = page.eval_on_selector("#canvas", "c => c.scrollLeft")
+        assert after < scrolled - 90, "a click keeps the reader's scroll, not the opened node's"
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)

@@ -6,7 +6,7 @@ import { showDetails } from "./details.js";
 import { chainView, kindOf, render } from "./graph.js";
 
 const DEPTH = 20;  // job hops the lineage walk goes at most (Marquez's default depth)
-const state = { nodes: new Map(), start: null, selected: null, aliases: new Map(), linkedRun: null };
+const state = { nodes: new Map(), start: null, selected: null, aliases: new Map(), linkedRun: null, reveal: false };
 
 function setStatus(text) { document.getElementById("status").textContent = text || ""; }
 
@@ -44,6 +44,7 @@ async function openNode(nodeId, linkedRun) {
     state.start = nodeId;
     state.aliases = new Map();
     state.linkedRun = linkedRun;
+    state.reveal = true;
     // the walk's last level is DEPTH job hops from a job, DEPTH + 1 from a dataset (its
     // producers are level 0): a chain reaching that far may go on beyond it
     const last = nodeId.startsWith("job:") ? DEPTH : DEPTH + 1;
@@ -54,8 +55,9 @@ async function openNode(nodeId, linkedRun) {
 
 function draw() {
   render(document.getElementById("graph"), state.nodes, {
-    start: state.start, selected: state.selected, aliases: state.aliases, onPick: pick,
+    start: state.start, selected: state.selected, aliases: state.aliases, onPick: pick, reveal: state.reveal,
   });
+  state.reveal = false;
 }
 
 function pick(id) { select(id).catch((error) => setStatus(error.message)); }

@@ -31,6 +31,12 @@ function facetsBlock(title, facets) {
   return wrap;
 }
 
+/** Marquez's tags, and the OpenLineage `tags` facet's key=value pairs. */
+function tagsOf(data) {
+  const facet = ((data.facets || {}).tags || {}).tags || [];
+  return [...(data.tags || []), ...facet.map((t) => (t.value ? t.key + "=" + t.value : t.key))];
+}
+
 function openHere(id) {
   const a = el("a", "Show the lineage from here", "open-here");
   a.href = "/?nodeId=" + enc(id);
@@ -91,7 +97,7 @@ async function modelDetails(box, node, model, onAliases) {
   box.append(dl([["kind", "model version"], ["model", model.name], ["version", model.version],
     ["namespace", node.data.namespace], ["aliases at capture", f.aliases], ["artifact digest", f.artifactDigest],
     ["MLflow run", f.runId], ["logged model", f.modelId], ["source", f.source],
-    ["tags", node.data.tags], ["last modified", node.data.lastModifiedAt]]));
+    ["tags", tagsOf(node.data)], ["last modified", node.data.lastModifiedAt]]));
   const section = el("section", undefined, "promotions");
   section.append(el("h3", "Promotion history"));
   box.append(section);
@@ -117,7 +123,7 @@ function runBlock(run, label) {
 async function jobDetails(box, node, linkedRun) {
   const d = node.data;
   box.append(dl([["kind", "job"], ["namespace", d.namespace], ["type", d.type], ["location", d.location],
-    ["description", d.description], ["version", d.currentVersion], ["tags", d.tags], ["updated", d.updatedAt]]));
+    ["description", d.description], ["version", d.currentVersion], ["tags", tagsOf(d)], ["updated", d.updatedAt]]));
   box.append(facetsBlock("Job facets", d.facets));
   if (linkedRun) box.append(runBlock(await api(`/jobs/runs/${enc(linkedRun)}`), "Linked run"));
   const runs = await api(`/namespaces/${enc(d.namespace)}/jobs/${enc(d.name)}/runs`, { limit: 5 });
@@ -135,7 +141,7 @@ export async function showDetails(box, id, node, { linkedRun, onAliases }) {
   if (node.type === "JOB") await jobDetails(box, node, linkedRun);
   else if (model) await modelDetails(box, node, model, onAliases);
   else box.append(dl([["kind", "dataset"], ["namespace", d.namespace], ["digest", digestOf(node)],
-    ["tags", d.tags], ["source", d.sourceName], ["fields", (d.fields || []).map((f) => f.name + ":" + f.type)],
+    ["tags", tagsOf(d)], ["source", d.sourceName], ["fields", (d.fields || []).map((f) => f.name + ":" + f.type)],
     ["version", d.currentVersion], ["last modified", d.lastModifiedAt]]));
   if (node.type !== "JOB") box.append(facetsBlock("Dataset facets", d.facets));
 }

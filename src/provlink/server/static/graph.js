@@ -37,8 +37,8 @@ export function chainView(graph, startId) {
   const jobHops = new Map([[startId, 0]]);
   const todo = [startId];  // breadth first: each node's fewest job hops from the start
   let hops = 0;
-  while (todo.length) {
-    const id = todo.shift();
+  for (let next = 0; next < todo.length; next++) {
+    const id = todo[next];
     for (const up of upstream.get(id) || []) {
       if (ids.has(up)) continue;
       const h = jobHops.get(id) + (graph.get(up)?.type === "JOB" ? 1 : 0);
@@ -122,8 +122,9 @@ function detailLine(node, aliases) {
   return digest ? short(digest, 30) : "";
 }
 
-/** Draw `nodes` (id → Marquez node) into the SVG; `onPick(id)` runs on click / Enter. */
-export function render(svg, nodes, { start, selected, aliases, onPick }) {
+/** Draw `nodes` (id → Marquez node) into the SVG; `onPick(id)` runs on click / Enter;
+ *  `reveal` scrolls the opened node into view (once, when a node is opened). */
+export function render(svg, nodes, { start, selected, aliases, onPick, reveal }) {
   svg.replaceChildren();
   const defs = svgEl("defs");
   const marker = svgEl("marker", { id: "arrow", viewBox: "0 0 10 10", refX: 10, refY: 5, markerWidth: 7, markerHeight: 7, orient: "auto" });
@@ -178,6 +179,6 @@ export function render(svg, nodes, { start, selected, aliases, onPick }) {
   svg.setAttribute("height", Math.floor(height * scale));
   svg.dataset.nodes = String(nodes.size);
   svg.dataset.edges = String(edges.length);
-  if (start && pos.has(start) && width * scale > available)  // wider than the canvas: show the opened node
+  if (reveal && pos.has(start) && width * scale > available)  // wider than the canvas: show the opened node
     svg.parentElement.scrollLeft = Math.max(0, (pos.get(start).x + NODE_W) * scale - available + 20);
 }
