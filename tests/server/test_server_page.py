@@ -3,9 +3,12 @@ aliases and promotion history, a dataset's digest; search and details."""
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -127,6 +130,51 @@ def model_chain() -> tuple[list[dict[str, Any]], str]:
     return events, train_run
 
 
+def golden_events(name: str) -> list[dict[str, Any]]:
+    """The events a real run of the example pipeline sent (tests/integration/golden), with
+    their placeholders filled back in: one time per event, ids, digests, paths."""
+    events = []
+    path = Path(__file__).resolve().parents[1] / "integration" / "golden" / f"{name}.json"
+    for index, event in enumerate(json.loads(path.read_text())):
+        text = json.dumps(event).replace("<tmp>", "/tmp/golden").replace('"<size>"', "1")
+        text = text.replace(
+            '"<time>"', json.dumps((BASE_TIME + timedelta(minutes=index)).isoformat())
+        )
+        text = re.sub(r"<uuid-(\d+)>", lambda m: str(uuid.UUID(int=int(m.group(1)))), text)
+        text = re.sub(r"<hex-(\d+)>", lambda m: m.group(1).rjust(32, "0"), text)
+        text = re.sub(r"<([a-z0-9-]+)>", r"x-\1", text)
+        events.append(json.loads(text))
+    return events
+
+
+GOLDEN_CHAINS = {
+    "airflow_ml_pipeline": (
+        "sqlite:///x-work/demo/mlflow.db",
+        {
+            "dataset:file:x-work/demo/raw/wine.csv",
+            "job:default:ml_pipeline.raw_data",
+            "job:default:ml_pipeline.features",
+            "dataset:file:x-work/demo/features/wine_features.parquet",
+            "job:default:ml_pipeline.train",
+            "job:default:ml_pipeline.score",
+            "dataset:file:x-work/demo/predictions/wine_predictions.parquet",
+        },
+    ),
+    "dagster_ml_pipeline": (
+        "sqlite:////tmp/golden/home/provlink-demo/mlflow.db",
+        {
+            "dataset:file:/tmp/golden/home/provlink-demo/raw/wine.csv",
+            "job:default:raw_wine",
+            "job:default:wine_features",
+            "dataset:file:/tmp/golden/home/provlink-demo/features/wine_features.parquet",
+            "job:default:wine_model",
+            "job:default:wine_predictions",
+            "dataset:file:/tmp/golden/home/provlink-demo/predictions/wine_predictions.parquet",
+        },
+    ),
+}
+
+
 def _drawn(page: Any) -> set[str]:
     return set(page.eval_on_selector_all("g.node", "gs => gs.map(g => g.dataset.nodeId)"))
 
@@ -215,6 +263,37 @@ def test_page_shows_a_model_versions_whole_chain(store: Any, browser: Any, tmp_p
 
         assert all(url.startswith(live.url) for url in requests), "the page must work offline"
         assert not [m for m in console if "Content Security Policy" in m], console
+
+
+@pytest.mark.parametrize("golden", sorted(GOLDEN_CHAINS))
+@pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
+def test_page_on_the_example_pipelines_events(store: Any, browser: Any, golden: str) -> None:
+    """What the Airflow and Dagster adapters really send: the model version's chain, its
+    alias and its registry actions."""
+    events = golden_events(golden)
+    store.ingest_many(events)
+    versions = {  # what each dataset's `version` facet said last
+        f"dataset:{d['namespace']}:{d['name']}": d["facets"]["version"]["datasetVersion"]
+        for event in events
+        for d in event["inputs"] + event["outputs"]
+        if "version" in d.get("facets", {})
+    }
+    models, chain = GOLDEN_CHAINS[golden]
+    model = f"dataset:{models}:models/wine_classifier/1"
+    with LiveServer(store) as live:
+        page = browser.new_page(viewport={"width": 1600, "height": 900})
+        page.goto(lineage_link(live.url, models, "models/wine_classifier/1"))
+        page.wait_for_selector("#details .promotions table.history")
+        assert _drawn(page) == {*chain, model, f"job:{models}:mlflow_registry.wine_classifier"}
+        details = page.locator("#details")
+        assert details.locator("dd[data-key='aliases now']").inner_text() == "champion"
+        rows = details.locator("table.history tbody tr")
+        actions = [rows.nth(i).get_attribute("data-action") for i in range(rows.count())]
+        assert actions == ["version_created", "alias_set"]
+        raw = next(id for id in chain if id.endswith("raw/wine.csv"))
+        page.locator(f"g.node[data-node-id='{raw}']").click()
+        page.wait_for_selector("#details dd[data-key='kind']:text('dataset')")
+        assert details.locator("dd[data-key='digest']").inner_text() == versions[raw]
 
 
 @pytest.mark.parametrize("store_url", ["sqlite"], indirect=True)
