@@ -108,3 +108,50 @@ def test_unreachable_postgres_falls_back_and_is_adopted_later(
     report = verify(spool)
     assert report.ok, [str(p) for p in report.problems]
     assert Spool(home / "spool.db").status().pending == 0
+
+
+def backends(url: str) -> list[int]:
+    """The server processes connected to this test's database (its spool's pool)."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(ADMIN, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                            (name,)).fetchall()
+    return [r[0] for r in rows]
+
+
+def test_the_spool_uses_a_bounded_pool_and_replaces_dropped_connections(
+        pg_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from provlink.delivery import pg_spool
+
+    monkeypatch.setattr(pg_spool, "IDLE_CHECK", 0.05)  # checked once idle this long
+    spool = PgSpool(pg_url, pool_size=2)
+    for i in range(30):
+        spool.append({"run": {"runId": f"run-{i % 3}"}, "i": i})
+        assert spool.status().pending == i + 1
+    assert 1 <= len(backends(pg_url)) <= 2  # pooled: not one connection per use
+    with psycopg.connect(ADMIN, autocommit=True) as conn:  # as a PostgreSQL restart would
+        for pid in backends(pg_url):
+            conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    time.sleep(0.1)  # idle past IDLE_CHECK: the next checkout checks its connection
+    spool.append({"run": {"runId": "run-0"}, "i": 30})  # a fresh connection, no lost append
+    assert spool.status().pending == 31
+    assert verify(spool).ok
+    spool.close()
+
+
+def test_a_database_that_never_answers_fails_the_open_within_the_timeout() -> None:
+    import socket
+    import time
+
+    from provlink.errors import SpoolError
+
+    with socket.socket() as silent:  # accepts TCP, never speaks PostgreSQL: a hung server
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"postgresql://postgres@127.0.0.1:{silent.getsockname()[1]}/nothing"
+        started = time.monotonic()
+        with pytest.raises(SpoolError, match="cannot reach the PostgreSQL spool"):
+            PgSpool(url, timeout=1.0)
+        assert time.monotonic() - started < 1.0 + 1.5  # the bound a task waits, not more

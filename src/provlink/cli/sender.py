@@ -26,6 +26,7 @@ from typing import Any
 
 from provlink.cli.config import load_config
 from provlink.config import ProvlinkConfig
+from provlink.delivery.pg_spool import PgSpool
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
 from provlink.delivery.spool_open import drain_fallback, location, open_spool
@@ -85,12 +86,12 @@ def sender_command(args: argparse.Namespace) -> int:
             return EXIT_UNDELIVERED
         sender = Sender.from_config(spool, config)
         try:
-            moved = _move_fallback(config)
+            moved = _move_fallback(config, spool)
             if not args.once:
                 sender.start()
                 report.line(spool, sender, moved)
                 while not signals.stop.wait(args.interval):
-                    report.line(spool, sender, _move_fallback(config))
+                    report.line(spool, sender, _move_fallback(config, spool))
             done = _drain(sender, spool, config, drain_timeout, signals)
             sender.close(1.0)  # stops the thread (drained or out of time), frees the lease
             report.line(spool, sender, moved if args.once else 0)
@@ -122,9 +123,9 @@ def _open(config: ProvlinkConfig, signals: _Signals, interval: float,
             return None
 
 
-def _move_fallback(config: ProvlinkConfig) -> int:
+def _move_fallback(config: ProvlinkConfig, spool: Spool) -> int:
     try:
-        return drain_fallback(config)
+        return drain_fallback(config, spool if isinstance(spool, PgSpool) else None)
     except SpoolError as exc:  # this host's local spool: reported, retried next interval
         print(f"provlink sender: could not move the local fallback spool on: {exc}",
               file=sys.stderr)

@@ -14,8 +14,13 @@ connection adapter (``?`` placeholders -> ``%s``; SQLite's ``INSERT OR IGNORE/RE
 the one already tested on SQLite. Written by hand because no library maps SQLite's SQL
 dialect onto psycopg for this handful of statements.
 
-Every connection has a connect timeout and a statement timeout (``spool_timeout``): a
-PostgreSQL that is down or slow fails an append within that bound, and the capture point
+Connections come from a small ``psycopg_pool`` pool per spool: each use checks one out,
+and reads run beside writes. One idle for a while is checked first with a round trip, so a
+connection PostgreSQL dropped (a restart) is replaced rather than failing an append; one in
+steady use is not, which keeps that round trip off every append. Every connection has a connect
+timeout and a statement timeout, and a checkout waits at most ``spool_timeout``: a
+PostgreSQL that is down or slow fails an append within that bound. At open, a refused
+first connection fails at once rather than after the whole wait, and the capture point
 falls back to the local SQLite spool (:mod:`provlink.delivery.spool_open`).
 """
 
@@ -38,6 +43,7 @@ from provlink.governance import entry as entries
 T = TypeVar("T")
 LOCK_KEY = 0x70726F766C696E6B  # "provlink": the advisory lock every write takes
 FALLBACK = "fleet.fallback"  # ledger entry: events that reached this log via a local spool
+IDLE_CHECK = 1.0  # seconds a pooled connection may sit idle before a checkout checks it
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -106,23 +112,92 @@ def _translate(sql: str) -> str:
     return sql.replace("?", "%s")
 
 
-class _Connection:
-    """The slice of ``sqlite3.Connection`` the spool and the ledger tables use."""
+class _Checkout:
+    """The spool's ``_lock``: ``with`` it, this thread has a pooled connection for the block
+    (nested blocks share it, so a transaction stays on one connection). A connection that
+    cannot be had within ``timeout``, or a PostgreSQL error in the block, is a
+    :class:`SpoolError`."""
 
-    def __init__(self, conn: Any) -> None:
-        self.raw = conn
+    def __init__(self, pool: Any, timeout: float, describe: Callable[[Exception], str]) -> None:
+        import psycopg
+
+        self._pool, self._timeout, self._describe = pool, timeout, describe
+        self._error = psycopg.Error
+        self._local = threading.local()
+
+    @property
+    def conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            raise RuntimeError("the PostgreSQL spool was used outside its checkout")
+        return conn
+
+    def __enter__(self) -> None:
+        local = self._local
+        if getattr(local, "depth", 0) == 0:
+            try:
+                local.conn = self._pool.getconn(self._timeout)
+            except self._error as exc:
+                raise SpoolError(self._describe(exc)) from exc
+        local.depth = getattr(local, "depth", 0) + 1
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        local = self._local
+        local.depth -= 1
+        if local.depth == 0:
+            conn, local.conn = local.conn, None
+            conn.returned_at = time.monotonic()
+            self._pool.putconn(conn)  # a broken one, or one left in a transaction, is dropped
+        if isinstance(exc, self._error):
+            raise SpoolError(self._describe(exc)) from exc
+
+
+class _Connection:
+    """The slice of ``sqlite3.Connection`` the spool and the ledger tables use, on the
+    connection this thread checked out."""
+
+    def __init__(self, checkout: _Checkout) -> None:
+        self._checkout = checkout
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self.raw.execute(_translate(sql), tuple(params))
+        return self._checkout.conn.execute(_translate(sql), tuple(params))
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-        cur = self.raw.cursor()
+        cur = self._checkout.conn.cursor()
         if rows:
             cur.executemany(_translate(sql), [tuple(r) for r in rows])
         return cur
 
-    def close(self) -> None:
-        self.raw.close()
+    def script(self, sql: str) -> None:
+        """Several statements in one simple query (no parameters)."""
+        self._checkout.conn.execute(sql)
+
+
+def _watched(first: threading.Event, failed: list[Exception]) -> type[Any]:
+    """The pool's connection class: it reports the end of each connection attempt, so the
+    open waits for the first one, not for the pool's whole bounded wait."""
+    import psycopg
+
+    class Watched(psycopg.Connection):
+        returned_at = 0.0  # when it last went back to the pool (monotonic)
+
+        @classmethod
+        def connect(cls, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return super().connect(*args, **kwargs)
+            except psycopg.Error as exc:
+                failed.append(exc)
+                raise
+            finally:
+                first.set()
+
+    return Watched
+
+
+def _check_if_idle(conn: Any) -> None:
+    """The pool's check on checkout: a round trip only for a connection idle a while."""
+    if time.monotonic() - conn.returned_at > IDLE_CHECK:
+        conn.execute("")
 
 
 class PgLedgerTables(LedgerTables):
@@ -146,33 +221,59 @@ def redact_url(url: str) -> str:
 class PgSpool(Spool):
     """:class:`Spool` on PostgreSQL (one database per fleet); see the module docstring."""
 
-    def __init__(self, url: str, *, timeout: float = 2.0,
+    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = 4,
                  error_filter: Callable[[str], str] | None = None) -> None:
         import psycopg
+        from psycopg_pool import ConnectionPool
 
         self.url = url
         self.path = redact_url(url)  # type: ignore[assignment]  # shown in errors
         self._error_filter = error_filter if error_filter is not None else scrub_text
         self._psycopg_error = psycopg.Error
         millis = max(1, int(timeout * 1000))
-        try:
-            raw = psycopg.connect(url, autocommit=True, connect_timeout=max(1, round(timeout)),
-                                  options=f"-c statement_timeout={millis} "
-                                          f"-c lock_timeout={millis}")
-        except psycopg.Error as exc:
-            raise SpoolError(f"cannot reach the PostgreSQL spool at {self.path}: "
-                             f"{self._error_filter(str(exc))} (check spool_url / "
-                             "PROVLINK_SPOOL_URL; captures fall back to the local spool)"
-                             ) from exc
-        self._conn = _Connection(raw)  # type: ignore[assignment]
-        self._lock = threading.Lock()
+        first, failed = threading.Event(), list[Exception]()
+        self._pool = ConnectionPool(
+            url, connection_class=_watched(first, failed), min_size=1, max_size=pool_size,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout)),
+                    "options": f"-c statement_timeout={millis} -c lock_timeout={millis}"},
+            check=_check_if_idle, timeout=timeout, num_workers=1,
+            name="provlink-spool", open=False)
+        self._pool.open()
+        if not first.wait(timeout) or failed:
+            self._pool.close(timeout=0.1)  # a connect under way ends on its own timeout
+            reason = (self._error_filter(str(failed[0])) if failed
+                      else f"no connection within {timeout:g}s")
+            raise SpoolError(f"cannot reach the PostgreSQL spool at {self.path}: {reason} "
+                             "(check spool_url / PROVLINK_SPOOL_URL; captures fall back to "
+                             "the local spool)")
+        checkout = _Checkout(self._pool, timeout, self._describe)
+        self._lock = checkout  # type: ignore[assignment]
+        self._pg = _Connection(checkout)
+        self._conn = self._pg  # type: ignore[assignment]
+        self._tables_lock = threading.Lock()  # the ledger tables' per-transaction state
         self._tables = PgLedgerTables(self._conn)
         self._origin = None
-        self.write(lambda _t: raw.execute(_SCHEMA), "initialise")
+        try:
+            self.write(lambda _t: self._pg.script(_SCHEMA), "initialise")
+        except SpoolError:
+            self.close()
+            raise
+
+    def _describe(self, exc: Exception) -> str:
+        return (f"cannot use the PostgreSQL spool at {self.path}: "
+                f"{self._error_filter(str(exc))}")
+
+    def close(self) -> None:
+        self._pool.close(timeout=1.0)
+
+    def read(self, work: Callable[[LedgerTables], T]) -> T:
+        with self._tables_lock, self._lock:
+            self._tables.begin()
+            return work(self._tables)
 
     def write(self, work: Callable[[LedgerTables], T], what: str = "write to") -> T:
         """Run ``work`` in one transaction holding the fleet's advisory lock."""
-        with self._lock:
+        with self._tables_lock, self._lock:
             try:
                 self._conn.execute("BEGIN")
                 self._conn.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_KEY,))

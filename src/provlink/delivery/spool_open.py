@@ -63,14 +63,16 @@ def _local(config: ProvlinkConfig, error_filter: Callable[[str], str] | None) ->
 
 
 class FleetTarget:
-    """The local spool's target in fallback mode: append into the fleet's PostgreSQL spool."""
+    """The local spool's target in fallback mode: append into the fleet's PostgreSQL spool
+    (``into``, an open one the caller keeps, or one this target opens when needed)."""
 
     kind = "fleet-spool"
 
-    def __init__(self, config: ProvlinkConfig) -> None:
+    def __init__(self, config: ProvlinkConfig, into: PgSpool | None = None) -> None:
         self.config = config
         self.source = f"{os.uname().nodename}:{config.spool_path}"
-        self._spool: PgSpool | None = None
+        self._spool = into
+        self._owned = into is None
 
     def deliver(self, payloads: list[str]) -> list[Outcome]:
         try:
@@ -78,23 +80,28 @@ class FleetTarget:
                 self._spool = PgSpool(self.config.spool_url, timeout=self.config.spool_timeout)
             self._spool.adopt(payloads, self.source)
         except SpoolError as exc:
-            self._spool = None
+            self._drop()  # opened afresh next time, within the bounded wait
             return [Outcome(ok=False, error=str(exc), counted=False)] * len(payloads)
         return [OK] * len(payloads)
 
-    def close(self, timeout: float) -> bool:
-        if self._spool is not None:
+    def _drop(self) -> None:
+        if self._owned and self._spool is not None:
             self._spool.close()
+            self._spool = None
+
+    def close(self, timeout: float) -> bool:
+        self._drop()
         return True
 
 
-def drain_fallback(config: ProvlinkConfig) -> int:
-    """Move the local spool's pending events into the fleet spool now (``provlink
-    sender`` does it on start); returns how many moved."""
+def drain_fallback(config: ProvlinkConfig, into: PgSpool | None = None) -> int:
+    """Move the local spool's pending events into the fleet spool (``into`` when the
+    caller has it open) now (``provlink sender`` does it every interval); returns how many
+    moved."""
     if not config.spool_url or not config.spool_path.exists():
         return 0
     local = _local(config, None)
-    target = FleetTarget(config)
+    target = FleetTarget(config, into)
     moved = 0
     try:
         while batch := local.pending(config.sender_batch_size):
