@@ -2,7 +2,7 @@
 // laid out and drawn: SVG, left to right by depth. Hand-written because the page loads no
 // library (strict CSP, works offline) and a layered DAG layout is a few dozen lines.
 
-export const NODE_W = 184, NODE_H = 58, COL_GAP = 40, ROW_GAP = 16;
+const NODE_W = 184, NODE_H = 58, COL_GAP = 40, ROW_GAP = 16;
 const MODEL_NAME = /(^|\/)models\/([^/]+)\/([^/]+)$/;
 
 export function modelOf(node) {
@@ -109,7 +109,7 @@ function svgEl(name, attrs) {
   return el;
 }
 
-export function short(text, max) { return text.length > max ? "…" + text.slice(text.length - max + 1) : text; }
+function short(text, max) { return text.length > max ? "…" + text.slice(text.length - max + 1) : text; }
 
 function detailLine(node, aliases) {
   const model = modelOf(node);
