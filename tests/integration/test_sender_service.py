@@ -100,7 +100,7 @@ def test_delivers_the_fleet_spool_once_in_order_when_the_backend_comes_up(
     try:
         first = service.line_where(lambda line: "pending" in line)
         assert first["moved_from_fallback"] == 4 and first["pending"] == 24
-        service.line_where(lambda line: line["backend"] == "backing off")
+        service.line_where(lambda line: line.get("backend") == "backing off")
         endpoint.start()
         assert wait_for(lambda: len(endpoint.events) >= len(sent))
         rc, err = service.stop()
@@ -124,7 +124,7 @@ def test_sigterm_during_a_backlog_drains_then_exits_0(pg_url: str, tmp_path: Pat
     service = Service(tmp_path / "sender", endpoint.port, "--interval", "0.2",
                       "--drain-timeout", "20", spool_url=pg_url)
     try:
-        service.line_where(lambda line: line["backend"] == "backing off")
+        service.line_where(lambda line: line.get("backend") == "backing off")
         assert endpoint.events == []
         service.proc.send_signal(signal.SIGTERM)
         endpoint.respond_with = 201
@@ -144,7 +144,7 @@ def test_sigterm_with_the_backend_down_exits_undelivered_and_loses_nothing(
     drain_timeout = 1.0
     service = Service(tmp_path / "sender", free_port(), "--interval", "0.2",
                       "--drain-timeout", str(drain_timeout), spool_url=pg_url)
-    service.line_where(lambda line: line["backend"] == "backing off")
+    service.line_where(lambda line: line.get("backend") == "backing off")
     rc, err = service.stop(timeout=drain_timeout + 10)  # bounded: never waits on the backend
     assert rc == EXIT_UNDELIVERED
     assert "10 events not delivered" in err and "Nothing is lost" in err
@@ -180,3 +180,40 @@ def test_once_with_the_backend_down_exits_undelivered(tmp_path: Path) -> None:
     assert rc == EXIT_UNDELIVERED
     assert "3 events not delivered" in err
     assert Spool(home / "spool.db").status().pending == 3
+
+
+def allow_connections(url: str, allowed: bool) -> None:
+    """Take the test's database down (or up) for every client, as an outage would."""
+    name = url.rsplit("/", 1)[1]
+    with fleet.psycopg.connect(fleet.ADMIN, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE {name} ALLOW_CONNECTIONS {str(allowed).lower()}")
+        if not allowed:
+            conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE datname = %s", (name,))
+
+
+def test_the_service_outlives_an_outage_of_the_fleet_spool(pg_url: str, tmp_path: Path) -> None:
+    sent = events(runs=2, per_run=4)
+    spool = PgSpool(pg_url)
+    for event in sent[:4]:
+        spool.append(event)
+    spool.close()
+    endpoint = RecordingEndpoint(port=free_port()).start()
+    service = Service(tmp_path / "sender", endpoint.port, "--interval", "0.2",
+                      spool_url=pg_url)
+    try:
+        assert wait_for(lambda: len(endpoint.events) == 4)
+        allow_connections(pg_url, False)
+        service.line_where(lambda line: "unreachable" in line)  # says so, keeps running
+        allow_connections(pg_url, True)
+        spool = PgSpool(pg_url)
+        for event in sent[4:]:
+            spool.append(event)
+        assert wait_for(lambda: len(endpoint.events) >= len(sent))
+        rc, err = service.stop()
+    finally:
+        allow_connections(pg_url, True)
+        endpoint.stop()
+    assert rc == 0, err
+    assert_once_in_order(endpoint.events, sent)
+    assert spool.status().pending == 0

@@ -8,7 +8,8 @@ on start and every interval, prints one status line per interval (``--json``: on
 object per line), and on SIGTERM/SIGINT drains within ``--drain-timeout`` before exiting:
 0 when nothing is left, :data:`EXIT_UNDELIVERED` when events are still pending (they stay
 in the spool; nothing is lost). ``--once`` delivers what is pending and exits the same
-way (a cron or Kubernetes job).
+way (a cron or Kubernetes job). A fleet spool that is down, at start or later, is reported
+on each status line and retried: the service outlives database outages too.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from provlink.config import ProvlinkConfig
 from provlink.delivery.pg_spool import PgSpool
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
-from provlink.delivery.spool_open import drain_fallback, location, open_spool
+from provlink.delivery.spool_open import configured_spool, drain_fallback, location
 from provlink.errors import SpoolError
 from provlink.events.redact import Redactor
 
@@ -93,34 +94,47 @@ def sender_command(args: argparse.Namespace) -> int:
                 while not signals.stop.wait(args.interval):
                     report.line(spool, sender, _move_fallback(config, spool))
             done = _drain(sender, spool, config, drain_timeout, signals)
-            sender.close(1.0)  # stops the thread (drained or out of time), frees the lease
+            try:
+                sender.close(1.0)  # stops the thread (drained or out of time), frees the lease
+            except SpoolError:  # the spool is down: the lease expires on its own
+                pass
             report.line(spool, sender, moved if args.once else 0)
-            pending = spool.status().pending
+            pending = _pending(spool)
         finally:
             spool.close()
     if done:
         return 0
-    print(f"provlink sender: {pending} events not delivered within --drain-timeout "
-          f"{drain_timeout:g}s ({_why(sender)}). Nothing is lost: they stay pending in the "
-          f"spool at {where}. Run `provlink sender` again (or `provlink spool flush`) once the "
-          "backend answers; `provlink spool dead-letters` lists events the backend refused.",
-          file=sys.stderr)
+    left = (f"{pending} events" if pending is not None
+            else "events (how many is unknown: the spool is unreachable)")
+    print(f"provlink sender: {left} not delivered within --drain-timeout {drain_timeout:g}s "
+          f"({_why(sender)}). Nothing is lost: they stay pending in the spool at {where}. Run "
+          "`provlink sender` again (or `provlink spool flush`) once the backend answers; "
+          "`provlink spool dead-letters` lists events the backend refused.", file=sys.stderr)
     return EXIT_UNDELIVERED
 
 
 def _open(config: ProvlinkConfig, signals: _Signals, interval: float,
           report: _Reporter) -> Spool | None:
     """The configured spool; with ``spool_url``, wait for PostgreSQL rather than drain only
-    this host's local fallback (the fleet's events are in PostgreSQL)."""
+    this host's local fallback (the fleet's events are in PostgreSQL). A local spool that
+    cannot be opened is a configuration error (raised)."""
     redactor = Redactor(config.secret_key_patterns, (*config.redact_values, *config.api_keys))
     while True:
-        spool, fell_back = open_spool(config, redactor.redact_text)
-        if not fell_back:
-            return spool
-        spool.close()
-        report.waiting()
+        try:
+            return configured_spool(config, redactor.redact_text)
+        except SpoolError as exc:
+            if not config.spool_url:
+                raise
+            report.waiting(str(exc))
         if signals.stop.wait(interval):
             return None
+
+
+def _pending(spool: Spool) -> int | None:
+    try:
+        return spool.status().pending
+    except SpoolError:
+        return None
 
 
 def _move_fallback(config: ProvlinkConfig, spool: Spool) -> int:
@@ -142,7 +156,7 @@ def _drain(sender: Sender, spool: Spool, config: ProvlinkConfig, timeout: float,
             return True
         left = deadline - time.monotonic()
         if left <= 0 or signals.abort.wait(min(config.sender_poll_interval, left)):
-            return spool.status().pending == 0
+            return _pending(spool) == 0
 
 
 def _why(sender: Sender) -> str:
@@ -158,7 +172,11 @@ class _Reporter:
         self.as_json, self.where = as_json, where
 
     def line(self, spool: Spool, sender: Sender, moved: int) -> None:
-        status = spool.status()
+        try:
+            status = spool.status()
+        except SpoolError as exc:  # the database is down for now: the sender retries
+            self.waiting(str(exc))
+            return
         row = {"time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "spool": self.where,
                **status.as_dict(), "delivered_here": sender.delivered,
                "dead_lettered_here": sender.dead_lettered, "moved_from_fallback": moved,
@@ -173,10 +191,10 @@ class _Reporter:
               + (f"  moved from fallback {moved}" if moved else "")
               + ("  backend unreachable, retrying" if sender.backing_off else ""), flush=True)
 
-    def waiting(self) -> None:
+    def waiting(self, error: str) -> None:
         when = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if self.as_json:
-            print(json.dumps({"time": when, "spool": self.where, "waiting": "spool unreachable"}),
+            print(json.dumps({"time": when, "spool": self.where, "unreachable": error}),
                   flush=True)
         else:
-            print(f"{when}  waiting for the spool at {self.where} (unreachable)", flush=True)
+            print(f"{when}  spool unreachable, retrying: {error}", flush=True)
