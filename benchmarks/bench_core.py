@@ -77,6 +77,55 @@ def critical_path(n: int, home: Path) -> dict[str, float]:
             "ratio_to_json_dumps": full / base}
 
 
+def whole_capture_point(n: int, home: Path) -> dict[str, float]:
+    """What a task pays for one real ``provlink.capture()`` block as the adapters use it:
+    START, COMPLETE with the anchor checkpoint before it and the signed checkpoint in its
+    commit, parameters, an input and an output with digests (``capture_files`` off: file
+    capture is measured by bench_file_capture.py). The calling thread's CPU time
+    (``time.thread_time``): the sender and probe threads run beside the task, not in it."""
+    import provlink
+    from provlink.delivery.runtime import Runtime, set_runtime
+    from provlink.governance.keys import LEDGER_KEY, write_key
+    from provlink.governance.note import Signer
+
+    own = home / "whole"
+    own.mkdir()
+    write_key(own / LEDGER_KEY, Signer.generate("bench.provlink"))
+    os.environ["OPENLINEAGE_URL"] = "http://127.0.0.1:9"  # nothing listens: the sender waits
+    config = ProvlinkConfig.load(home=str(own))
+    old = set_runtime(Runtime(config))
+    rec = full_record(EventType.COMPLETE)
+    start_ev, done_ev = to_event(full_record(EventType.START)), to_event(rec)
+    inputs, outputs = rec.inputs, rec.outputs
+    try:
+        def one() -> None:
+            with provlink.capture("bench.task", parameters=rec.parameters,
+                                  capture_files=False) as point:
+                for dataset in inputs:
+                    point.add_input(dataset)
+                for dataset in outputs:
+                    point.add_output(dataset)
+
+        one()  # first point: imports, probes, schema
+        rounds_cpu, rounds_wall = [], []
+        for _ in range(5):
+            cpu, wall = time.thread_time(), time.perf_counter()
+            for _ in range(n):
+                one()
+            rounds_cpu.append((time.thread_time() - cpu) / n)
+            rounds_wall.append((time.perf_counter() - wall) / n)
+        base_start = time.thread_time()
+        for _ in range(n):
+            json.dumps(start_ev)
+            json.dumps(done_ev)
+        base = (time.thread_time() - base_start) / n
+    finally:
+        set_runtime(old)
+    cpu_ms, wall_ms = statistics.median(rounds_cpu) * 1e3, statistics.median(rounds_wall) * 1e3
+    return {"whole_point_cpu_ms": cpu_ms, "whole_point_wall_ms": wall_ms,
+            "whole_point_to_json_dumps": cpu_ms / (base * 1e3)}
+
+
 def typical_record(i: int, event_type: EventType = EventType.COMPLETE) -> CaptureRecord:
     """The realistic record above, with this capture point's own run id and a parameter."""
     rec = full_record(event_type)
@@ -203,6 +252,7 @@ def main() -> None:
         home = Path(tmp)
         os.environ["PROVLINK_HOME"] = str(home)
         cp = critical_path(n_calls, home)
+        cp.update(whole_capture_point(max(n_calls // 5, 20), home))
         rc = redaction_cost(n_calls, home)
         tp = {} if args.no_throughput else sender_throughput(n_events, home)
     print("critical path of one capture point (START + COMPLETE: build + redact + durable append)")
@@ -211,6 +261,10 @@ def main() -> None:
     print(f"  durable appends (2)               : {cp['append_ms']:.3f} ms")
     print(f"  total per capture point           : {cp['capture_point_ms']:.3f} ms "
           f"({cp['ratio_to_json_dumps']:.1f}x json.dumps)")
+    print("one whole provlink.capture() block (START, COMPLETE, anchor + signed checkpoint)")
+    print(f"  the task thread's CPU             : {cp['whole_point_cpu_ms']:.3f} ms "
+          f"({cp['whole_point_to_json_dumps']:.1f}x json.dumps of its two events)")
+    print(f"  wall time                         : {cp['whole_point_wall_ms']:.3f} ms")
     print("redaction per event (distinct events, so no cached string), against building it")
     for label, name in (("typical", "typical event"), ("params50", "50-parameter event")):
         print(f"  {name:<20}: redact {rc[label + '_redact_ms']:.3f} ms, build "

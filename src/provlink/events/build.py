@@ -8,6 +8,7 @@ and the spool.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,12 +49,54 @@ def to_event(record: CaptureRecord) -> dict[str, Any]:
         eventType=RunState(record.event_type.value),
         eventTime=_iso(record.event_time),
         run=Run(runId=record.run_id, facets=_run_facets(record)),
-        job=Job(namespace=record.job.namespace, name=record.job.name, facets=_job_facets(record)),
+        job=Job(namespace=record.job.namespace, name=record.job.name,
+                facets=dict(record.job_facets)),
         inputs=[_input(d) for d in record.inputs],
         outputs=[_output(d) for d in record.outputs],
         producer=PRODUCER,
     )
-    return Serde.to_dict(event)
+    out = Serde.to_dict(event)
+    # the record's own facets win over ours of the same name
+    _merge(out["run"].setdefault("facets", {}), _process_run_facets(record))
+    _merge(out["job"].setdefault("facets", {}), _static(("job", record.kind, record.code),
+                                                        lambda: _job_facets(record)))
+    return out
+
+
+def _merge(facets: dict[str, Any], ours: dict[str, Any]) -> None:
+    for name, facet in ours.items():
+        facets.setdefault(name, facet)
+
+
+_STATIC: dict[tuple[Any, ...], str] = {}
+
+
+def _static(key: tuple[Any, ...], build: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Facets that stay the same for every event of a process (environment, code, job
+    type): built with openlineage-python's classes once per value, then handed out as fresh
+    copies (a JSON round trip, since later steps edit events in place). They were half the
+    cost of building an event."""
+    text = _STATIC.get(key)
+    if text is None:
+        if len(_STATIC) >= 64:
+            _STATIC.clear()
+        text = json.dumps({name: Serde.to_dict(facet) for name, facet in _ours(build()).items()})
+        _STATIC[key] = text
+    facets: dict[str, Any] = json.loads(text)
+    return facets
+
+
+def _process_run_facets(record: CaptureRecord) -> dict[str, Any]:
+    env, code = record.environment, record.code
+    facets: dict[str, Any] = {}
+    if env is not None:
+        key = ("env", env.python_version, env.platform, env.orchestrator,
+               env.orchestrator_version, env.packages_digest, tuple(sorted(env.packages.items())),
+               env.host, env.container_image)
+        facets.update(_static(key, lambda: _environment_facets(env)))
+    if code is not None:
+        facets.update(_static(("code", code), lambda: {custom.CODE: _code_run_facet(code)}))
+    return facets
 
 
 def _ours(facets: dict[str, Any]) -> dict[str, Any]:
@@ -113,10 +156,6 @@ def _run_facets(record: CaptureRecord) -> dict[str, Any]:
             programmingLanguage=record.error.language,
             stackTrace=record.error.stack_trace,
         )
-    if record.environment is not None:
-        facets.update(_environment_facets(record.environment))
-    if record.code is not None:
-        facets[custom.CODE] = _code_run_facet(record.code)
     if record.mlflow_runs:
         facets[custom.MLFLOW] = custom.MlflowRunsRunFacet(
             runs=[_mlflow_run(link) for link in record.mlflow_runs]
@@ -196,7 +235,7 @@ def _job_facets(record: CaptureRecord) -> dict[str, Any]:
             version=code.commit,
             branch=code.branch,
         )
-    return {**_ours(facets), **record.job_facets}
+    return facets
 
 
 def _dataset_facets(d: DatasetRef) -> dict[str, Any]:
