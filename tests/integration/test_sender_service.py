@@ -35,7 +35,8 @@ def events(runs: int, per_run: int) -> list[dict]:
 
 
 class Service:
-    """``provlink sender`` in a subprocess; its stdout lines collected on a thread."""
+    """``provlink sender`` in a subprocess; its output collected on threads (a full pipe
+    would stall it)."""
 
     def __init__(self, home: Path, port: int, *args: str, spool_url: str = "") -> None:
         env = {**os.environ, **FAST_RETRY, "PROVLINK_HOME": str(home),
@@ -46,12 +47,20 @@ class Service:
             [sys.executable, "-m", "provlink.cli.main", "sender", "--json", *args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         self.lines: queue.Queue[dict] = queue.Queue()
-        threading.Thread(target=self._read, daemon=True).start()
+        self.errors: list[str] = []
+        self._readers = [threading.Thread(target=self._read, daemon=True),
+                         threading.Thread(target=self._read_errors, daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             self.lines.put(json.loads(line))
+
+    def _read_errors(self) -> None:
+        assert self.proc.stderr is not None
+        self.errors.extend(self.proc.stderr)
 
     def line_where(self, predicate, timeout: float = 20.0) -> dict:
         deadline = time.monotonic() + timeout
@@ -65,13 +74,14 @@ class Service:
         return self.wait(timeout)
 
     def wait(self, timeout: float = 30.0) -> tuple[int, str]:
-        assert self.proc.stderr is not None
         try:
             rc = self.proc.wait(timeout)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
-        return rc, self.proc.stderr.read()
+        for reader in self._readers:
+            reader.join(5.0)
+        return rc, "".join(self.errors)
 
 
 def assert_once_in_order(received: list[dict], sent: list[dict]) -> None:

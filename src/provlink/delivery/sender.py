@@ -101,6 +101,10 @@ class Sender:
         while not self._stop.is_set():
             try:
                 progressed = self.drain_once()
+            except ProvlinkError as exc:  # a spool that is down says so in one line
+                log.warning("provlink sender: %s; will retry", exc)
+                self._note_failure()
+                progressed = False
             except Exception:  # the sender must outlive any failure
                 log.warning("provlink sender failed; will retry", exc_info=True)
                 self._note_failure()
