@@ -42,6 +42,31 @@ PROVIDER_MUTE_RULE: dict[str, Any] = {"scope": {}, "controls": {"emit": False}}
 _POLICY_ENV = "AIRFLOW__OPENLINEAGE__EMISSION_POLICY"
 
 
+def use_provider_transport() -> str | None:
+    """Point provlink where the provider's own settings point: Airflow users configure
+    OpenLineage as ``[openlineage] transport`` (a JSON transport config) or
+    ``[openlineage] config_path`` (an ``openlineage.yml``), which openlineage-python itself
+    does not read. Exported in openlineage-python's own spelling (``OPENLINEAGE__TRANSPORT``
+    as JSON, ``OPENLINEAGE_CONFIG``) for this process and the task processes it starts,
+    unless one of openlineage-python's own settings is there already (they win, as in the
+    provider). Returns what was taken, for the log."""
+    from airflow.providers.openlineage import conf as ol_conf
+
+    from provlink.delivery.targets import openlineage_configured
+
+    if openlineage_configured():
+        return None
+    transport = ol_conf.transport()
+    if transport:
+        os.environ["OPENLINEAGE__TRANSPORT"] = json.dumps(transport)
+        return "[openlineage] transport"
+    path = ol_conf.config_path(check_legacy_env_var=False)
+    if path:
+        os.environ["OPENLINEAGE_CONFIG"] = path
+        return "[openlineage] config_path"
+    return None
+
+
 def mute_provider_events() -> bool:
     """Stop the OpenLineage provider's own events in this process if it is enabled and
     provlink is not disabled (then the provider stays the only writer).
@@ -69,6 +94,13 @@ class ProvlinkPlugin(AirflowPlugin):
 
     @classmethod
     def on_load(cls, *args: Any, **kwargs: Any) -> None:
+        try:
+            taken = use_provider_transport()
+            if taken:
+                log.info("provlink: sending lineage where %s points", taken)
+        except Exception:
+            log.warning("provlink: could not read the OpenLineage provider's transport "
+                        "(set OPENLINEAGE_URL to point provlink at the backend)", exc_info=True)
         try:
             if mute_provider_events():
                 log.info("provlink: the OpenLineage provider is enabled; provlink emits the "

@@ -98,3 +98,51 @@ def test_airflow_home_setting_reaches_the_cli(tmp_path: Path) -> None:
                           timeout=90, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert json.loads(proc.stdout)["home"] == str(tmp_path / "af_home")
+
+
+_SEND_THROUGH_PLUGIN = """
+import json, sys
+from airflow import plugins_manager
+plugins_manager.ensure_plugins_loaded()  # as every Airflow process does: runs on_load
+from provlink.delivery.targets import resolve_target
+from pathlib import Path
+target = resolve_target(Path(sys.argv[1]))
+event = {"eventType": "COMPLETE", "eventTime": "2026-12-01T00:00:00+00:00",
+         "producer": "https://example.com/p", "schemaURL":
+         "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent",
+         "run": {"runId": "01937a4e-0000-7000-8000-000000000001"},
+         "job": {"namespace": "ns", "name": "from_airflow_cfg"}, "inputs": [], "outputs": []}
+outcomes = target.deliver([json.dumps(event)])
+print("RESULT " + json.dumps([type(target).__name__, [o.ok for o in outcomes]]))
+"""
+
+
+@pytest.mark.parametrize("where", ["transport", "config_path"])
+def test_the_providers_transport_setting_points_provlink_too(tmp_path: Path, where: str) -> None:
+    """Airflow users point OpenLineage at Marquez in ``[openlineage]``; provlink mutes the
+    provider, so it must send where that setting says (not into its embedded store)."""
+    from provlink.testing import RecordingEndpoint
+
+    endpoint = RecordingEndpoint().start()
+    try:
+        transport = {"type": "http", "url": endpoint.url}
+        home = tmp_path / "airflow_home"
+        home.mkdir()
+        if where == "transport":
+            section = f"transport = {json.dumps(transport)}\n"
+        else:
+            (tmp_path / "ol.yml").write_text(json.dumps({"transport": transport}))
+            section = f"config_path = {tmp_path / 'ol.yml'}\n"
+        (home / "airflow.cfg").write_text("[openlineage]\n" + section)
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("AIRFLOW", "OPENLINEAGE", "PROVLINK_"))}
+        clean.update({"AIRFLOW_HOME": str(home), "HOME": str(tmp_path)})
+        proc = subprocess.run([sys.executable, "-W", "ignore", "-c", _SEND_THROUGH_PLUGIN,
+                               str(tmp_path / "provlink")], cwd=tmp_path, env=clean,
+                              capture_output=True, text=True, timeout=90, check=False)
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+        assert proc.returncode == 0 and lines, proc.stdout[-2000:] + proc.stderr[-4000:]
+        assert json.loads(lines[-1].removeprefix("RESULT ")) == ["TransportTarget", [True]]
+        assert [e["job"]["name"] for e in endpoint.events] == ["from_airflow_cfg"]
+    finally:
+        endpoint.stop()
