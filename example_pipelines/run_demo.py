@@ -317,16 +317,19 @@ def story(demo: Demo, versions: list[dict[str, Any]]) -> None:
     progress(f"caught: provlink verify exited {code}")
 
 
+def exports(demo: Demo) -> str:
+    """The settings every command here ran with, as a shell line to paste."""
+    return (f"export PROVLINK_HOME={_display(demo.home)} PROVLINK_LINEAGE_URL={demo.url} "
+            f"MLFLOW_TRACKING_URI={demo.tracking_uri}")
+
+
 def try_next(demo: Demo) -> None:
-    env = (f"PROVLINK_HOME={_display(demo.home)} "
-           f"MLFLOW_TRACKING_URI={_short(demo.tracking_uri, demo)}")
-    heading("try next")
-    progress(f"{env} .venv/bin/provlink serve --port {demo.port} &    # then open the page "
-             "above")
-    progress(f"{env} .venv/bin/provlink gate models:/{MODEL}@champion "
+    heading("try next (after the export line at the top)")
+    progress(f".venv/bin/provlink serve --port {demo.port} &    # the lineage page above, live")
+    progress(f".venv/bin/provlink gate models:/{MODEL}@champion "
              "--policy example_pipelines/promotion_policy.yml    # a promotion gate")
-    progress(f"{env} .venv/bin/provlink investigate {_display(demo.dagster_data)}/raw/wine.csv"
-             "    # a root-cause report")
+    progress(f".venv/bin/provlink investigate {_display(demo.dagster_data / 'raw' / 'wine.csv')}"
+             "    # a root-cause report of the fixed file")
 
 
 @contextlib.contextmanager
@@ -356,8 +359,9 @@ def main() -> None:
                 "MLFLOW_TRACKING_URI": demo.tracking_uri}
     os.environ.update(settings)
     started = time.monotonic()
-    print(f"provlink demo: logs in {_display(demo.log_path)}; the commands below run with")
-    progress(" ".join(f"{k}={_short(v, demo)}" for k, v in settings.items()))
+    print(f"provlink demo: logs in {_display(demo.log_path)}; the provlink commands below "
+          "run with")
+    progress(exports(demo))
     with running(demo):
         code, out = demo.cli("keys", "generate")
         if code != 0:

@@ -79,7 +79,10 @@ def test_the_story_is_printed_under_its_headings_with_the_logs_in_a_file(demo) -
         "lineage page of the champion (open it while a server runs, see below)",
         "where the champion came from", "what changed between the two versions",
         "what the fixed file fed", "how much is traceable", "who moved @champion",
-        "an evidence bundle", "checked offline", "the ledger", "a tampered copy", "try next"]
+        "an evidence bundle", "checked offline", "the ledger", "a tampered copy",
+        "try next (after the export line at the top)"]
+    assert (f"export PROVLINK_HOME={root / 'provlink'} PROVLINK_LINEAGE_URL=http://127.0.0.1:"
+            f"{port} MLFLOW_TRACKING_URI=sqlite:///{root / 'dagster-data' / 'mlflow.db'}") in out
     page = _sections(out)["lineage page of the champion (open it while a server runs, see below)"]
     assert f"http://127.0.0.1:{port}/?nodeId=dataset%3Asqlite" in page
     assert f"%3Amodels%2F{MODEL}%2F2" in page
