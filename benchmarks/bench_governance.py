@@ -157,7 +157,7 @@ def main() -> None:
                   {k: round(v, 2) for k, v in stages.items()})
             read = timed(lambda: sum(1 for _ in all_events(api)), repeat=1)
             report: list[Any] = []
-            cov = timed(lambda: report.append(coverage(api, witness=False)), repeat=1)
+            cov = timed(lambda: report.append(coverage(api)), repeat=1)
         store.close()
     upstream = 2 * (len(graph) // 2)  # one run and one dataset per run
     print(f"| evidence, {upstream} upstream nodes | {bundle:.2f} s | GET /lineage of the "

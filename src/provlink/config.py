@@ -121,12 +121,14 @@ class ProvlinkConfig:
         "governance commands' default `--url`"))
     allowed_hosts: tuple[str, ...] = field(default=(), metadata=_doc(
         "`Host` names `provlink serve` answers besides loopback (`.example.com`: subdomains)"))
-    env_vars: tuple[str, ...] = field(default=(), metadata=_doc(
-        "read by no code at present"))
     disabled: bool = field(default=False, metadata=_doc(
         "`true`: capture points run the code and capture nothing"))
     api_keys: tuple[str, ...] = field(default=(), repr=False, metadata=_doc(
         "`provlink serve`'s bearer keys, `KEY` or `KEY:read`; also masked in every event"))
+    lineage_api_key: str = field(default="", repr=False, metadata=_doc(
+        "the bearer key the governance commands present to `provlink serve`; also masked in "
+        "every event",
+        shown="the first of `api_keys` (for the witness, the first with write scope)"))
     container_image: str | None = field(default=None, metadata=_doc(
         "image reported in the environment facet", shown="`$IMAGE_NAME` or `$CONTAINER_IMAGE`"))
     orchestrator_state: tuple[str, ...] = field(default=(), metadata=_doc(
@@ -174,6 +176,24 @@ class ProvlinkConfig:
         return DEFAULT_SECRET_KEY_PATTERNS + self.redact_key_patterns
 
     @property
+    def secret_values(self) -> tuple[str, ...]:
+        """Values masked in every event and log: ``redact_values``, the ``api_keys``' KEY
+        parts (a ``KEY:read`` spec's ``KEY`` can appear without its suffix) and
+        ``lineage_api_key``."""
+        keys = (key_spec(spec)[0] for spec in self.api_keys)
+        return (*self.redact_values, *keys, *filter(None, (self.lineage_api_key,)))
+
+    def client_api_key(self, scope: str = "read") -> str | None:
+        """The key a client of ``provlink serve`` presents: ``lineage_api_key``, else (on the
+        server's own machine) the first of ``api_keys`` granting ``scope``, else the first."""
+        if self.lineage_api_key:
+            return self.lineage_api_key
+        parsed = [key_spec(spec) for spec in self.api_keys]
+        granting = [key for key, scopes in parsed if scope in scopes]
+        keys = granting or [key for key, _ in parsed]
+        return keys[0] if keys else None
+
+    @property
     def spool_path(self) -> Path:
         return self.home / "spool.db"
 
@@ -210,6 +230,19 @@ class ProvlinkConfig:
             )
         kwargs = {name: _coerce(name, known[name].type, value) for name, value in values.items()}
         return cls(**kwargs)
+
+
+KEY_SCOPES = frozenset({"read", "write"})
+
+
+def key_spec(spec: str) -> tuple[str, frozenset[str]]:
+    """``KEY`` (read and write) or ``KEY:read`` / ``KEY:write`` / ``KEY:read,write`` →
+    (key, scopes); a suffix that names no scope is part of the key."""
+    key, _, suffix = spec.rpartition(":")
+    scopes = frozenset(s.strip() for s in suffix.split(",")) if key else frozenset()
+    if not key or not scopes or not scopes <= KEY_SCOPES:
+        return spec, KEY_SCOPES
+    return key, scopes
 
 
 def _config_file(env: Mapping[str, str]) -> Path | None:

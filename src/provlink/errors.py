@@ -54,6 +54,20 @@ class LineageQueryError(ProvlinkError):
     is unreachable, or has no record of what was asked; the message says which."""
 
 
+class LineageAuthError(LineageQueryError):
+    """``provlink serve`` refused the governance client's API key (401: none or unknown;
+    403: it lacks the scope). Never caught as "no witness here": the fix is a setting."""
+
+    def __init__(self, what: str, status: int, scope: str) -> None:
+        problem = ("presented no API key it knows" if status == 401
+                   else f"presented an API key without the {scope!r} scope")
+        super().__init__(
+            f"{what} answered {status}: provlink {problem}; set PROVLINK_LINEAGE_API_KEY "
+            f"(lineage_api_key in provlink.yml) to one of that server's keys"
+            f"{' with write scope' if scope == 'write' else ''}")
+        self.status = status
+
+
 class PrivateFileError(ProvlinkError):
     """A file or directory provlink keeps private is not safe to use: the home is owned by
     another user, or a spool or store path is a symlink; the message says what to do."""

@@ -70,6 +70,46 @@ def test_api_keys_and_container_image_are_settings(monkeypatch) -> None:
     assert ProvlinkConfig.load().container_image == "ghcr.io/acme/train:2"
 
 
+def test_the_client_key_is_lineage_api_key_else_a_server_key_with_the_scope() -> None:
+    """``provlink serve``'s own machine needs no second setting; a read key serves reads,
+    a write-capable one is picked for the witness's POST when there is one."""
+    keys = ("viewer-key-0123:read", "writer-key-0123", "other-key-0123:read,write")
+    config = ProvlinkConfig.from_dict({"api_keys": keys})
+    assert config.client_api_key("read") == "viewer-key-0123"
+    assert config.client_api_key("write") == "writer-key-0123"
+    only_read = ProvlinkConfig.from_dict({"api_keys": ("viewer-key-0123:read",)})
+    assert only_read.client_api_key("write") == "viewer-key-0123"  # the server will say 403
+    assert ProvlinkConfig.from_dict({}).client_api_key("read") is None
+    chosen = ProvlinkConfig.from_dict({"api_keys": keys, "lineage_api_key": "client-key-9876"})
+    assert chosen.client_api_key("read") == chosen.client_api_key("write") == "client-key-9876"
+    assert "client-key-9876" not in repr(chosen)
+
+
+def test_every_key_is_masked_by_its_key_part(tmp_path: Path) -> None:
+    """A ``KEY:read`` spec's KEY is what appears on the wire (``Bearer KEY``), so the
+    redactor is given the KEY, and ``lineage_api_key`` too, wherever it masks values
+    (given in code here, so no secret-looking environment variable teaches it them)."""
+    from provlink.delivery.runtime import Runtime
+
+    config = ProvlinkConfig.from_dict({"home": tmp_path, "lineage_api_key": "client-key-9876",
+                                       "api_keys": ("viewer-key-0123:read", "writer-key-0123")})
+    assert set(config.secret_values) >= {"viewer-key-0123", "writer-key-0123",
+                                         "client-key-9876"}
+    redactor = Runtime(config, emitter=_NoEmitter()).redactor
+    text = "sent Bearer viewer-key-0123, then writer-key-0123 and client-key-9876"
+    masked = redactor.redact_text(text)
+    assert not any(k in masked for k in ("viewer-key-0123", "writer-key-0123",
+                                         "client-key-9876")), masked
+
+
+class _NoEmitter:
+    def emit(self, event: dict[str, object]) -> str | None:
+        return None
+
+    def close(self, timeout: float) -> bool:
+        return True
+
+
 def test_orchestrator_state_comes_from_their_variables(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path / "af"))
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dg"))

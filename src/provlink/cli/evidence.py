@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from provlink.cli.governance import _api
+from provlink.cli.governance import _api, _witness
 from provlink.cli.investigation import registry_of, resolve_model
 from provlink.cli.progress import Progress
 from provlink.config import ProvlinkConfig
@@ -68,7 +68,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         data = build(_api(args), namespace=namespace, name=name, version=version,
                      registry=registry, key=key, artifacts_dir=artifacts,
                      ledger=spool_ledger(config, signer=load_signer(config),
-                                         witness_url=_api(args).base_url),
+                                         witness=_witness(args)),
                      progress=lambda stage, n: bar.update(n))
     out = Path(args.output or f"{name}-{version}.evidence.zip")
     out.write_bytes(data)

@@ -1,7 +1,8 @@
 """``provlink trace`` and ``provlink models`` (``verify`` is in :mod:`provlink.cli.ledger`).
 
 The lineage backend is ``--url``, else ``lineage_url`` from provlink's config
-(``PROVLINK_LINEAGE_URL``, ``provlink.yml``), else ``http://127.0.0.1:5000``. The MLflow
+(``PROVLINK_LINEAGE_URL``, ``provlink.yml``), else ``http://127.0.0.1:5000``; a keyed
+``provlink serve`` is sent ``lineage_api_key`` (``PROVLINK_LINEAGE_API_KEY``). The MLflow
 registry is MLflow's own configuration (``MLFLOW_TRACKING_URI``, ``--tracking-uri``).
 MLflow is imported only by the commands that read the registry.
 """
@@ -16,6 +17,7 @@ from typing import Any
 
 from provlink.cli.config import load_config
 from provlink.errors import LineageQueryError
+from provlink.governance.clients import lineage_api, witness_client
 from provlink.governance.trace import (
     LineageApi,
     Trace,
@@ -25,6 +27,7 @@ from provlink.governance.trace import (
     parse_model_uri,
     trace,
 )
+from provlink.governance.witness_client import WitnessClient
 
 
 def register(subparsers: Any) -> None:
@@ -53,7 +56,13 @@ def _common(parser: argparse.ArgumentParser, *, registry: bool) -> None:
 
 
 def _api(args: argparse.Namespace) -> LineageApi:
-    return LineageApi(args.url or load_config().lineage_url)
+    """The backend at ``--url`` (else ``lineage_url``), with the configured client key."""
+    return lineage_api(load_config(), args.url)
+
+
+def _witness(args: argparse.Namespace) -> WitnessClient:
+    """The backend as witness (``provlink serve`` is one), with the configured client key."""
+    return witness_client(load_config(), args.url)
 
 
 def _mlflow_client(args: argparse.Namespace) -> tuple[Any, str]:

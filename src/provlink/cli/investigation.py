@@ -13,7 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-from provlink.cli.governance import _api
+from provlink.cli.governance import _api, _witness
 from provlink.errors import LineageQueryError
 from provlink.governance.coverage import CoverageReport, coverage
 from provlink.governance.diff import DiffReport, diff_traces
@@ -177,7 +177,7 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from provlink.cli.progress import Progress
 
     with Progress("reading events") as bar:
-        report = coverage(_api(args), progress=bar.update)
+        report = coverage(_api(args), progress=bar.update, witness=_witness(args))
     if args.json:
         _print_json(report.as_dict())
     else:
@@ -226,7 +226,7 @@ def cmd_gate(args: argparse.Namespace) -> int:
     registry = registry_of(args)
     result, record = traced(args, args.model, registry)
     outcome = gate(result, policy, model_version=record,
-                   ledger=ledger_evidence(result.model, record, witness_url=_api(args).base_url))
+                   ledger=ledger_evidence(result.model, record, witness=_witness(args)))
     if args.json:
         _print_json(outcome.as_dict())
     else:
@@ -282,10 +282,11 @@ def governance_checks(args: argparse.Namespace, registry: RegistryView,
     from provlink.governance.trace import verify_registry
 
     checks = []
+    client = _witness(args)
     for uri in models:
         name, version, _ = parse_model_uri(uri)
         status = ledger_evidence(uri, registry.model_version(name, str(version)),
-                                 witness_url=_api(args).base_url)
+                                 witness=client)
         checks.append(Check(artifact="ledger", status="ok" if status.verified else "failed",
                             detail=status.detail))
         witness = ("unknown", "no witness to ask") if status.witnessed is None else (

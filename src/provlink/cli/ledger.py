@@ -176,11 +176,12 @@ def cmd_verify(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"ledger": {"path": location(config), **report.as_dict()}}
     problems = list(report.problems)
     if args.witness:
+        from provlink.governance.clients import witness_client
         from provlink.governance.note import Verifier
-        from provlink.governance.witness_client import WitnessClient, check_against_witness
+        from provlink.governance.witness_client import check_against_witness
 
         key = Verifier.parse(_text(args.witness_key)) if args.witness_key else None
-        witnessed = check_against_witness(ledger, WitnessClient(args.witness),
+        witnessed = check_against_witness(ledger, witness_client(config, args.witness),
                                           witness_key=key, push=report.ok)
         out["witness"] = witnessed.as_dict()
         problems += witnessed.problems

@@ -28,7 +28,7 @@ COMMAND_MODULES: tuple[str, ...] = ("provlink.cli.server", "provlink.cli.governa
 def _spool(config: ProvlinkConfig) -> Spool:
     """The configured spool: the fleet's PostgreSQL one with ``spool_url``, else home's."""
     # errors this process writes (``spool flush``) are redacted with the user's patterns too
-    redactor = Redactor(config.secret_key_patterns, (*config.redact_values, *config.api_keys))
+    redactor = Redactor(config.secret_key_patterns, config.secret_values)
     return configured_spool(config, redactor.redact_text)
 
 

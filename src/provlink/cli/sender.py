@@ -118,7 +118,7 @@ def _open(config: ProvlinkConfig, signals: _Signals, interval: float,
     """The configured spool; with ``spool_url``, wait for PostgreSQL rather than drain only
     this host's local fallback (the fleet's events are in PostgreSQL). A local spool that
     cannot be opened is a configuration error (raised)."""
-    redactor = Redactor(config.secret_key_patterns, (*config.redact_values, *config.api_keys))
+    redactor = Redactor(config.secret_key_patterns, config.secret_values)
     while True:
         try:
             return configured_spool(config, redactor.redact_text)

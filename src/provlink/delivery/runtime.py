@@ -106,8 +106,7 @@ class Runtime:
 
     def __init__(self, config: ProvlinkConfig, emitter: Emitter | None = None) -> None:
         self.config = config
-        self.redactor = Redactor(config.secret_key_patterns,
-                                 (*config.redact_values, *config.api_keys))
+        self.redactor = Redactor(config.secret_key_patterns, config.secret_values)
         self.steps: list[Step] = [self.redactor, self._cap_parameters]
         self.capture_failures = 0
         # Durable only beside the durable spool: an injected emitter (tests) counts in memory.

@@ -18,10 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provlink.events.facets import REGISTRY_ACTION
 from provlink.governance.trace import MODELS_PREFIX, LineageApi
+
+if TYPE_CHECKING:
+    from provlink.governance.witness_client import WitnessClient
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
 CHECKPOINT_FACETS = ("provlink_ledger",)  # ProvlinkLedgerRunFacet (events/facets.py)
@@ -158,23 +161,24 @@ def collect_runs(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RunReco
 
 def coverage(api: LineageApi, *, unauthorized: Iterable[Mapping[str, Any]] | None = None,
              progress: Callable[[int], None] | None = None,
-             witness: bool = True) -> CoverageReport:
-    """Coverage of everything the backend holds; with ``witness``, the backend is also
-    asked (as ``provlink serve`` answers) which checkpoints a witness cosigned."""
+             witness: WitnessClient | None = None) -> CoverageReport:
+    """Coverage of everything the backend holds; with ``witness`` (``provlink serve`` is
+    one), it is also asked which checkpoints it cosigned."""
     runs, count = collect_runs(all_events(api, progress=progress))
-    cosigned = _cosigned_sizes(api.base_url, runs.values()) if witness else {}
+    cosigned = _cosigned_sizes(witness, runs.values()) if witness else {}
     return coverage_of(runs, count, unauthorized=unauthorized, cosigned=cosigned)
 
 
-def _cosigned_sizes(url: str, runs: Iterable[RunRecord]) -> dict[str, int]:
+def _cosigned_sizes(witness: WitnessClient, runs: Iterable[RunRecord]) -> dict[str, int]:
     """origin → the largest tree size a witness cosigned as consistent."""
-    from provlink.errors import LineageQueryError
-    from provlink.governance.witness_client import WitnessClient
+    from provlink.errors import LineageAuthError, LineageQueryError
 
     out: dict[str, int] = {}
     for origin in {str(r.checkpoint.get("origin")) for r in runs if r.checkpoint}:
         try:
-            held = WitnessClient(url).held(origin)
+            held = witness.held(origin)
+        except LineageAuthError:
+            raise
         except LineageQueryError:
             continue  # a backend that is no witness (Marquez): nothing counts as witnessed
         sizes = [int(h["treeSize"]) for h in held

@@ -24,11 +24,14 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provlink.errors import ConfigError
 from provlink.governance.tags import SENSITIVE_MARKERS, is_sensitive
 from provlink.governance.trace import MODELS_PREFIX, Trace
+
+if TYPE_CHECKING:
+    from provlink.governance.witness_client import WitnessClient
 
 
 class PolicyError(ConfigError):
@@ -239,9 +242,9 @@ def _approval(model_version: Mapping[str, Any] | None, approvals: list[Mapping[s
 
 
 def ledger_evidence(model: str, record: Mapping[str, Any] | None, *,
-                    witness_url: str | None = None) -> LedgerEvidence:
+                    witness: WitnessClient | None = None) -> LedgerEvidence:
     """The local ledger verified (entries, tree, signatures), the model version's registry
-    anchor checked against it, and — with ``witness_url`` (``provlink serve``) — a witness
+    anchor checked against it, and — with ``witness`` (``provlink serve``) — a witness
     cosignature on a checkpoint that covers the anchored leaf."""
     from provlink.config import ProvlinkConfig
     from provlink.delivery.spool_open import configured_spool, location
@@ -259,7 +262,7 @@ def ledger_evidence(model: str, record: Mapping[str, Any] | None, *,
     except Exception as exc:  # noqa: BLE001 - an unreadable ledger is a failed requirement
         return LedgerEvidence(verified=False, detail=f"the ledger at {location(config)} could "
                                                      f"not be read: {exc}")
-    witnessed = _witnessed(ledger, witness_url, tags.get(TAG_LEAF))
+    witnessed = _witnessed(ledger, witness, tags.get(TAG_LEAF))
     if not report.ok:
         return LedgerEvidence(verified=False, witnessed=witnessed,
                               detail=f"the local ledger failed verification: {report.first}")
@@ -276,16 +279,17 @@ def ledger_evidence(model: str, record: Mapping[str, Any] | None, *,
                                  f"{signed}); {model} anchored at leaf {tags[TAG_LEAF]}")
 
 
-def _witnessed(ledger: Any, url: str | None, leaf: str | None) -> bool | None:
-    """True when the witness at ``url`` holds a cosigned, consistent checkpoint covering
-    ``leaf``; None when there is no witness to ask."""
-    if not url or leaf is None or not leaf.isdigit():
+def _witnessed(ledger: Any, witness: WitnessClient | None, leaf: str | None) -> bool | None:
+    """True when ``witness`` holds a cosigned, consistent checkpoint covering ``leaf``;
+    None when there is no witness to ask."""
+    if witness is None or leaf is None or not leaf.isdigit():
         return None
-    from provlink.errors import LineageQueryError
-    from provlink.governance.witness_client import WitnessClient
+    from provlink.errors import LineageAuthError, LineageQueryError
 
     try:
-        held = WitnessClient(url).held(ledger.origin)
+        held = witness.held(ledger.origin)
+    except LineageAuthError:
+        raise
     except LineageQueryError:
         return None
     return any(r.get("status") == "consistent" and r.get("cosigned")
@@ -306,8 +310,9 @@ def gate_model(model: str, *, lineage_url: str | None = None, tracking_uri: str 
     """
     from provlink.config import ProvlinkConfig
     from provlink.errors import LineageQueryError
+    from provlink.governance.clients import lineage_api, witness_client
     from provlink.governance.registry_view import MlflowRegistry
-    from provlink.governance.trace import LineageApi, parse_model_uri, trace
+    from provlink.governance.trace import parse_model_uri, trace
     from provlink.mlflow.registry import tracking_namespace
 
     rules = policy if isinstance(policy, Policy) else Policy.load(policy)
@@ -319,9 +324,10 @@ def gate_model(model: str, *, lineage_url: str | None = None, tracking_uri: str 
             raise LineageQueryError(f"{model}: alias {alias!r} is not set")
     assert version is not None and registry.tracking_uri is not None
     record = registry.model_version(name, version)
-    api = LineageApi(lineage_url or ProvlinkConfig.load().lineage_url)
+    config = ProvlinkConfig.load()
+    api = lineage_api(config, lineage_url)
     result = trace(api, namespace=tracking_namespace(registry.tracking_uri), name=name,
                    version=version, registry_tags=dict((record or {}).get("tags") or {}))
-    return gate(result, rules, ledger=ledger_evidence(result.model, record,
-                                                      witness_url=api.base_url),
+    witness = witness_client(config, api.base_url)
+    return gate(result, rules, ledger=ledger_evidence(result.model, record, witness=witness),
                 model_version=record)

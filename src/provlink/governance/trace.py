@@ -9,7 +9,7 @@ against ``provlink serve`` and a real Marquez alike.
 
 Example::
 
-    api = LineageApi("http://127.0.0.1:5000")
+    api = LineageApi("http://127.0.0.1:5000")  # with a key: provlink.governance.clients
     t = trace(api, namespace="sqlite:///mlflow.db", name="churn", version="3")
     [d.name for d in t.datasets]   # ['models/churn/3', 'features.parquet', 'raw.csv']
 """
@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 import requests
 
-from provlink.errors import LineageQueryError
+from provlink.errors import LineageAuthError, LineageQueryError
 from provlink.governance.tags import dataset_tags, inherited
 
 MODELS_PREFIX = "models/"
@@ -54,6 +54,8 @@ class LineageApi:
                 "`provlink serve` or pass --url / set PROVLINK_LINEAGE_URL") from exc
         if response.status_code == 404:
             return None
+        if response.status_code in (401, 403):
+            raise LineageAuthError(f"GET {url}", response.status_code, "read")
         if response.status_code >= 400:
             raise LineageQueryError(f"GET {url} answered {response.status_code}: "
                                     f"{response.text[:500]}")

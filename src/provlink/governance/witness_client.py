@@ -15,7 +15,7 @@ from typing import Any
 
 import requests
 
-from provlink.errors import LineageQueryError
+from provlink.errors import LineageAuthError, LineageQueryError
 from provlink.governance.ledger import Problem
 from provlink.governance.log import Ledger
 from provlink.governance.note import NoteError, Verifier, parse_checkpoint
@@ -46,12 +46,16 @@ class WitnessClient:
             self.session.headers["Authorization"] = f"Bearer {api_key}"
 
     def _call(self, method: str, path: str, **kw: Any) -> requests.Response:
+        url = f"{self.url}/api/v1/provlink/{path}"
         try:
-            return self.session.request(method, f"{self.url}/api/v1/provlink/{path}",
-                                        timeout=self.timeout, **kw)
+            answer = self.session.request(method, url, timeout=self.timeout, **kw)
         except requests.RequestException as exc:
             raise LineageQueryError(f"cannot reach the witness at {self.url} ({exc}); start "
                                     "`provlink serve` or pass another --witness") from exc
+        if answer.status_code in (401, 403):
+            raise LineageAuthError(f"{method} {url}", answer.status_code,
+                                   "read" if method == "GET" else "write")
+        return answer
 
     def vkey(self) -> str:
         answer = self._call("GET", "witness")

@@ -14,9 +14,8 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from provlink.config import key_spec
 from provlink.errors import ConfigError
-
-SCOPES = frozenset({"read", "write"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,10 +29,7 @@ class KeyRing:
         """Parse ``KEY`` (read and write) or ``KEY:read`` / ``KEY:write`` / ``KEY:read,write``."""
         keys: dict[str, frozenset[str]] = {}
         for spec in specs:
-            key, _, scopes = spec.rpartition(":")
-            wanted = frozenset(s.strip() for s in scopes.split(",")) if key else frozenset()
-            if not key or not wanted <= SCOPES or not wanted:
-                key, wanted = spec, SCOPES
+            key, wanted = key_spec(spec)
             if len(key) < 8:
                 raise ConfigError("API keys must be at least 8 characters long")
             keys[key] = wanted

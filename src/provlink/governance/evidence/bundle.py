@@ -41,6 +41,7 @@ from provlink.governance.trace import LineageApi, Trace, trace
 
 if TYPE_CHECKING:
     from provlink.config import ProvlinkConfig
+    from provlink.governance.witness_client import WitnessClient
 
 ENVELOPE, MANIFEST = "statement.dsse.json", "manifest.json"
 Progress = Callable[[str, int], None]
@@ -155,12 +156,13 @@ def read_members(data: bytes) -> dict[str, bytes]:
                 if not info.is_dir()}
 
 
-def spool_ledger(config: ProvlinkConfig, *, signer: Any = None, witness_url: str | None = None
+def spool_ledger(config: ProvlinkConfig, *, signer: Any = None,
+                 witness: WitnessClient | None = None
                  ) -> Callable[[Trace, list[dict[str, Any]]], tuple[list[str], dict[str, Any]]]:
     """Ledger material from the configured Merkle ledger (``provlink.governance.log``: the
     home's spool, or the fleet's with ``spool_url``): each upstream event's exact ledgered
     payload, its entry (the leaf's bytes), an inclusion proof to one checkpoint covering
-    them all — the newest one a witness at ``witness_url`` cosigned when there is one, else
+    them all — the newest one ``witness`` cosigned when there is one, else
     the newest local one (made now, signed with ``signer``, when none covers them yet) —
     and the model version's registry anchor with its own inclusion proof."""
 
@@ -192,7 +194,7 @@ def spool_ledger(config: ProvlinkConfig, *, signer: Any = None, witness_url: str
         if ledger is None or not rows:
             return lines, out
         needed = max(index for index, _ in rows) + 1
-        note, witnessed, vkey = _covering_checkpoint(ledger, needed, signer, witness_url)
+        note, witnessed, vkey = _covering_checkpoint(ledger, needed, signer, witness)
         from provlink.governance.note import parse_checkpoint
 
         size = parse_checkpoint(note)[0].size
@@ -234,16 +236,16 @@ def _proofs(ledger: Any, indices: list[int],
 
 
 def _covering_checkpoint(ledger: Any, needed: int, signer: Any,
-                         witness_url: str | None) -> tuple[str, bool | None, str | None]:
+                         client: WitnessClient | None
+                         ) -> tuple[str, bool | None, str | None]:
     """(note, witnessed?, witness vkey) of a checkpoint covering ``needed`` leaves."""
-    from provlink.errors import LineageQueryError
-    from provlink.governance.witness_client import WitnessClient, push_latest
+    from provlink.errors import LineageAuthError, LineageQueryError
+    from provlink.governance.witness_client import push_latest
 
     latest = ledger.latest_checkpoint()
     if latest is None or latest.checkpoint.size < needed:
         latest = ledger.checkpoint(signer)
-    if witness_url:
-        client = WitnessClient(witness_url)
+    if client is not None:
         try:
             def cosigned() -> list[dict[str, Any]]:
                 return [r for r in client.held(ledger.origin) if r.get("status") ==
@@ -255,6 +257,8 @@ def _covering_checkpoint(ledger: Any, needed: int, signer: Any,
                 held = cosigned()
             if held:
                 return str(held[-1]["cosigned"]), True, client.vkey()
+        except LineageAuthError:
+            raise
         except LineageQueryError:
             return latest.note, None, None
         return latest.note, False, None
