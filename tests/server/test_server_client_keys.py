@@ -11,11 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from provlink.cli.main import main
+from provlink.delivery.spool import Spool
 from provlink.server.store import open_store
-from tests.server.server_events import pipeline
+from tests.server.server_events import facet, pipeline, run_event
 from tests.server.support import LiveServer
 from tests.unit.ledger_support import KEY, build_log
 
@@ -109,3 +111,17 @@ def test_verify_against_a_keyed_witness(
     code, out, _ = _cli(verify, keyed.url, capsys)
     answer = json.loads(out)
     assert code == 0 and answer["witness"]["held"] == 1
+
+    # coverage asks the same keyed witness which checkpoints it cosigned
+    spool = Spool(tmp_path / "home" / "spool.db")
+    origin = spool.origin
+    spool.close()
+    event = run_event("checkpointed", run_facets={
+        "provlink_ledger": facet(origin=origin, treeSize=1)})
+    posted = httpx.post(f"{keyed.url}/api/v1/lineage", json=event,
+                        headers={"Authorization": f"Bearer {WRITER}"})
+    assert posted.status_code == 201, posted.text
+    monkeypatch.setenv("PROVLINK_LINEAGE_API_KEY", READER)
+    code, out, _ = _cli(["coverage", "--json"], keyed.url, capsys)
+    report = json.loads(out)
+    assert code == 0 and report["events_with_witnessed_checkpoint"] == 1
