@@ -42,16 +42,19 @@ def _sections(out: str) -> dict[str, str]:
     return {part.split("\n", 1)[0].split(":")[0]: part.split("\n", 1)[1] for part in parts}
 
 
-def _processes_mentioning(text: str) -> list[str]:
+def _processes_with_env(entry: str) -> list[str]:
+    """Processes whose environment holds ``entry``: every process the demo starts has its
+    PROVLINK_HOME (the server's command line names no path)."""
     found = []
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
             cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if text in cmdline:
+        if entry.encode() in environ:
             found.append(f"{proc.name}: {cmdline[:200]}")
     return found
 
@@ -163,4 +166,4 @@ def test_nothing_is_left_running(demo) -> None:
     assert out.rstrip().endswith("the server is stopped")
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0
-    assert _processes_mentioning(str(root)) == []
+    assert _processes_with_env(f"PROVLINK_HOME={root / 'provlink'}") == []
