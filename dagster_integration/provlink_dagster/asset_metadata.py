@@ -19,10 +19,8 @@ from typing import Any
 
 from openlineage.client.generated import column_lineage_dataset as cl
 
-from provlink._version import PRODUCER
 from provlink.capturing.datasets import FILE_NAMESPACE, file_dataset
 from provlink.capturing.digest import DEFAULT_MAX_BYTES
-from provlink.events import _compat as events_compat
 from provlink.events import facets as custom
 from provlink.events.model import DatasetRef, SchemaField
 from provlink_dagster.translator import DagsterLineageTranslator
@@ -70,10 +68,8 @@ def _dagster_versions(asset_key: str, tags: Mapping[str, str]
     data, code = tags.get(DATA_VERSION_TAG), tags.get(CODE_VERSION_TAG)
     if data is None and code is None:
         return None
-    facet = custom.DagsterVersionDatasetFacet(assetKey=asset_key, dataVersion=data,
-                                              codeVersion=code)
-    events_compat.set_producer(facet, PRODUCER)
-    return facet
+    return custom.ours(custom.DagsterVersionDatasetFacet(assetKey=asset_key, dataVersion=data,
+                                                         codeVersion=code))
 
 
 def _schema(value: Any) -> tuple[SchemaField, ...]:
@@ -107,7 +103,7 @@ def _column_lineage(translator: DagsterLineageTranslator, value: Any, namespace:
             inputs.append(cl.InputField(namespace=source.namespace, name=source.name,
                                         field=dep.column_name))
         fields[column] = cl.Fields(inputFields=inputs)
-    return cl.ColumnLineageDatasetFacet(fields=fields)
+    return custom.ours(cl.ColumnLineageDatasetFacet(fields=fields))
 
 
 def latest_datasets(instance: Any, layer: Any, keys: list[Any],

@@ -50,16 +50,19 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     root = tmp_path_factory.mktemp("governance")
     home = root / "home"
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.setenv("PROVLINK_HOME", str(home))
-        for name in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED"):
-            mp.delenv(name, raising=False)
-        signer = Signer.generate("kat-ledger")
-        write_key(home / LEDGER_KEY, signer)  # as `provlink keys generate` does
-        store = open_store(f"sqlite:///{home / 'lineage.db'}")
-        with LiveServer(store) as server:
+    signer = Signer.generate("kat-ledger")
+    store = open_store(f"sqlite:///{home / 'lineage.db'}")
+    with LiveServer(store) as server:
+        # the environment only while the pipelines run: a session fixture's variables would
+        # otherwise stay set for every later test (the Dagster examples then found this
+        # MLflow tracking URI instead of their own)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.chdir(root)
+            mp.setenv("MLFLOW_TRACKING_URI", uri)
+            mp.setenv("PROVLINK_HOME", str(home))
+            for name in ("OPENLINEAGE_URL", "OPENLINEAGE_CONFIG", "OPENLINEAGE_DISABLED"):
+                mp.delenv(name, raising=False)
+            write_key(home / LEDGER_KEY, signer)  # as `provlink keys generate` does
             runtime = Runtime(ProvlinkConfig.load(lineage_url=server.url))
             old = set_runtime(runtime)
             try:
@@ -71,6 +74,6 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
                 while mlflow.active_run() is not None:
                     mlflow.end_run()
             assert runtime.capture_failures == 0
-            yield Deployment(answers=answers, url=server.url, tracking_uri=uri, home=home,
-                             ledger_vkey=signer.verifier().vkey)
-        store.close()
+        yield Deployment(answers=answers, url=server.url, tracking_uri=uri, home=home,
+                         ledger_vkey=signer.verifier().vkey)
+    store.close()

@@ -23,7 +23,7 @@ from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Appended, Spool
 from provlink.errors import ProvlinkError
 from provlink.events.build import cap_parameters, to_event
-from provlink.events.facets import LEDGER, ProvlinkLedgerRunFacet
+from provlink.events.facets import LEDGER, ProvlinkLedgerRunFacet, ours
 from provlink.events.model import CaptureRecord, EventType
 from provlink.events.redact import Redactor
 
@@ -95,10 +95,10 @@ class Emitted:
 
 def ledger_facet(made: StoredCheckpoint) -> ProvlinkLedgerRunFacet:
     cp = made.checkpoint
-    return ProvlinkLedgerRunFacet(
+    return ours(ProvlinkLedgerRunFacet(
         origin=cp.origin, treeSize=cp.size, rootHash=cp.root.hex(), checkpoint=made.note,
         signed="\n\n" in made.note, proofFrom=made.proof_from,
-        consistencyProof=[base64.b64encode(h).decode() for h in made.proof])
+        consistencyProof=[base64.b64encode(h).decode() for h in made.proof]))
 
 
 class Runtime:

@@ -10,10 +10,13 @@ from __future__ import annotations
 import json
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import attr
 from openlineage.client.facet_v2 import DatasetFacet, RunFacet
+
+from provlink._version import PRODUCER
+from provlink.events import _compat
 
 SCHEMA_BASE = "https://provlink.dev/spec/facets/1-0-0"
 
@@ -27,6 +30,16 @@ DAGSTER_VERSION = "dagster_version"
 
 def schema_url(name: str) -> str:
     return f"{SCHEMA_BASE}/{name}.json#/$defs/{name}"
+
+
+F = TypeVar("F")
+
+
+def ours(facet: F) -> F:
+    """``facet``, built by provlink, named as provlink's: a facet's default ``_producer`` is
+    a process-wide global that other integrations (the Airflow provider) rewrite."""
+    _compat.set_producer(facet, PRODUCER)
+    return facet
 
 
 @attr.define

@@ -18,7 +18,6 @@ from openlineage.client.event_v2 import Job, OutputDataset, Run, RunEvent, RunSt
 from openlineage.client.serde import Serde
 
 from provlink._version import PRODUCER
-from provlink.events import _compat
 from provlink.events import facets as custom
 from provlink.governance.registry_log import RegistryAction
 
@@ -42,12 +41,11 @@ def to_event(action: RegistryAction, *, ledger_index: int | None = None) -> dict
     version = action.version or action.previous
     name = (f"models/{action.model}/{version}" if version else f"models/{action.model}")
     at = datetime.fromtimestamp(action.time_ms / 1000, UTC).isoformat()
-    facet = custom.MlflowRegistryActionRunFacet(
+    facet = custom.ours(custom.MlflowRegistryActionRunFacet(
         action=action.action, model=action.model, source=action.source, actionTime=at,
         version=action.version, alias=action.alias, previousVersion=action.previous,
         key=action.key, value=action.value, actor=action.actor,
-        authorizingRunId=action.run_id, ledgerIndex=ledger_index)
-    _compat.set_producer(facet, PRODUCER)
+        authorizingRunId=action.run_id, ledgerIndex=ledger_index))
     event = RunEvent(eventType=RunState.COMPLETE, eventTime=at,
                      run=Run(runId=run_id_of(action), facets={custom.REGISTRY_ACTION: facet}),
                      job=Job(namespace=namespace, name=f"mlflow_registry.{action.model}"),

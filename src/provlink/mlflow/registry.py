@@ -30,7 +30,7 @@ from urllib.parse import quote, unquote, urlsplit
 from provlink.capturing.digest import DEFAULT_MAX_BYTES
 from provlink.capturing.manifest import directory_manifest
 from provlink.errors import ConfigError
-from provlink.events.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet
+from provlink.events.facets import MODEL_VERSION, MlflowModelVersionDatasetFacet, ours
 from provlink.events.model import DatasetRef, SchemaField
 from provlink.governance.trace import dataset_identity
 from provlink.mlflow import _compat
@@ -139,13 +139,13 @@ def model_version_dataset(version: ModelVersion, tracking_uri: str, *,
         except OSError:
             log.warning("provlink: could not read the artifacts of %s/%s at %s",
                         version.name, version.version, artifact_dir, exc_info=True)
-    facet = MlflowModelVersionDatasetFacet(
+    facet = ours(MlflowModelVersionDatasetFacet(
         name=version.name, version=str(version.version), trackingUri=namespace,
         runId=version.run_id or None, modelId=model_id_of(version), source=version.source,
         aliases=sorted(getattr(version, "aliases", None) or []),
         artifactDigest=manifest.digest if manifest else None,
         artifactManifest=manifest.as_dict() if manifest else None,
-    )
+    ))
     return DatasetRef(namespace=namespace, name=model_dataset_name(version.name, version.version),
                       version=str(version.version), data_source=version.source or None,
                       facets={MODEL_VERSION: facet})
