@@ -32,6 +32,7 @@ from provlink import CapturePoint
 from provlink.delivery.runtime import Runtime
 from provlink.events.model import ErrorInfo, EventType, JobKind, JobRef, ParentRef
 from provlink_airflow import config, identity
+from provlink_airflow.actor import actor
 from provlink_airflow.extraction import (
     BashFiles,
     OperatorLineage,
@@ -175,7 +176,8 @@ class ProvlinkListener:
             parent=parent, kind=JobKind(integration="AIRFLOW", job_type="TASK"),
             code_dir=Path(fileloc).parent if fileloc else None, orchestrator="airflow",
             orchestrator_version=_airflow_version(), nominal_start=dag_run.data_interval_start,
-            nominal_end=dag_run.data_interval_end, tags=tags, runtime=rt)
+            nominal_end=dag_run.data_interval_end, tags=tags, actor=actor(dag_run, task, dag),
+            runtime=rt)
 
     def _add_operator_lineage(self, point: CapturePoint, dag_run: Any, task: Any, ti: Any,
                               state: str) -> None:
@@ -215,7 +217,7 @@ class ProvlinkListener:
             parameters=params, orchestrator="airflow", orchestrator_version=_airflow_version(),
             nominal_start=dag_run.data_interval_start, nominal_end=dag_run.data_interval_end,
             tags={"airflow.dag_id": dag_run.dag_id, "airflow.run_id": dag_run.run_id},
-            capture_files=False, runtime=rt)
+            capture_files=False, actor=actor(dag_run), runtime=rt)
         rt.emit(point.record(event_type, _error(error), with_environment=False))
 
 

@@ -19,6 +19,7 @@ from provlink.capturing.point import CapturePoint
 from provlink.delivery.runtime import get_runtime
 from provlink.events.model import ErrorInfo, EventType, JobKind
 from provlink_dagster import _compat
+from provlink_dagster.actor import run_actor
 from provlink_dagster.asset_metadata import latest_datasets
 from provlink_dagster.observe import (
     FINISHED_STEPS,
@@ -126,7 +127,7 @@ class RunLineage:
                             kind=JobKind(integration="DAGSTER", job_type=job_type),
                             orchestrator="dagster", orchestrator_version=_compat.dagster_version(),
                             tags={"dagster.run_id": self.run.run_id}, capture_files=False,
-                            emit_start=False)
+                            emit_start=False, actor=run_actor(self.run.tags))
 
     def _planned_datasets(self, steps: Iterable[str]) -> dict[str, Any]:
         keys = sorted({a for s in steps for a in self.planned[s]}, key=str)

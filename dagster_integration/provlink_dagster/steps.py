@@ -23,6 +23,7 @@ from provlink.events.model import DatasetRef, JobKind
 from provlink.events.parameters import flatten
 from provlink.mlflow.context import STATE_ADOPT_ACTIVE_RUN
 from provlink_dagster import _compat
+from provlink_dagster.actor import run_actor
 from provlink_dagster.asset_metadata import asset_dataset, latest_datasets, storage_kind
 from provlink_dagster.executor import ensure_in_process_tracker
 from provlink_dagster.mlflow_resource import resource_runs, tag_resource_runs
@@ -78,6 +79,7 @@ def _start(context: Any, translator: DagsterLineageTranslator,
         orchestrator="dagster", orchestrator_version=_compat.dagster_version(),
         tags=_tags(run, key, asset_keys),
         nominal_start=nominal_start, nominal_end=nominal_end, code_dir=code_dir,
+        actor=run_actor(run.tags),
     )
     for dataset in upstream.values():
         point.add_input(dataset)

@@ -25,7 +25,7 @@ def _paths() -> steps.Paths:
 
 @dag(dag_id="ml_pipeline", schedule=None, start_date=datetime(2026, 1, 1), catchup=False,
      params={"C": 1.0, "max_iter": 500, "model_name": steps.MODEL_NAME},
-     tags=["demo", "ml"])
+     tags=["demo", "ml"], default_args={"owner": "ml-team"})
 def ml_pipeline() -> None:
     @task
     def raw_data() -> str:

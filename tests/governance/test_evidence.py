@@ -5,6 +5,7 @@ valid against the shipped JSON Schema."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import zipfile
@@ -12,10 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import jsonschema
+import mlflow
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from provlink.cli.main import main
+from provlink.config import ProvlinkConfig
+from provlink.delivery.runtime import Runtime, set_runtime
 from provlink.governance.evidence import dsse
 from provlink.governance.evidence.bundle import read_members
 from provlink.governance.evidence.keys import load_public_key
@@ -52,7 +57,9 @@ def test_the_bundle_verifies_offline_with_the_pinned_key(bundle: Bundle,
     report = verify_bundle(bundle.data, public_key=bundle.public)
     assert report.ok, report.failures
     assert {c for c, _, _ in report.checks} == {"signature", "statement", "manifest",
-                                                 "subjects", "ledger"}
+                                                 "subjects", "lineage manifest", "ledger"}
+    lineage = next(detail for check, _, detail in report.checks if check == "lineage manifest")
+    assert f"{len(bundle.statement['subject'])} subjects match" in lineage
     ledger = next(detail for check, _, detail in report.checks if check == "ledger")
     assert "2 events proved" in ledger and "signed by the ledger key" in ledger
     assert "cosigned by the witness" in ledger and "model anchor proved" in ledger
@@ -152,3 +159,69 @@ def test_the_predicate_schema_in_the_docs_and_the_bundle_is_the_packaged_one(
     assert json.loads(shown) == predicate_schema()
     assert json.loads(bundle.members["schema/lineage-predicate.schema.json"]) == \
         predicate_schema()
+
+
+@contextlib.contextmanager
+def _in_home(deployment: Deployment) -> Iterator[None]:
+    """The deployment's home as the current runtime, so ``registry sync`` ledgers there."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROVLINK_HOME", str(deployment.home))
+        mp.setenv("MLFLOW_TRACKING_URI", deployment.tracking_uri)
+        mp.setenv("PROVLINK_LINEAGE_URL", deployment.url)
+        runtime = Runtime(ProvlinkConfig.load())
+        old = set_runtime(runtime)
+        try:
+            yield
+        finally:
+            runtime.flush(30)
+            runtime.close()
+            set_runtime(old)
+
+
+def test_the_bundle_carries_the_versions_promotion_history(deployment: Deployment,
+                                                           tmp_path: Path) -> None:
+    """Alias moves onto and off the version, from the ledger: one seen by `registry sync`
+    and made by nobody's leave, one approved beforehand with `provlink approve`."""
+    client = mlflow.MlflowClient(tracking_uri=deployment.tracking_uri)
+    with _in_home(deployment), contextlib.redirect_stdout(io.StringIO()):
+        client.set_registered_model_alias(MODEL, "staging", "2")
+        assert main(["registry", "sync", "--model", MODEL]) == 0
+        assert main(["approve", f"models:/{MODEL}", "--alias", "staging", "--by", "alice"]) == 0
+        client.delete_registered_model_alias(MODEL, "staging")
+        assert main(["registry", "sync", "--model", MODEL]) == 0
+    made = _make(deployment, tmp_path, f"models:/{MODEL}/2")
+    moves = made.statement["predicate"]["promotions"]
+    assert [(m["alias"], m["from"], m["to"], m["source"], m["authorized"], m["authorizedBy"])
+            for m in moves] == [("staging", None, "2", "sync", False, None),
+                                ("staging", "2", None, "sync", True, "approval by alice")]
+    assert all(m["time"] for m in moves)
+    jsonschema.validate(made.statement["predicate"], predicate_schema())
+    assert json.loads(made.members["registry/promotions.json"])["history"] == moves
+    page = made.members["summary.html"].decode()
+    assert "UNAUTHORIZED" in page and "approval by alice" in page
+    report = verify_bundle(made.data, public_key=made.public)
+    assert report.ok, report.failures
+    # the champion alias (version 3, seen by the same sync) is not version 2's history
+    assert "champion" not in {m["alias"] for m in moves}
+
+
+def test_a_model_file_changed_after_registration_is_named(deployment: Deployment,
+                                                          tmp_path: Path) -> None:
+    """The registry's copy of version 1 loses a byte after its lineage event recorded the
+    files: the bundle's subjects (the files now) disagree with the recorded manifest."""
+    from provlink.governance.registry_view import MlflowRegistry
+
+    directory = Path(str(MlflowRegistry(deployment.tracking_uri).artifact_dir(MODEL, "1")))
+    assert deployment.home.parent in directory.resolve().parents  # the store's own files
+    target = directory / "requirements.txt"
+    original = target.read_bytes()
+    target.write_bytes(original + b"numpy\n")
+    try:
+        made = _make(deployment, tmp_path, f"models:/{MODEL}/1")
+    finally:
+        target.write_bytes(original)
+    report = verify_bundle(made.data, public_key=made.public)
+    assert [what for what, _ in report.failures] == ["lineage manifest"]
+    detail = dict(report.failures)["lineage manifest"]
+    assert "requirements.txt differs from the recorded SHA-256" in detail
+    assert "MLmodel" not in detail

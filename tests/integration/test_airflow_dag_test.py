@@ -113,6 +113,33 @@ def test_ml_dag_events_parents_parameters_and_mlflow(ml_run) -> None:
     assert any(v == train["run"]["runId"] for v in version.tags.values()), version.tags
 
 
+def test_every_event_names_who_ran_it(ml_run) -> None:
+    """``provlink_actor``: dag.test()'s triggering user and run type, the task's owner (also
+    in the standard ``ownership`` job facet) and the worker's OS user."""
+    import os
+    import pwd
+
+    _, _, events = ml_run
+    me = pwd.getpwuid(os.geteuid()).pw_name
+    airflow = [e for e in events
+               if (e["job"]["facets"].get("jobType") or {}).get("integration") == "AIRFLOW"]
+    assert len(airflow) >= 10  # the DAG and its 4 tasks, START and COMPLETE
+    for event in airflow:
+        actor = event["run"]["facets"]["provlink_actor"]
+        # the DAG's COMPLETE sees the ORM DagRun, which says dag.test() triggered it; a
+        # task (and the DAG START the first task emits under dag.test()) sees the task
+        # SDK's DagRun, which has only the run type
+        dag_end = (event["job"]["name"], event["eventType"]) == ("ml_pipeline", "COMPLETE")
+        by = "test" if dag_end else "manual"
+        assert (actor["user"], actor["runType"], actor["triggeredBy"], actor["osUser"]) == (
+            "dag_test", "manual", by, me), event["job"]["name"]
+        assert actor["sources"]["user"] == "airflow:dag_run.triggering_user_name"
+    train = task_events(events, "ml_pipeline.train")["COMPLETE"]
+    assert train["run"]["facets"]["provlink_actor"]["owner"] == "ml-team"
+    assert [o["name"] for o in train["job"]["facets"]["ownership"]["owners"]] == ["ml-team"]
+    validate_event(train)
+
+
 def test_task_arguments_are_one_parameter_per_key(airflow_env: AirflowEnv,
                                                   tmp_path: Path) -> None:
     """``op_kwargs``/``op_args``/``params``/``conf`` are split into dotted keys, as Dagster

@@ -160,10 +160,20 @@ def split():  # type: ignore[no-untyped-def]
 
 
 def test_multi_asset_emits_every_output(env: Path) -> None:
+    """... and every event names who launched the run (its run tags) and the OS user."""
+    import os
+    import pwd
+
+    tags = {"dagster/schedule_name": "nightly", "dagster/user": "ana@example.com"}
     with capture_events() as events:
-        assert materialize(lineage_assets([split])).success
+        assert materialize(lineage_assets([split]), tags=tags).success
     for event in events:
         validate_event(event)
+        actor = event["run"]["facets"]["provlink_actor"]
+        assert (actor["user"], actor["triggeredBy"], actor["trigger"], actor["osUser"]) == (
+            "ana@example.com", "schedule", "nightly", pwd.getpwuid(os.geteuid()).pw_name)
+        assert actor["sources"]["user"] == "dagster:tag:dagster/user"
+    assert {e["job"]["name"] for e in events} == {"split", "assets"}  # the step and the run
     done = by_job(events, "split")[-1]
     assert done["eventType"] == "COMPLETE"
     outs = {o["facets"]["symlinks"]["identifiers"][0]["name"]: o for o in done["outputs"]

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from provlink.events.build import cap_parameters, to_event
 from provlink.events.model import (
+    Actor,
     CaptureRecord,
     CodeVersion,
     DatasetRef,
@@ -43,7 +44,8 @@ def full_record(event_type: EventType = EventType.COMPLETE) -> CaptureRecord:
                             data_source="sqlite:///mlflow.db", row_count=1),),
         parameters={"alpha": 0.5, "layers": [1, 2], "name": "x" * 50},
         mlflow_runs=(MlflowRunLink(run_id="abc", experiment_id="1", tracking_uri="sqlite:///m.db",
-                                   params={"alpha": "0.5"}, metrics={"rmse": 0.1}),),
+                                   params={"alpha": "0.5"}, metrics={"rmse": 0.1},
+                                   user="ana"),),
         code=CodeVersion(repo_url="https://example.com/r.git", commit="deadbeef", branch="main",
                          path="/src/dags", dirty=True),
         environment=EnvironmentInfo(python_version="3.11.7", platform="Linux",
@@ -55,6 +57,8 @@ def full_record(event_type: EventType = EventType.COMPLETE) -> CaptureRecord:
         nominal_start=T0,
         nominal_end=T0,
         tags={"team": "ml"},
+        actor=Actor(user="ana", triggered_by="manual", run_type="manual", owner="ml, data",
+                    os_user="airflow", sources={"user": "airflow:dag_run.triggering_user_name"}),
     )
 
 

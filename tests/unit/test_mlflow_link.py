@@ -202,13 +202,16 @@ def test_render_trace_puts_each_producer_under_what_it_wrote() -> None:
                                 produced_by="f"),
                   TracedDataset(namespace="file", name="/raw.csv", digest="sha256:aa")),
         runs=(TracedRun(run_id="t", job_namespace="ns", job_name="train",
-                        inputs=(("file", "/f.csv"),), parameters={"C": "1"}),
+                        inputs=(("file", "/f.csv"),), parameters={"C": "1"},
+                        actor={"user": "ana", "triggeredBy": "manual", "osUser": "airflow"}),
               TracedRun(run_id="f", job_namespace="ns", job_name="features",
                         inputs=(("file", "/raw.csv"),))),
     )
     lines = list(render_trace(trace))
     assert lines[1].startswith("└─ job ns/train  run t")
-    assert "parameters: C=1" in lines[2]
-    assert lines[3].endswith("dataset file /f.csv  sha256:ff")
-    assert "job ns/features  run f" in lines[4]
+    assert lines[2].endswith("ran by: user ana; via manual; os user airflow")
+    assert "parameters: C=1" in lines[3]
+    assert lines[4].endswith("dataset file /f.csv  sha256:ff")
+    assert "job ns/features  run f" in lines[5]
+    assert lines[6].endswith("ran by: not recorded")
     assert lines[-1].endswith("dataset file /raw.csv  sha256:aa")

@@ -29,11 +29,13 @@ from typing import Any, ParamSpec, Protocol, TypeVar, cast
 import wrapt
 from openlineage.client.uuid import generate_new_uuid
 
+from provlink.capturing.actor import with_os_user
 from provlink.capturing.datasets import file_dataset
 from provlink.capturing.environment import probe_async
 from provlink.capturing.file_lineage import EXTENSION as FILE_LINEAGE
 from provlink.delivery.runtime import Runtime, get_runtime, record_failure
 from provlink.events.model import (
+    Actor,
     CaptureRecord,
     CodeVersion,
     DatasetRef,
@@ -124,7 +126,8 @@ class CapturePoint:
                  orchestrator: str = "python", orchestrator_version: str | None = None,
                  nominal_start: datetime | None = None, nominal_end: datetime | None = None,
                  tags: Mapping[str, str] | None = None, capture_files: bool | None = None,
-                 emit_start: bool = True, runtime: Runtime | None = None) -> None:
+                 emit_start: bool = True, actor: Actor | None = None,
+                 runtime: Runtime | None = None) -> None:
         self.runtime = runtime or get_runtime()
         cfg = self.runtime.config
         self.job = JobRef(namespace=namespace or cfg.namespace, name=job_name)
@@ -138,6 +141,7 @@ class CapturePoint:
         self.nominal_start = nominal_start
         self.nominal_end = nominal_end
         self.tags: dict[str, str] = dict(tags or {})
+        self.actor = with_os_user(actor)  # who ran it: the adapter's knowledge + the OS user
         self.capture_files = cfg.capture_files if capture_files is None else capture_files
         self.emit_start = emit_start
         self.inputs: dict[tuple[str, str], DatasetRef] = {}
@@ -250,7 +254,7 @@ class CapturePoint:
             parameters=dict(self.parameters), mlflow_runs=tuple(self.mlflow_runs.values()),
             code=code, environment=env, error=error,
             nominal_start=self.nominal_start, nominal_end=self.nominal_end, tags=dict(self.tags),
-            run_facets=dict(self.run_facets), job_facets=dict(self.job_facets),
+            actor=self.actor, run_facets=dict(self.run_facets), job_facets=dict(self.job_facets),
         )
 
     def _probed(self) -> tuple[CodeVersion | None, EnvironmentInfo | None]:

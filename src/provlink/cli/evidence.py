@@ -52,6 +52,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 
 def cmd_build(args: argparse.Namespace) -> int:
     from provlink.governance.evidence.bundle import build, spool_ledger
+    from provlink.governance.evidence.history import promotions
     from provlink.governance.evidence.keys import load_private_key
     from provlink.governance.keys import load_signer
     from provlink.governance.registry_view import MlflowRegistry
@@ -69,6 +70,7 @@ def cmd_build(args: argparse.Namespace) -> int:
                      registry=registry, key=key, artifacts_dir=artifacts,
                      ledger=spool_ledger(config, signer=load_signer(config),
                                          witness=_witness(args)),
+                     promotions=promotions(config.spool_path, name, version),
                      progress=lambda stage, n: bar.update(n))
     out = Path(args.output or f"{name}-{version}.evidence.zip")
     out.write_bytes(data)

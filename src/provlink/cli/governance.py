@@ -141,6 +141,7 @@ def render_trace(result: Trace) -> Iterator[str]:
 
 
 def _run_details(run: TracedRun, indent: str) -> Iterator[str]:
+    yield f"{indent}ran by: {run.who()}"
     if run.parameters:
         yield f"{indent}parameters: " + ", ".join(f"{k}={v}" for k, v in run.parameters.items())
     if run.code:
@@ -153,6 +154,7 @@ def _run_details(run: TracedRun, indent: str) -> Iterator[str]:
         params = ", ".join(f"{k}={v}" for k, v in (mlflow_run.get("params") or {}).items())
         metrics = ", ".join(f"{k}={v}" for k, v in (mlflow_run.get("metrics") or {}).items())
         yield (f"{indent}mlflow run {mlflow_run.get('runId')}"
+               + (f"  by {mlflow_run['user']}" if mlflow_run.get("user") else "")
                + (f"  params {params}" if params else "")
                + (f"  metrics {metrics}" if metrics else ""))
 

@@ -23,6 +23,7 @@ from openlineage.client.facet_v2 import (
     job_type_job,
     nominal_time_run,
     output_statistics_output_dataset,
+    ownership_job,
     parent_run,
     processing_engine_run,
     schema_dataset,
@@ -35,7 +36,13 @@ from openlineage.client.serde import Serde
 from provlink._version import PRODUCER, __version__
 from provlink.events import _compat
 from provlink.events import facets as custom
-from provlink.events.model import CaptureRecord, CodeVersion, DatasetRef, EnvironmentInfo
+from provlink.events.model import (
+    Actor,
+    CaptureRecord,
+    CodeVersion,
+    DatasetRef,
+    EnvironmentInfo,
+)
 
 
 def to_event(record: CaptureRecord) -> dict[str, Any]:
@@ -160,6 +167,8 @@ def _run_facets(record: CaptureRecord) -> dict[str, Any]:
         facets[custom.MLFLOW] = custom.MlflowRunsRunFacet(
             runs=[_mlflow_run(link) for link in record.mlflow_runs]
         )
+    if record.actor is not None and _known(record.actor):
+        facets[custom.ACTOR] = _actor_run_facet(record.actor)
     if record.tags:
         facets["tags"] = tags_run.TagsRunFacet(
             tags=[tags_run.TagsRunFacetFields(key=k, value=str(v), source="PROVLINK")
@@ -197,6 +206,25 @@ def _code_run_facet(code: CodeVersion) -> custom.ProvlinkCodeRunFacet:
     )
 
 
+def _known(actor: Actor) -> bool:
+    return any(v is not None for v in (actor.user, actor.triggered_by, actor.trigger,
+                                       actor.run_type, actor.owner, actor.os_user))
+
+
+def _actor_run_facet(actor: Actor) -> custom.ProvlinkActorRunFacet:
+    return custom.ProvlinkActorRunFacet(
+        user=actor.user, triggeredBy=actor.triggered_by, trigger=actor.trigger,
+        runType=actor.run_type, owner=actor.owner, osUser=actor.os_user,
+        sources=dict(sorted(actor.sources.items())),
+    )
+
+
+def _owners(owner: str) -> list[str]:
+    """A comma-separated owner (Airflow's ``owner="a, b"``) as a list, as the Airflow
+    OpenLineage provider splits it for the ``ownership`` facet."""
+    return [name.strip() for name in owner.split(",") if name.strip()]
+
+
 def _mlflow_run(link: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "runId": link.run_id,
@@ -210,6 +238,7 @@ def _mlflow_run(link: Any) -> dict[str, Any]:
         "modelIds": list(link.model_ids),
         "registeredModels": list(link.registered_models),
         "datasetInputs": [dict(d) for d in link.dataset_inputs] or None,
+        "user": link.user,
     }
     return {k: v for k, v in out.items() if v is not None}
 
@@ -222,6 +251,9 @@ def _job_facets(record: CaptureRecord) -> dict[str, Any]:
             jobType=record.kind.job_type,
         )
     }
+    if record.actor is not None and record.actor.owner:
+        facets["ownership"] = ownership_job.OwnershipJobFacet(
+            owners=[ownership_job.Owner(name=name) for name in _owners(record.actor.owner)])
     code = record.code
     url = Path(code.path).absolute().as_uri() if code and code.path else code and code.repo_url
     if code is not None and code.commit and url:

@@ -26,6 +26,7 @@ MLFLOW = "mlflow"
 MODEL_VERSION = "mlflow_model_version"
 LEDGER = "provlink_ledger"
 DAGSTER_VERSION = "dagster_version"
+ACTOR = "provlink_actor"
 
 
 def schema_url(name: str) -> str:
@@ -147,6 +148,26 @@ class DagsterVersionDatasetFacet(DatasetFacet):
         return schema_url("DagsterVersionDatasetFacet")
 
 
+@attr.define
+class ProvlinkActorRunFacet(RunFacet):
+    """Who ran this run, as the orchestrator knows it (no standard facet says who launched a
+    run; the job's declared owner is also in the standard ``ownership`` job facet, repeated
+    here because it is the owner at the time of this run and readers of a run see only run
+    facets). ``sources`` maps each field to where it was read."""
+
+    user: str | None = attr.field(default=None)
+    triggeredBy: str | None = attr.field(default=None)  # noqa: N815
+    trigger: str | None = attr.field(default=None)
+    runType: str | None = attr.field(default=None)  # noqa: N815
+    owner: str | None = attr.field(default=None)
+    osUser: str | None = attr.field(default=None)  # noqa: N815
+    sources: dict[str, str] = attr.field(factory=dict)
+
+    @staticmethod
+    def _get_schema() -> str:
+        return schema_url("ProvlinkActorRunFacet")
+
+
 SCHEMA_FILES: tuple[str, ...] = (
     "ProvlinkEnvironmentRunFacet",
     "ProvlinkCodeRunFacet",
@@ -155,6 +176,7 @@ SCHEMA_FILES: tuple[str, ...] = (
     "ProvlinkLedgerRunFacet",
     "DagsterVersionDatasetFacet",
     "MlflowRegistryActionRunFacet",
+    "ProvlinkActorRunFacet",
 )
 
 

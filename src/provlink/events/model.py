@@ -96,6 +96,7 @@ class MlflowRunLink:
     model_ids: tuple[str, ...] = ()
     registered_models: tuple[str, ...] = ()
     dataset_inputs: tuple[Mapping[str, Any], ...] = ()  # what mlflow.log_input recorded
+    user: str | None = None  # the run's ``mlflow.user``: who MLflow says started it
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -122,6 +123,27 @@ class EnvironmentInfo:
     packages: Mapping[str, str] = field(default_factory=dict)
     host: str | None = None
     container_image: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Actor:
+    """Who ran a capture point, as the orchestrator knows it.
+
+    ``user`` is the person or account that launched the run, ``triggered_by`` how it was
+    launched in provlink's words (manual, schedule, sensor, backfill, asset, operator, api),
+    ``trigger`` the schedule/sensor/backfill that did it, ``run_type`` the orchestrator's own
+    word, ``owner`` the job's declared owner, ``os_user`` the operating-system account of the
+    process that emitted the event. ``sources`` names where each field was read (field name
+    -> e.g. ``airflow:dag_run.triggering_user_name``), so a reader can weigh it.
+    """
+
+    user: str | None = None
+    triggered_by: str | None = None
+    trigger: str | None = None
+    run_type: str | None = None
+    owner: str | None = None
+    os_user: str | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -160,5 +182,6 @@ class CaptureRecord:
     nominal_start: datetime | None = None
     nominal_end: datetime | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
+    actor: Actor | None = None
     run_facets: Mapping[str, Any] = field(default_factory=dict)
     job_facets: Mapping[str, Any] = field(default_factory=dict)

@@ -180,3 +180,9 @@ def history(ledger: Ledger, model: str) -> list[Promotion]:
                                source=action.source, run_id=action.run_id,
                                authorized=by is not None, authorized_by=by))
     return moves
+
+
+def version_history(ledger: Ledger, model: str, version: str) -> list[Promotion]:
+    """The alias moves of ``model`` onto or off ``version`` (``previous`` or ``version`` is
+    it), oldest first, judged as in :func:`history`."""
+    return [m for m in history(ledger, model) if version in (m.version, m.previous)]

@@ -27,6 +27,7 @@ from urllib.parse import quote
 import requests
 
 from provlink.errors import LineageAuthError, LineageQueryError
+from provlink.events.facets import REGISTRY_ACTION
 from provlink.governance.tags import dataset_tags, inherited
 
 MODELS_PREFIX = "models/"
@@ -116,6 +117,29 @@ class TracedRun:
     inputs: tuple[tuple[str, str], ...] = ()
     outputs: tuple[tuple[str, str], ...] = ()
     facets: Mapping[str, Any] = field(default_factory=dict)  # the run's facets as stored
+    actor: Mapping[str, Any] = field(default_factory=dict)  # its provlink_actor facet
+
+    def who(self) -> str:
+        """Who ran it, in one line (see :func:`who_ran`)."""
+        return who_ran(self.actor)
+
+
+def who_ran(actor: Mapping[str, Any]) -> str:
+    """``provlink_actor`` as one line: ``user alice; via schedule nightly; owner team-a;
+    os user airflow`` (only the parts recorded)."""
+    parts = []
+    if actor.get("user"):
+        parts.append(f"user {actor['user']}")
+    if actor.get("triggeredBy"):
+        parts.append(f"via {actor['triggeredBy']}"
+                     + (f" {actor['trigger']}" if actor.get("trigger") else ""))
+    elif actor.get("trigger"):
+        parts.append(f"via {actor['trigger']}")
+    if actor.get("owner"):
+        parts.append(f"owner {actor['owner']}")
+    if actor.get("osUser"):
+        parts.append(f"os user {actor['osUser']}")
+    return "; ".join(parts) or "not recorded"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,13 +225,14 @@ def trace_dataset(api: LineageApi, *, namespace: str, name: str, version: str | 
     else:
         one = api.dataset_version(namespace, dataset_name, version)
         versions = [one] if one else []
-    producers = [v["createdByRun"]["id"] for v in versions if v.get("createdByRun")]
-    if not producers:
+    written = _made(versions)
+    if not written:
         raise LineageQueryError(
             f"the lineage backend at {api.base_url} has no run that wrote dataset "
             f"{dataset_name!r} in namespace {namespace!r}")
+    producers = [v["createdByRun"]["id"] for v in written]
     datasets: dict[tuple[str, str, str | None], TracedDataset] = {}
-    model_version = versions[0]
+    model_version = written[0]
     datasets[(namespace, dataset_name, model_version.get("version"))] = TracedDataset(
         namespace=namespace, name=dataset_name, version=model_version.get("version"),
         digest=_digest(model_version), produced_by=producers[0],
@@ -245,6 +270,16 @@ def trace_dataset(api: LineageApi, *, namespace: str, name: str, version: str | 
                  runs=tuple(runs.values()))
 
 
+def _made(versions: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The versions with a writer, newest first, those a pipeline run made before those a
+    registry action's event wrote: that event (an alias moved, a tag set) names the model
+    version as its output, but the version is what the training run made."""
+    written = [v for v in versions if v.get("createdByRun")]
+    made = [v for v in written
+            if REGISTRY_ACTION not in (v["createdByRun"].get("facets") or {})]
+    return made or written
+
+
 def _traced_run(api: LineageApi, run: dict[str, Any]) -> TracedRun:
     facets = run.get("facets") or {}
     job = run.get("jobVersion") or {}
@@ -264,6 +299,8 @@ def _traced_run(api: LineageApi, run: dict[str, Any]) -> TracedRun:
         parameters=parameters, code=code,
         mlflow_runs=tuple((facets.get("mlflow") or {}).get("runs", [])), inputs=inputs,
         outputs=outputs, facets=facets,
+        actor={k: v for k, v in (facets.get("provlink_actor") or {}).items()
+               if not k.startswith("_")},
     )
 
 
@@ -331,8 +368,8 @@ def verify_registry(api: LineageApi, versions: Iterable[tuple[str, str, Mapping[
     for name, version, tags in versions:
         lineage_tags = {k: v for k, v in tags.items() if k.startswith(TAG_PREFIX)}
         dataset_name = f"{MODELS_PREFIX}{name}/{version}"
-        writers = [v["createdByRun"] for v in api.dataset_versions(namespace, dataset_name)
-                   if v.get("createdByRun")]
+        writers = [v["createdByRun"] for v in _made(api.dataset_versions(namespace,
+                                                                         dataset_name))]
         model = f"models:/{name}/{version}"
         if not writers:
             if lineage_tags:

@@ -222,4 +222,5 @@ def _run_link(point: CapturePoint, run: Run, tracking_uri: str,
         registered_models=tuple(f"{v.name}/{v.version}" for v in versions
                                 if v.run_id == run.info.run_id),
         dataset_inputs=tuple(summaries),
+        user=run.data.tags.get("mlflow.user") or run.info.user_id or None,
     )

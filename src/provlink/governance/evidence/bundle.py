@@ -12,7 +12,8 @@ covers every byte)::
     ledger/entries.json      those events' ledger entries with inclusion proofs to one
                              (witnessed) checkpoint, and the model version's anchor
     mlflow/model-version.json, mlflow/runs.json   the registry's records
-    registry/promotions.json aliases now and the promotion history (when recorded)
+    registry/promotions.json aliases now and every alias move to or from the version,
+                             from the ledger's registry actions (also in the predicate)
     artifacts.json           the model version's files and SHA-256 (= the subjects)
     keys/ledger.pub          the signing key's public half (pin it with --public-key)
     schema/lineage-predicate.schema.json
@@ -33,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from provlink.capturing.manifest import DEFAULT_EXCLUDED
 from provlink.governance.coverage import all_events
 from provlink.governance.evidence import dsse, statement
 from provlink.governance.evidence.summary import render
@@ -52,9 +54,13 @@ def sha256(data: bytes) -> str:
 
 
 def artifact_digests(directory: Path) -> dict[str, str]:
-    """Relative POSIX path → SHA-256 of every file under ``directory`` (sorted)."""
+    """Relative POSIX path → SHA-256 of every file under ``directory`` (sorted), leaving out
+    what the lineage manifest leaves out (``registered_model_meta``, which MLflow writes into
+    the copy it downloads, ...), so the subjects are the files the registering event
+    recorded."""
     out = {}
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+    for path in sorted(p for p in directory.rglob("*") if p.is_file()
+                       and not DEFAULT_EXCLUDED & set(p.relative_to(directory).parts)):
         digest = hashlib.sha256()
         with path.open("rb") as handle:
             for block in iter(lambda: handle.read(1 << 20), b""):
@@ -120,7 +126,7 @@ def build(api: LineageApi, *, namespace: str, name: str, version: str,
         result, model_record=record,
         aliases=sorted(a for a, v in aliases.items() if v == version),
         manifest_sha256=sha256(manifest), created_at=created,
-        ledger=_ledger_summary(ledger_material))
+        ledger=_ledger_summary(ledger_material), promotions=promo["history"])
     body = json.dumps(statement.statement(artifacts=artifacts, predicate=predicate),
                       sort_keys=True, separators=(",", ":")).encode()
     files[MANIFEST] = manifest

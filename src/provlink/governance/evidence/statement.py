@@ -44,7 +44,8 @@ def statement(*, artifacts: Mapping[str, str], predicate: Mapping[str, Any]) -> 
 
 def predicate(result: Trace, *, model_record: Mapping[str, Any] | None,
               aliases: Sequence[str], manifest_sha256: str, created_at: str,
-              ledger: Mapping[str, Any]) -> dict[str, Any]:
+              ledger: Mapping[str, Any],
+              promotions: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     name, _, number = result.dataset.removeprefix(MODELS_PREFIX).rpartition("/")
     producer = result.runs[0] if result.runs else None
     return {
@@ -72,6 +73,7 @@ def predicate(result: Trace, *, model_record: Mapping[str, Any] | None,
                   "registryTags": {k: str(v) for k, v in
                                    ((model_record or {}).get("tags") or {}).items()},
                   "aliases": list(aliases)},
+        "promotions": [dict(move) for move in promotions],
         "runs": [_run(r) for r in result.runs],
         "datasets": [{"namespace": d.namespace, "name": d.name, "version": d.version,
                       "digest": d.digest, "producedBy": d.produced_by, "tags": list(d.tags)}
@@ -100,7 +102,8 @@ def _environment(run: TracedRun) -> dict[str, Any]:
 def _run(run: TracedRun) -> dict[str, Any]:
     return {"runId": run.run_id, "job": _job(run), "state": run.state,
             "startedAt": run.started_at, "endedAt": run.ended_at,
-            "orchestrator": _engine(run), "parameters": dict(run.parameters),
+            "orchestrator": _engine(run), "actor": dict(run.actor),
+            "parameters": dict(run.parameters),
             "code": dict(run.code), "environment": _environment(run),
             "mlflowRuns": [str(m.get("runId")) for m in run.mlflow_runs],
             "inputs": [f"{ns} {n}" for ns, n in run.inputs],

@@ -104,19 +104,34 @@ def _people(result: Trace, record: Mapping[str, Any] | None,
             promotions: Mapping[str, Any]) -> str:
     rows = []
     for run in result.runs:
-        owner = (run.facets.get("ownership") or {}).get("owners") or []
-        actor = (run.facets.get("provlink_actor") or {})
-        who = ", ".join(str(o.get("name")) for o in owner) or actor.get("user") or "not recorded"
-        rows.append((f"ran {run.job_namespace}/{run.job_name}", str(who), run.ended_at or "?"))
+        rows.append((f"ran {run.job_namespace}/{run.job_name}", run.who(),
+                     run.ended_at or "?"))
+        for mlflow_run in run.mlflow_runs:
+            if mlflow_run.get("user"):
+                rows.append((f"started MLflow run {mlflow_run.get('runId')}",
+                             str(mlflow_run["user"]), run.ended_at or "?"))
     if record:
         rows.append(("registered the model version", str(record.get("userId") or "not recorded"),
                      str(record.get("creationTimestamp") or "?")))
-    for move in promotions.get("history") or ():
-        rows.append((f"moved @{move.get('alias')} to {move.get('version')}",
-                     str(move.get("actor") or "not recorded"), str(move.get("time") or "?")))
     for alias, version in (promotions.get("aliases") or {}).items():
         rows.append((f"@{alias} now on version {version}", "—", "now"))
-    return _table(("what", "who", "when"), rows)
+    return _table(("what", "who", "when"), rows) + _history(promotions)
+
+
+def _history(promotions: Mapping[str, Any]) -> str:
+    """Every alias move to or from the version, from the ledger (MLflow keeps none)."""
+    moves = promotions.get("history") or ()
+    if not moves:
+        return ("<p>No alias move to or from this version is recorded in the ledger"
+                + ("" if promotions.get("recorded", True) else " (no ledger was found)")
+                + ".</p>")
+    return "<h3>Promotion history (ledger)</h3>" + _table(
+        ("when", "alias", "from → to", "who", "seen by", "authorized"),
+        ((m.get("time") or "?", f"@{m.get('alias')}",
+          f"{m.get('from') or '—'} → {m.get('to') or '(deleted)'}",
+          m.get("actor") or "not recorded", m.get("source") or "?",
+          m.get("authorizedBy") if m.get("authorized") else "UNAUTHORIZED")
+         for m in moves))
 
 
 def _table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:

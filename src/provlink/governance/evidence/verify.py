@@ -4,8 +4,10 @@ In order: the DSSE signature (with the pinned ``--public-key``, else the key shi
 bundle, which proves integrity but not origin — the report says so); the statement's type
 and predicate; the manifest's digest against the signed predicate; every file against the
 manifest (none missing, none extra); the subjects against ``artifacts.json`` (and against
-real files with ``artifacts_dir``); every event against its ledger entry (payload digest,
-entry hash) and the model version's ledger anchor.
+real files with ``artifacts_dir``); the subjects against the ``artifactManifest`` that the
+lineage event registering the version recorded (so files swapped in the registry after
+registration show up by name); every event against its ledger entry (payload digest, entry
+hash) and the model version's ledger anchor.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from provlink.governance.evidence.bundle import (
     read_members,
     sha256,
 )
+from provlink.governance.trace import MODELS_PREFIX
 
 
 @dataclass(slots=True)
@@ -69,6 +72,7 @@ def verify_bundle(data: bytes, *, public_key: Ed25519PublicKey | None = None,
     if manifest is None:
         return report
     _subjects(report, members, artifacts_dir)
+    _lineage_manifest(report, members, predicate)
     _ledger(report, members, public_key)
     return report
 
@@ -153,6 +157,63 @@ def _subjects(report: VerifyReport, members: Mapping[str, bytes],
     wrong = sorted(p for p in set(subjects) | set(actual) if subjects.get(p) != actual.get(p))
     report.add("subjects", not wrong, "model files match the subjects" if not wrong else
                "model files differ from the subjects: " + ", ".join(wrong[:10]))
+
+
+def _lineage_manifest(report: VerifyReport, members: Mapping[str, bytes],
+                      predicate: Mapping[str, Any]) -> None:
+    """The subjects are the files the registering event recorded, with the same SHA-256
+    (a file recorded only as a fingerprint, being above the digest size bound, is named
+    but cannot be compared)."""
+    model = predicate.get("model") or {}
+    dataset = f"{MODELS_PREFIX}{model.get('name')}/{model.get('version')}"
+    recorded = registered_manifest(members, str(model.get("namespace")), dataset)
+    if recorded is None:
+        report.add("lineage manifest", False, f"no event in the bundle records the artifact "
+                   f"manifest of {model.get('uri')} (its mlflow_model_version facet has no "
+                   "artifactManifest)")
+        return
+    exact, fingerprinted = {}, []
+    for item in recorded.get("files") or []:
+        digest = item.get("digest") or {}
+        if "sha256" in digest:
+            exact[str(item.get("name"))] = digest["sha256"]
+        else:
+            fingerprinted.append(str(item.get("name")))
+    subjects = {s["name"]: s["digest"].get("sha256") for s in report.subjects}
+    problems = [f"{name} is not in the recorded manifest" for name in sorted(
+        set(subjects) - set(exact) - set(fingerprinted))]
+    problems += [f"{name} is recorded but not a subject" for name in sorted(
+        set(exact) | set(fingerprinted)) if name not in subjects]
+    problems += [f"{name} differs from the recorded SHA-256" for name in sorted(exact)
+                 if name in subjects and subjects[name] != exact[name]]
+    if problems:
+        report.add("lineage manifest", False, "the subjects disagree with the manifest the "
+                   "registering event recorded: " + "; ".join(problems[:10])
+                   + (f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""))
+        return
+    note = (f"; {len(fingerprinted)} recorded as a fingerprint only, not compared: "
+            + ", ".join(fingerprinted[:5]) if fingerprinted else "")
+    report.add("lineage manifest", True, f"{len(exact)} subjects match the artifact manifest "
+               f"the registering event recorded{note}")
+
+
+def registered_manifest(members: Mapping[str, bytes], namespace: str,
+                        dataset: str) -> Mapping[str, Any] | None:
+    """The ``artifactManifest`` of the model version dataset in the last event of
+    ``events.jsonl`` that carries one (the registering run's terminal event)."""
+    found = None
+    for line in members.get("events.jsonl", b"").decode().splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:
+            continue  # the ledger check names a broken line
+        for output in event.get("outputs") or []:
+            if (output.get("namespace"), output.get("name")) != (namespace, dataset):
+                continue
+            facet = (output.get("facets") or {}).get("mlflow_model_version") or {}
+            if isinstance(facet.get("artifactManifest"), dict):
+                found = facet["artifactManifest"]
+    return found
 
 
 def _ledger(report: VerifyReport, members: Mapping[str, bytes],
