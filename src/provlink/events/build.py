@@ -65,7 +65,8 @@ def to_event(record: CaptureRecord) -> dict[str, Any]:
     out = Serde.to_dict(event)
     # the record's own facets win over ours of the same name
     _merge(out["run"].setdefault("facets", {}), _process_run_facets(record))
-    _merge(out["job"].setdefault("facets", {}), _static(("job", record.kind, record.code),
+    owner = record.actor.owner if record.actor is not None else None
+    _merge(out["job"].setdefault("facets", {}), _static(("job", record.kind, record.code, owner),
                                                         lambda: _job_facets(record)))
     return out
 
