@@ -108,7 +108,9 @@ def test_the_trace_reaches_the_raw_file_with_its_content_digest(demo) -> None:
     assert "parameters: config.c=0.5," in trace
 
 
-def test_the_diff_names_the_fixed_file_its_rebuilt_features_and_c_only(demo, tmp_path) -> None:
+def test_the_diff_names_exactly_the_fixed_file_and_c(demo, tmp_path) -> None:
+    """The two causes, and apart from them what follows: the features rebuilt by the
+    unchanged featurize job, and the accuracy metric."""
     sys.path.insert(0, str(REPO / "example_pipelines"))
     import pipeline_steps
 
@@ -116,17 +118,20 @@ def test_the_diff_names_the_fixed_file_its_rebuilt_features_and_c_only(demo, tmp
     data = root / "dagster-data"
     original = pipeline_steps.write_raw(pipeline_steps.Paths(root=tmp_path))
     diff = _sections(out)["what changed between the two versions"].splitlines()
-    assert diff[0].strip() == (f"models:/{MODEL}/1 → models:/{MODEL}/2: 5 change(s) upstream")
-    changes = {}
-    for line in filter(str.strip, diff[1:]):
-        what, _, values = line.strip().partition(": ")
-        changes[what] = values
+    assert diff[0].strip() == (f"models:/{MODEL}/1 → models:/{MODEL}/2: 2 change(s) upstream")
+    split = [i for i, line in enumerate(diff) if "following from those" in line]
+    assert len(split) == 1, diff
+    causes, derived = {}, {}
+    for i, line in enumerate(diff[1:], start=1):
+        if line.strip() and i != split[0]:
+            what, _, values = line.strip().partition(": ")
+            (causes if i < split[0] else derived)[what] = values
     raw, features = data / "raw" / "wine.csv", data / "features" / "wine_features.parquet"
-    assert changes.pop(f"dataset file {raw}") == f"{_sha256(original)} → {_sha256(raw)}"
-    assert changes.pop(f"dataset file {features}").endswith(f"→ {_sha256(features)}")
-    assert changes.pop("parameter config.c (run)") == "1.0 → 0.5  [default/wine_model]"
-    assert changes.pop("mlflow param C") == "1.0 → 0.5  [default/wine_model]"
-    assert list(changes) == ["mlflow metric accuracy"]  # a result, not an input
+    assert causes == {
+        f"dataset file {raw}": f"{_sha256(original)} → {_sha256(raw)}",
+        "parameter config.c (run and mlflow)": "1.0 → 0.5  [default/wine_model]"}
+    assert derived.pop(f"dataset file {features}").endswith(f"→ {_sha256(features)}")
+    assert list(derived) == ["mlflow metric accuracy"]  # a result, not an input
 
 
 def test_impact_history_evidence_and_verify(demo) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 from provlink.cli.governance import _api, _witness
 from provlink.errors import LineageQueryError
 from provlink.governance.coverage import CoverageReport, coverage
-from provlink.governance.diff import DiffReport, diff_traces
+from provlink.governance.diff import Change, DiffReport, diff_traces
 from provlink.governance.gate import GateResult, Policy, gate, ledger_evidence
 from provlink.governance.impact import ImpactReport, impact
 from provlink.governance.registry_view import MlflowRegistry, NoRegistry, RegistryView
@@ -163,13 +163,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def render_diff(report: DiffReport) -> Iterator[str]:
-    yield f"{report.model_a} → {report.model_b}: {len(report.changes)} change(s) upstream"
-    for c in report.changes:
-        where = f"  [{c.job}]" if c.job else ""
-        label = {"dataset": f"dataset {c.namespace} {c.key}",
-                 "parameter": f"parameter {c.key} ({' and '.join(c.sources)})"}.get(
-                     c.kind, f"{c.kind.replace('_', ' ')} {c.key}")
-        yield f"  {label}: {c.before} → {c.after}{where}"
+    yield f"{report.model_a} → {report.model_b}: {len(report.causes)} change(s) upstream"
+    yield from (_change_line(c) for c in report.causes)
+    if report.derived:
+        yield "  following from those (rebuilt by unchanged jobs, and results):"
+        yield from ("  " + _change_line(c) for c in report.derived)
+
+
+def _change_line(c: Change) -> str:
+    where = f"  [{c.job}]" if c.job else ""
+    label = {"dataset": f"dataset {c.namespace} {c.key}",
+             "parameter": f"parameter {c.key} ({' and '.join(c.sources)})"}.get(
+                 c.kind, f"{c.kind.replace('_', ' ')} {c.key}")
+    return f"  {label}: {c.before} → {c.after}{where}"
 
 
 # -- coverage ------------------------------------------------------------------------------

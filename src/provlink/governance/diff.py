@@ -4,7 +4,13 @@ Both versions are traced (:func:`provlink.governance.trace.trace`); upstream nod
 matched by identity — datasets by namespace and name, runs by job — and compared field by
 field: dataset content digests, code commit and dirty flag, run parameters, package
 versions, MLflow params and metrics. A run parameter that MLflow also logged with the same
-change is one change (``sources`` names both), so a changed ``C`` is reported once.
+change is one change (``sources`` names both), so a changed ``C`` is reported once, also when
+the orchestrator names it by its config path (Dagster's ``config.c`` for MLflow's ``C``: the
+last dotted part, case aside, with the same values on both sides).
+
+Causes and consequences: a dataset whose content changed only because the job that wrote it
+read a changed input (its code, parameters and packages unchanged), and a changed metric,
+are ``derived``: they follow from the other changes, which are the causes a reader looks for.
 
 Example::
 
@@ -32,6 +38,7 @@ class Change:
     job: str | None = None  # namespace/name of the run it belongs to
     namespace: str | None = None  # datasets only
     sources: tuple[str, ...] = ()  # parameter: ("run",), ("mlflow",) or both
+    derived: bool = False  # follows from the other changes (see the module docstring)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,21 +47,55 @@ class DiffReport:
     model_b: str
     changes: tuple[Change, ...]
 
+    @property
+    def causes(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if not c.derived)
+
+    @property
+    def derived(self) -> tuple[Change, ...]:
+        return tuple(c for c in self.changes if c.derived)
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 def diff_traces(a: Trace, b: Trace) -> DiffReport:
     """Every upstream difference between ``a`` and ``b`` (the two model nodes excepted)."""
-    changes = [*_datasets(a, b)]
+    datasets = list(_datasets(a, b))
     runs_a, runs_b = _by_job(a.runs), _by_job(b.runs)
+    changes: list[Change] = []
     for job in sorted(set(runs_a) | set(runs_b)):
         ra, rb = runs_a.get(job), runs_b.get(job)
         changes.extend(_code(job, ra, rb))
         changes.extend(_parameters(job, ra, rb))
         changes.extend(_packages(job, ra, rb))
         changes.extend(_mlflow(job, ra, rb, "metrics", "mlflow_metric"))
-    return DiffReport(model_a=a.model, model_b=b.model, changes=tuple(changes))
+    changed_jobs = {c.job for c in changes if c.kind != "mlflow_metric"}
+    return DiffReport(model_a=a.model, model_b=b.model,
+                      changes=(*_mark_derived(datasets, b, runs_a, changed_jobs), *changes))
+
+
+def _mark_derived(datasets: list[Change], b: Trace, runs_a: Mapping[str, TracedRun],
+                  changed_jobs: set[str | None]) -> list[Change]:
+    """Mark the dataset changes an unchanged job made from changed inputs (to a fixpoint:
+    a chain of rebuilt datasets is derived all the way down)."""
+    runs = {r.run_id: r for r in b.runs}
+    writer = {(d.namespace, d.name): runs.get(d.produced_by or "") for d in b.datasets}
+    changed = {(c.namespace or "", c.key) for c in datasets}
+    derived: set[tuple[str, str]] = set()
+    grew = True
+    while grew:
+        grew = False
+        for key in changed - derived:
+            run = writer.get(key)
+            job = f"{run.job_namespace}/{run.job_name}" if run else None
+            if run is None or job in changed_jobs or job not in runs_a:
+                continue
+            if any(i in changed for i in run.inputs):
+                derived.add(key)
+                grew = True
+    return [Change(**{**asdict(c), "derived": (c.namespace or "", c.key) in derived})
+            for c in datasets]
 
 
 def _datasets(a: Trace, b: Trace) -> Iterable[Change]:
@@ -93,6 +134,10 @@ def _code(job: str, a: TracedRun | None, b: TracedRun | None) -> Iterable[Change
 def _parameters(job: str, a: TracedRun | None, b: TracedRun | None) -> Iterable[Change]:
     pa, pb = (dict(r.parameters) if r else {} for r in (a, b))
     ma, mb = (_mlflow_values(r, "params") if r else {} for r in (a, b))
+    for run_key, mlflow_key in _same_parameter(pa, pb, ma, mb):
+        for values in (ma, mb):
+            if mlflow_key in values:
+                values[run_key] = values.pop(mlflow_key)
     for key in sorted(set(pa) | set(pb) | set(ma) | set(mb)):
         run_changed = pa.get(key) != pb.get(key)
         mlflow_changed = ma.get(key) != mb.get(key)
@@ -109,12 +154,30 @@ def _parameters(job: str, a: TracedRun | None, b: TracedRun | None) -> Iterable[
                          after=mb.get(key), sources=("mlflow",))
 
 
+def _same_parameter(pa: Mapping[str, Any], pb: Mapping[str, Any], ma: Mapping[str, Any],
+                    mb: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(run key, MLflow key) pairs naming one parameter: the run's config path ends in the
+    MLflow name (case aside) and both sides hold the same values on both versions."""
+    pairs = []
+    for mlflow_key in set(ma) | set(mb):
+        if mlflow_key in pa or mlflow_key in pb:
+            continue
+        for run_key in sorted(set(pa) | set(pb)):
+            if run_key.rsplit(".", 1)[-1].lower() == mlflow_key.lower() and all(
+                    str(p.get(run_key)) == str(m.get(mlflow_key))
+                    for p, m in ((pa, ma), (pb, mb))):
+                pairs.append((run_key, mlflow_key))
+                break
+    return pairs
+
+
 def _mlflow(job: str, a: TracedRun | None, b: TracedRun | None, field: str,
             kind: str) -> Iterable[Change]:
     va, vb = (_mlflow_values(r, field) if r else {} for r in (a, b))
     for key in sorted(set(va) | set(vb)):
         if va.get(key) != vb.get(key):
-            yield Change(kind=kind, job=job, key=key, before=va.get(key), after=vb.get(key))
+            yield Change(kind=kind, job=job, key=key, before=va.get(key), after=vb.get(key),
+                         derived=kind == "mlflow_metric")  # a result, not a cause
 
 
 def _mlflow_values(run: TracedRun, field: str) -> dict[str, Any]:
