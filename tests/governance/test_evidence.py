@@ -206,11 +206,15 @@ def test_the_bundle_carries_the_versions_promotion_history(deployment: Deploymen
 
 
 def test_a_model_file_changed_after_registration_is_named(deployment: Deployment,
-                                                          tmp_path: Path) -> None:
+                                                          tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
     """The registry's copy of version 1 loses a byte after its lineage event recorded the
     files: the bundle's subjects (the files now) disagree with the recorded manifest."""
     from provlink.governance.registry_view import MlflowRegistry
 
+    # models:/ URIs resolve against the registry URI, which follows MLFLOW_TRACKING_URI
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", deployment.tracking_uri)
     directory = Path(str(MlflowRegistry(deployment.tracking_uri).artifact_dir(MODEL, "1")))
     assert deployment.home.parent in directory.resolve().parents  # the store's own files
     target = directory / "requirements.txt"
