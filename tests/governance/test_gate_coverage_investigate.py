@@ -26,7 +26,11 @@ def test_coverage_reports_the_unlineaged_step(deployment: Deployment) -> None:
     assert all(models[f"models:/{MODEL}/{v}"]["traceable"] for v in "123")
     assert report["figures"]["traceability"] == 0.75
     assert report["figures"]["runsWithStartAndTerminal"] == 1.0
+    # the ledger is there and holds no unauthorized move (the @champion move was made
+    # outside provlink and not synced): a known zero, not "unknown"
+    assert report["figures"]["unauthorizedRegistryChanges"] == 0
     code, text = deployment.cli("coverage")
+    assert "unauthorized registry changes: 0 recorded" in text
     assert "kat_gaps/clean  (1 runs): 1 without inputs" in text
 
 

@@ -103,6 +103,9 @@ def test_sync_records_what_changed_elsewhere_and_approval_authorizes_it(
         ("champion", "2", None, None), ("champion", None, "3", "approval by alice")]
     assert main(["history", "models:/churn"]) == 0
     assert "3 unauthorized change(s)" in capsys.readouterr().out
+    # what `provlink coverage` counts: every model's unauthorized moves in the ledger
+    assert [(m.model, m.alias, m.version) for m in log.unauthorized(ledger)] == [
+        ("churn", "champion", "2"), ("churn", "challenger", "1"), ("churn", "champion", None)]
 
 
 def provlink_runtime() -> Runtime:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from provlink.cli.config import load_config
 from provlink.cli.governance import _api, _witness
 from provlink.errors import LineageQueryError
 from provlink.governance.coverage import CoverageReport, coverage
@@ -183,12 +184,26 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     from provlink.cli.progress import Progress
 
     with Progress("reading events") as bar:
-        report = coverage(_api(args), progress=bar.update, witness=_witness(args))
+        report = coverage(_api(args), progress=bar.update, witness=_witness(args),
+                          unauthorized=_unauthorized_moves())
     if args.json:
         _print_json(report.as_dict())
     else:
         print("\n".join(render_coverage(report)))
     return 0
+
+
+def _unauthorized_moves() -> list[dict[str, Any]] | None:
+    """The unauthorized alias moves the local (or fleet) ledger recorded; None without one
+    (coverage then says "unknown" rather than zero)."""
+    from provlink.delivery.spool_open import configured_spool, spool_exists
+    from provlink.governance import registry_log
+    from provlink.governance.log import Ledger
+
+    config = load_config()
+    if not spool_exists(config):
+        return None
+    return [m.as_dict() for m in registry_log.unauthorized(Ledger(configured_spool(config)))]
 
 
 def _pct(value: float | None) -> str:
@@ -208,10 +223,14 @@ def render_coverage(report: CoverageReport) -> Iterator[str]:
     yield (f"ledger checkpoint   {_pct(figures['eventsWithLedgerCheckpoint'])}  witnessed "
            f"{_pct(figures['eventsWithWitnessedCheckpoint'])}")
     changes = report.unauthorized_changes
-    yield ("unauthorized registry changes: " + ("unknown (no promotion history recorded)"
-                                                if changes is None else str(len(changes))))
+    yield ("unauthorized registry changes: " + (
+        "unknown (no ledger here to read the promotion history from)" if changes is None
+        else f"{len(changes)} recorded (`provlink registry sync` records moves made outside "
+             "provlink; `provlink history MODEL` lists them)"))
     for change in changes or ():
-        yield f"  {change}"
+        yield (f"  {change.get('model')}@{change.get('alias')}: {change.get('previous') or '-'}"
+               f" → {change.get('version') or '(deleted)'} by {change.get('actor') or '?'} "
+               f"({change.get('source')})")
     if report.gaps:
         yield "gaps by job, worst first:"
     for gap in report.gaps:

@@ -182,6 +182,12 @@ def history(ledger: Ledger, model: str) -> list[Promotion]:
     return moves
 
 
+def unauthorized(ledger: Ledger) -> list[Promotion]:
+    """Every alias move of every model in the ledger that nothing authorized."""
+    models = sorted({a.model for a in actions(ledger)})
+    return [m for model in models for m in history(ledger, model) if not m.authorized]
+
+
 def version_history(ledger: Ledger, model: str, version: str) -> list[Promotion]:
     """The alias moves of ``model`` onto or off ``version`` (``previous`` or ``version`` is
     it), oldest first, judged as in :func:`history`."""
