@@ -213,8 +213,8 @@ def test_a_model_file_changed_after_registration_is_named(deployment: Deployment
     files: the bundle's subjects (the files now) disagree with the recorded manifest."""
     from provlink.governance.registry_view import MlflowRegistry
 
-    # models:/ URIs resolve against the registry URI, which follows MLFLOW_TRACKING_URI
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", deployment.tracking_uri)
+    # no MLFLOW_TRACKING_URI: the registry given is the one asked
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     directory = Path(str(MlflowRegistry(deployment.tracking_uri).artifact_dir(MODEL, "1")))
     assert deployment.home.parent in directory.resolve().parents  # the store's own files
     target = directory / "requirements.txt"

@@ -101,5 +101,7 @@ class MlflowRegistry:
         found = self.model_version(name, version)
         if not found:
             return None
-        return str(download_artifacts(artifact_uri=f"models:/{name}/{version}",
-                                      tracking_uri=self.tracking_uri))
+        # the version's own artifact location, asked of this registry: a ``models:/`` URI
+        # would be resolved against MLflow's default registry, not ``tracking_uri``
+        location = self._client.get_model_version_download_uri(name, version)
+        return str(download_artifacts(artifact_uri=location, tracking_uri=self.tracking_uri))
