@@ -8,7 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from provlink.delivery.spool import Spool
+from provlink.governance import registry_log
 from provlink.governance.gate import Policy, PolicyError
+from provlink.governance.log import Ledger
 from tests.governance.conftest import Deployment
 from tests.governance.pipelines import GAPS_MODEL, MODEL
 
@@ -26,11 +29,15 @@ def test_coverage_reports_the_unlineaged_step(deployment: Deployment) -> None:
     assert all(models[f"models:/{MODEL}/{v}"]["traceable"] for v in "123")
     assert report["figures"]["traceability"] == 0.75
     assert report["figures"]["runsWithStartAndTerminal"] == 1.0
-    # the ledger is there and holds no unauthorized move (the @champion move was made
-    # outside provlink and not synced): a known zero, not "unknown"
-    assert report["figures"]["unauthorizedRegistryChanges"] == 0
+    # the ledger is there: a known count (not "unknown"), the moves its history judges
+    # unauthorized (the @champion move made outside provlink counts once a test synced it)
+    ledger = Ledger(Spool(deployment.home / "spool.db"))
+    unauthorized = sum(not move.authorized for model in (MODEL, GAPS_MODEL)
+                       for move in registry_log.history(ledger, model))
+    assert report["figures"]["unauthorizedRegistryChanges"] == unauthorized
+    assert len(report["unauthorized_changes"]) == unauthorized
     code, text = deployment.cli("coverage")
-    assert "unauthorized registry changes: 0 recorded" in text
+    assert f"unauthorized registry changes: {unauthorized} recorded" in text
     assert "kat_gaps/clean  (1 runs): 1 without inputs" in text
 
 
