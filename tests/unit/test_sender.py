@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+
+import pytest
 
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
@@ -277,3 +280,24 @@ def test_last_error_goes_through_the_spools_one_error_filter(tmp_path: Path) -> 
     errors = [e.last_error or "" for e in spool.entries()]
     assert errors[0] == "401 bad password ***"
     assert "hunter2" not in errors[1] and len(errors[1]) == 4000
+
+
+def test_a_failing_targets_traceback_is_logged_with_its_secrets_masked(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A delivery error quotes what it was sending to; task logs are shipped off the host."""
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+
+    class Leaky(ScriptedTarget):
+        def deliver(self, payloads: list[str]) -> list[Outcome]:
+            raise ConnectionError(f"https://{token}@lineage.example.com/api/v1/lineage: "
+                                  "connection reset (password=Hunter2-Secret)")
+
+    spool = Spool(tmp_path / "spool.db")
+    sender = Sender(spool, Leaky, backoff_initial=0.0, backoff_max=0.0, max_attempts=1)
+    spool.append(ev("r", 0))
+    with caplog.at_level(logging.WARNING, logger="provlink"):
+        sender.drain_once()
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "failed delivering" in logged and "ConnectionError" in logged  # still useful
+    assert token not in logged and "Hunter2-Secret" not in logged
+    assert all(r.exc_info is None for r in caplog.records)  # no unmasked copy beside it

@@ -22,6 +22,7 @@ import logging
 import random
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -30,6 +31,7 @@ from provlink.delivery.outcome import Outcome
 from provlink.delivery.spool import Spool, default_owner
 from provlink.delivery.targets import Target
 from provlink.errors import ProvlinkError
+from provlink.events.redact import scrub_text
 
 if TYPE_CHECKING:
     from provlink.config import ProvlinkConfig
@@ -106,7 +108,7 @@ class Sender:
                 self._note_failure()
                 progressed = False
             except Exception:  # the sender must outlive any failure
-                log.warning("provlink sender failed; will retry", exc_info=True)
+                log.warning("provlink sender failed; will retry\n%s", _scrubbed_traceback())
                 self._note_failure()
                 progressed = False
             if not progressed:
@@ -136,7 +138,7 @@ class Sender:
         try:
             outcomes = target.deliver([payload for _, payload in batch])
         except Exception as exc:  # a target bug must not wedge the spool
-            log.warning("provlink: %s failed delivering", target.kind, exc_info=True)
+            log.warning("provlink: %s failed delivering\n%s", target.kind, _scrubbed_traceback())
             outcomes = [Outcome(ok=False, error=f"{target.kind}: {type(exc).__name__}: {exc}")]
         return self._settle(batch, outcomes, target.kind)
 
@@ -226,7 +228,7 @@ class Sender:
             try:
                 progressed = self.drain_once()
             except ProvlinkError:
-                log.warning("provlink flush failed", exc_info=True)
+                log.warning("provlink flush failed\n%s", _scrubbed_traceback())
                 return False
             if self.backing_off:
                 return False
@@ -248,3 +250,9 @@ class Sender:
             self._target.close(1.0)
             self._target = None
         return done
+
+
+def _scrubbed_traceback() -> str:
+    """The exception being handled, its secrets masked: a delivery error quotes URLs and
+    server answers (a token in a URL, a password in a DSN), and task logs are shipped."""
+    return scrub_text(traceback.format_exc()).rstrip()
