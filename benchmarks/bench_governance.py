@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 import tempfile
 import time
 import uuid
@@ -29,8 +30,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from provlink.server.store import open_store
-from tests.server.support import LiveServer
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's tests/
+
+from provlink.server.store import open_store  # noqa: E402
+from tests.server.support import LiveServer  # noqa: E402
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 PRODUCER = "https://github.com/provlink/provlink/benchmarks"
@@ -110,6 +113,7 @@ def main() -> None:
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from provlink.config import ProvlinkConfig
     from provlink.delivery.spool import Spool
     from provlink.governance.coverage import all_events, coverage
     from provlink.governance.evidence.bundle import build, spool_ledger
@@ -150,7 +154,8 @@ def main() -> None:
 
                 size.append(len(build(api, namespace="mlflow", name="bench", version="1",
                                       registry=NoRegistry(), key=key, artifacts_dir=artifacts,
-                                      ledger=spool_ledger(root / "spool.db"), progress=mark)))
+                                      ledger=spool_ledger(ProvlinkConfig.load(home=str(root))),
+                                      progress=mark)))
 
             bundle = timed(evidence)
             print("evidence stages (s since start):",

@@ -69,6 +69,25 @@ def test_gate_passes_with_a_policy_the_model_meets(deployment: Deployment,
     assert code == 1 and {f["requirement"] for f in unmet} == {"lineage"}
 
 
+def test_an_approval_recorded_with_provlink_approve_meets_require_approval(
+        deployment: Deployment, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yml"
+    policy.write_text("require_clean_code: false\nrequire_ledger: false\n"
+                      "require_witness: false\nrequire_approval: true\n")
+    code, out = deployment.cli("gate", f"models:/{MODEL}/1", "--policy", str(policy))
+    assert code == 1 and "UNMET approval: no recorded approval" in out
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROVLINK_HOME", str(deployment.home))
+        from provlink.cli.main import main
+
+        assert main(["approve", f"models:/{MODEL}/1", "--alias", "gate-test",
+                     "--by", "carol"]) == 0
+    code, out = deployment.cli("gate", f"models:/{MODEL}/1", "--policy", str(policy))
+    assert code == 0 and out.startswith(f"models:/{MODEL}/1: PASS"), out
+    code, out = deployment.cli("gate", f"models:/{MODEL}/2", "--policy", str(policy))
+    assert code == 1, "an approval of version 1 does not approve version 2"
+
+
 def test_a_policy_with_an_unknown_setting_is_refused() -> None:
     with pytest.raises(PolicyError, match="require_witnes"):
         Policy.from_dict({"require_witnes": True})

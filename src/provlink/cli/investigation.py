@@ -18,7 +18,13 @@ from provlink.cli.governance import _api, _witness
 from provlink.errors import LineageQueryError
 from provlink.governance.coverage import CoverageReport, coverage
 from provlink.governance.diff import Change, DiffReport, diff_traces
-from provlink.governance.gate import GateResult, Policy, gate, ledger_evidence
+from provlink.governance.gate import (
+    GateResult,
+    Policy,
+    gate,
+    ledger_approvals,
+    ledger_evidence,
+)
 from provlink.governance.impact import ImpactReport, impact
 from provlink.governance.registry_view import MlflowRegistry, NoRegistry, RegistryView
 from provlink.governance.trace import Trace, dataset_identity, parse_model_uri, trace
@@ -250,8 +256,10 @@ def cmd_gate(args: argparse.Namespace) -> int:
     policy = Policy.load(args.policy)
     registry = registry_of(args)
     result, record = traced(args, args.model, registry)
+    name, version, _ = parse_model_uri(result.model)
     outcome = gate(result, policy, model_version=record,
-                   ledger=ledger_evidence(result.model, record, witness=_witness(args)))
+                   ledger=ledger_evidence(result.model, record, witness=_witness(args)),
+                   approvals=ledger_approvals(name, version or ""))
     if args.json:
         _print_json(outcome.as_dict())
     else:

@@ -241,6 +241,23 @@ def _approval(model_version: Mapping[str, Any] | None, approvals: list[Mapping[s
                           f"{policy.approval_tags[0]} or record a promotion approval)")
 
 
+def ledger_approvals(name: str, version: str) -> list[dict[str, Any]]:
+    """The approvals ``provlink approve`` recorded in the configured ledger for this version
+    (none when there is no ledger here)."""
+    from provlink.config import ProvlinkConfig
+    from provlink.delivery.spool_open import configured_spool, spool_exists
+    from provlink.governance import registry_log
+    from provlink.governance.log import Ledger
+
+    config = ProvlinkConfig.load()
+    if not spool_exists(config):
+        return []
+    ledger = Ledger(configured_spool(config))
+    return [{"actor": a.actor, "alias": a.alias, "note": a.value, "time_ms": a.time_ms}
+            for a in registry_log.actions(ledger, name)
+            if a.action == registry_log.APPROVAL and a.version == version]
+
+
 def ledger_evidence(model: str, record: Mapping[str, Any] | None, *,
                     witness: WitnessClient | None = None) -> LedgerEvidence:
     """The local ledger verified (entries, tree, signatures), the model version's registry
@@ -330,4 +347,4 @@ def gate_model(model: str, *, lineage_url: str | None = None, tracking_uri: str 
                    version=version, registry_tags=dict((record or {}).get("tags") or {}))
     witness = witness_client(config, api.base_url)
     return gate(result, rules, ledger=ledger_evidence(result.model, record, witness=witness),
-                model_version=record)
+                model_version=record, approvals=ledger_approvals(name, version))
