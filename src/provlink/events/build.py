@@ -34,7 +34,6 @@ from openlineage.client.facet_v2 import (
 from openlineage.client.serde import Serde
 
 from provlink._version import PRODUCER, __version__
-from provlink.events import _compat
 from provlink.events import facets as custom
 from provlink.events.model import (
     Actor,
@@ -108,11 +107,8 @@ def _process_run_facets(record: CaptureRecord) -> dict[str, Any]:
 
 
 def _ours(facets: dict[str, Any]) -> dict[str, Any]:
-    """Facets we built name provlink as their producer. Set on each one explicitly: the
-    default is a process-wide global that other integrations (the Airflow provider) change."""
-    for facet in facets.values():
-        _compat.set_producer(facet, PRODUCER)
-    return facets
+    """Every facet of ``facets`` named as provlink's (:func:`provlink.events.facets.ours`)."""
+    return {name: custom.ours(facet) for name, facet in facets.items()}
 
 
 def _iso(moment: datetime) -> str:
