@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int, default=None, help="per mode and round")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--only", default="", help="comma-separated substrings of mode names")
     args = parser.parse_args()
     n = args.events or (200 if args.quick else 1000)
     rounds = args.rounds or (1 if args.quick else 3)
@@ -171,9 +172,13 @@ def main() -> None:
                     lambda: TransportTarget(http_transport(slow_url), concurrency=1), slow.pid),
                 "marquez_2ms_per_event_parallel_8": (
                     lambda: TransportTarget(http_transport(slow_url), concurrency=8), slow.pid),
+                "marquez_2ms_per_event_parallel_16": (
+                    lambda: TransportTarget(http_transport(slow_url), concurrency=16), slow.pid),
                 "batch_provlink_serve": (
                     lambda: TransportTarget(http_transport(serve_url)), serve.pid),
             }
+            wanted = [w for w in args.only.split(",") if w]
+            modes = {k: v for k, v in modes.items() if not wanted or any(w in k for w in wanted)}
             for r in range(rounds):
                 for name, (factory, pid) in modes.items():
                     runs.setdefault(name, []).append(
@@ -188,8 +193,9 @@ def main() -> None:
         print(f"{name:<30} {figures['events_per_s']:8,.0f} ev/s   "
               f"server busy {figures['server_busy']:4.0%}   "
               f"sender process busy {figures['client_busy']:4.0%}   rounds: {each}")
-    base = results["per_event_serial"]["events_per_s"]
-    print(f"ratios to per-event serial ({base:,.0f} ev/s), {n} events x {rounds} rounds each:")
+    base_name = "per_event_serial" if "per_event_serial" in results else next(iter(results))
+    base = results[base_name]["events_per_s"]
+    print(f"ratios to {base_name} ({base:,.0f} ev/s), {n} events x {rounds} rounds each:")
     for name, figures in results.items():
         print(f"  {name:<30} {figures['events_per_s'] / base:5.2f}x")
     out = Path(__file__).parent / "results"

@@ -4,6 +4,7 @@ a real HTTP server records arrival order; every run's events arrive in spool ord
 from __future__ import annotations
 
 import json
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from provlink.config import ProvlinkConfig
 from provlink.delivery.runtime import Runtime, set_runtime
-from tests.integration.test_delivery_poison import MarquezLike, event, isolate
+from tests.integration.test_delivery_poison import MarquezLike, event, isolate, wait_for
 
 ORDER = ("START", "RUNNING", "COMPLETE")
 
@@ -102,3 +103,85 @@ def test_a_process_that_just_exits_drains_in_parallel_mode(tmp_path: Path,
     assert "failed delivering" not in done.stderr
     assert len(server.arrived) == 20
     assert (home / "spool.db").exists()
+
+
+
+def slow_and_fast(slow: int = 8) -> list[dict[str, Any]]:
+    """One DAG run whose tasks the endpoint is slow on (one lane), interleaved with quick
+    one-event runs: in batches of 4, each batch holds two of each."""
+    dag_run = "01932b6a-0000-7000-8000-000000000001"
+    parent = {"run": {"runId": dag_run}, "job": {"namespace": "poison-tests", "name": "slow"}}
+    out: list[dict[str, Any]] = []
+    for i in range(slow):
+        child = event(f"slow.task_{i}", 100 + i, "COMPLETE")
+        child["run"]["facets"] = {"parent": {**parent, "root": parent}}
+        out += [child, event(f"fast_{i}", 200 + i, "COMPLETE")]
+    return out
+
+
+def send_all(server: MarquezLike, monkeypatch: pytest.MonkeyPatch,
+             events: list[dict[str, Any]]) -> None:
+    """Spool ``events`` as a backlog; the sender drains it in batches of 4 over 4 lanes."""
+    monkeypatch.setenv("OPENLINEAGE_URL", server.url)
+    monkeypatch.setenv("PROVLINK_DELIVERY_CONCURRENCY", "4")
+    monkeypatch.setenv("PROVLINK_SENDER_BATCH_SIZE", "4")
+    runtime = Runtime(ProvlinkConfig.load())
+    set_runtime(runtime)
+    try:
+        for e in events:
+            runtime.emitter.spool.append(e)
+        runtime.emitter.sender.start()  # the backlog, as after an outage
+        assert wait_for(lambda: runtime.emitter.spool.status().pending == 0)
+    finally:
+        runtime.close(2.0)
+        set_runtime(None)
+        server.stop()
+
+
+def test_a_run_spanning_batches_keeps_its_order_while_later_batches_flow(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sender hands over batch k+1 while batch k's slow run is still sending: quick runs
+    of later batches overtake it, and the slow run's events still arrive in spool order."""
+    isolate(tmp_path, monkeypatch)
+
+    def answer(e: dict[str, Any]) -> int:
+        if e["job"]["name"].startswith("slow"):
+            time.sleep(0.03)  # the backend is slow on this run
+        return 201
+
+    server = MarquezLike(answer)
+    events = slow_and_fast()
+    send_all(server, monkeypatch, events)
+    names = [e["job"]["name"] for e in server.arrived]
+    assert sorted(names) == sorted(e["job"]["name"] for e in events)  # each exactly once
+    assert [n for n in names if n.startswith("slow")] == [f"slow.task_{i}" for i in range(8)]
+    batch_of = {e["job"]["name"]: i // 4 for i, e in enumerate(events)}
+    # batches overlapped: a quick run of a later batch arrived before a slow event of an
+    # earlier one (batch by batch, slow.task_1 would arrive before fast_2)
+    assert any(batch_of[later] > batch_of[earlier]
+               for k, later in enumerate(names) for earlier in names[k + 1:])
+
+
+def test_a_run_that_fails_mid_batch_is_retried_in_order_across_batches(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """slow.task_3 fails once (500): nothing after it in its run is tried before its retry
+    succeeds, though that run's later events sit in batches already handed over."""
+    isolate(tmp_path, monkeypatch)
+    failed: list[str] = []
+
+    def answer(e: dict[str, Any]) -> int:
+        name = e["job"]["name"]
+        if name.startswith("slow"):
+            time.sleep(0.01)
+            if name == "slow.task_3" and not failed:
+                failed.append(name)
+                return 500
+        return 201
+
+    server = MarquezLike(answer)
+    events = slow_and_fast()
+    send_all(server, monkeypatch, events)
+    tries = [int(n.rsplit("_", 1)[1]) for n in server.tries if n.startswith("slow")]
+    assert tries == sorted(tries) and tries.count(3) == 2 and len(tries) == 9
+    names = [e["job"]["name"] for e in server.arrived]
+    assert sorted(names) == sorted(e["job"]["name"] for e in events)

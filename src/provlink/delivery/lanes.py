@@ -7,14 +7,21 @@ are sent one at a time; a lane stops at its first failure that is not a permanen
 and everything after it in that lane is *held* (not attempted) so it is retried, in order,
 with it. Once one event finds the backend unreachable, no lane starts another send: there
 is no point waiting on N timeouts for one outage.
+
+A :class:`LaneStream` keeps its lanes across batches, so the sender can hand it the next
+batch while the last one's slowest lanes finish: a lane's events of batch k+1 queue behind
+its events of batch k (same thread, in order), and a lane that failed in batch k holds
+its events of every later batch of the stream. Threads pick up whichever lane is next,
+so none idles while any lane has work.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections import deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from provlink.delivery.outcome import HELD, Outcome
@@ -39,46 +46,118 @@ def _get(value: Any, key: str) -> Any:
     return value.get(key) if isinstance(value, dict) else None
 
 
-def group(payloads: list[str]) -> list[list[int]]:
+def group(payloads: list[str]) -> dict[str, list[int]]:
     """Indexes of ``payloads`` by lane, each lane in append order, lanes by first event."""
     lanes: dict[str, list[int]] = {}
     for index, payload in enumerate(payloads):
         lanes.setdefault(lane_of(payload), []).append(index)
-    return list(lanes.values())
+    return lanes
+
+
+class _Batch:
+    """One submitted list of payloads; its future resolves when each event has an outcome."""
+
+    def __init__(self, payloads: list[str]) -> None:
+        self.payloads = payloads
+        self.outcomes: list[Outcome] = [HELD] * len(payloads)
+        self.left = 0  # events queued in lanes and not done yet
+        self.future: Future[list[Outcome]] = Future()
+
+    def record(self, index: int, outcome: Outcome) -> bool:
+        """Note one event's outcome (under the stream's lock); True when the batch is done."""
+        self.outcomes[index] = outcome
+        self.left -= 1
+        return self.left == 0
+
+
+class LaneStream:
+    """Lanes on ``pool`` that carry over from one submitted batch to the next."""
+
+    def __init__(self, send: Callable[[str], Outcome], pool: ThreadPoolExecutor) -> None:
+        self._send = send
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._queues: dict[str, deque[tuple[_Batch, int]]] = {}  # lanes with work
+        self._blocked: set[str] = set()  # lanes whose event failed: the rest is held
+        self._unreachable = False
+
+    @property
+    def stopped(self) -> bool:
+        """True once the backend was found unreachable: nothing more is sent."""
+        return self._unreachable
+
+    def stop(self) -> None:
+        """Hold everything from now on (the backend is unreachable)."""
+        with self._lock:
+            self._unreachable = True
+
+    def submit(self, payloads: list[str]) -> Future[list[Outcome]]:
+        """Queue ``payloads`` behind the lanes' earlier events; one outcome per payload."""
+        batch = _Batch(payloads)
+        start: list[str] = []
+        with self._lock:
+            for lane, indexes in group(payloads).items():
+                if self._unreachable or lane in self._blocked:
+                    continue  # held: the backend is down, or an earlier event failed
+                queue = self._queues.get(lane)
+                if queue is None:
+                    queue = self._queues[lane] = deque()
+                    start.append(lane)
+                queue.extend((batch, index) for index in indexes)
+                batch.left += len(indexes)
+        if batch.left == 0:
+            batch.future.set_result(batch.outcomes)
+        for lane in start:
+            try:
+                self._pool.submit(self._run, lane)
+            except RuntimeError:  # the interpreter is exiting (drain at exit): send from here
+                self._run(lane)
+        return batch.future
+
+    def _run(self, lane: str) -> None:
+        """Send the lane's queued events in order until its queue is empty."""
+        while True:
+            with self._lock:
+                queue = self._queues[lane]
+                if not queue:
+                    del self._queues[lane]
+                    return
+                batch, index = queue.popleft()
+                stop = self._unreachable or lane in self._blocked
+            outcome = HELD if stop else self._attempt(batch.payloads[index])
+            with self._lock:
+                if not (outcome.ok or outcome.permanent or outcome.held):
+                    self._blocked.add(lane)
+                    if not outcome.counted:
+                        self._unreachable = True
+                done = batch.record(index, outcome)
+            if done:
+                batch.future.set_result(batch.outcomes)
+
+    def _attempt(self, payload: str) -> Outcome:
+        try:
+            return self._send(payload)
+        except Exception as exc:  # noqa: BLE001 - a lane must resolve its batch whatever
+            return Outcome(ok=False, error=f"{type(exc).__name__}: {exc}")
 
 
 def deliver_in_lanes(payloads: list[str], send: Callable[[str], Outcome],
                      pool: ThreadPoolExecutor | None) -> list[Outcome]:
     """Send each event with ``send``, lanes in parallel on ``pool`` (serially without one)."""
-    outcomes: list[Outcome] = [HELD] * len(payloads)
-    unreachable = threading.Event()
-
-    def run_lane(indexes: list[int]) -> None:
-        for index in indexes:
-            if unreachable.is_set():
-                return
-            outcome = send(payloads[index])
-            outcomes[index] = outcome
-            if outcome.ok or outcome.permanent:
-                continue
-            if not outcome.counted:
-                unreachable.set()
-            return
-
-    lanes = group(payloads)
-    if pool is None or len(lanes) == 1:
-        for lane in lanes:
-            run_lane(lane)
+    if pool is None:
+        outcomes: list[Outcome] = [HELD] * len(payloads)
+        unreachable = False
+        for indexes in group(payloads).values():
+            for index in indexes:
+                if unreachable:
+                    break
+                outcomes[index] = outcome = send(payloads[index])
+                if outcome.ok or outcome.permanent:
+                    continue
+                unreachable = not outcome.counted
+                break
         return outcomes
-    futures = []
-    for lane in lanes:
-        try:
-            futures.append(pool.submit(run_lane, lane))
-        except RuntimeError:  # the interpreter is exiting (drain at exit): send from here
-            run_lane(lane)
-    for future in futures:
-        future.result()
-    return outcomes
+    return LaneStream(send, pool).submit(payloads).result()
 
 
 def deliver_in_order(payloads: list[str], send: Callable[[str], Outcome]) -> list[Outcome]:

@@ -12,7 +12,8 @@ parallel, :mod:`provlink.delivery.lanes`). Delivery never wedges:
 - an unreachable backend (connection refused, 502/503/504, 429, 401/403) backs the whole
   sender off and is never counted against an event: an outage delays, it never discards.
 
-Memory is bounded by ``batch_size`` whatever the backlog. ``close(timeout)`` drains what it
+Memory is bounded by two batches (``batch_size`` each) whatever the backlog: a target with
+lanes gets the next batch while it finishes the last one. ``close(timeout)`` drains what it
 can without waiting on a backend known to be down.
 """
 
@@ -23,13 +24,15 @@ import random
 import threading
 import time
 import traceback
+from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from concurrent.futures import Future
+from typing import TYPE_CHECKING, NamedTuple
 
 from provlink.delivery.lanes import lane_of
 from provlink.delivery.outcome import Outcome
 from provlink.delivery.spool import Spool, default_owner
-from provlink.delivery.targets import Target
+from provlink.delivery.targets import Target, TargetStream
 from provlink.errors import ProvlinkError
 from provlink.events.redact import scrub_text
 
@@ -39,6 +42,15 @@ from provlink.threads import ignore_this_thread
 
 log = logging.getLogger(__name__)
 LEASE_TTL = 30.0
+
+
+class _Settled(NamedTuple):
+    """What settling one batch came to."""
+
+    progressed: bool  # events delivered or dead-lettered
+    clean: bool  # every event delivered or refused: nothing failed, nothing held
+    charged: bool  # a transient failure counted against an event
+    unreachable: bool  # the backend did not judge an event
 
 
 class Sender:
@@ -102,7 +114,8 @@ class Sender:
         ignore_this_thread()  # what the sender writes (a file transport's log) is not lineage
         while not self._stop.is_set():
             try:
-                progressed = self.drain_once()
+                with self._drain_lock:
+                    progressed = self._drain_locked(None, self._stop)
             except ProvlinkError as exc:  # a spool that is down says so in one line
                 log.warning("provlink sender: %s; will retry", exc)
                 self._note_failure()
@@ -116,41 +129,107 @@ class Sender:
                 self._wake.wait(wait)
                 self._wake.clear()
 
-    def drain_once(self) -> bool:
-        """Send one batch if this process holds the lease and no backoff is due.
+    def drain_once(self, deadline: float | None = None) -> bool:
+        """Send what is pending if this process holds the lease and no backoff is due.
 
-        Returns True when events were delivered or dead-lettered (more may be pending).
+        A target with lanes (``open_stream``) gets the next batch while it finishes the
+        last, until the spool has no more, a batch does not go cleanly, or ``deadline``
+        (monotonic) passes; other targets get one batch. Returns True when events were
+        delivered or dead-lettered (more may be pending).
         """
         with self._drain_lock:
-            return self._drain_locked()
+            return self._drain_locked(deadline, None)
 
-    def _drain_locked(self) -> bool:
+    def _drain_locked(self, deadline: float | None, stop: threading.Event | None) -> bool:
         if time.monotonic() < self._retry_at:
             return False
         if not self._spool.has_pending():  # a read: idle senders take no write lock
             return False
         if not self._spool.acquire_lease(self._owner, LEASE_TTL):
             return False
-        batch = self._due(self._spool.pending(self._batch_size))
+        blocked: set[str] = set()  # lanes held back by a retry not yet due, in this drain
+        read = self._spool.pending(self._batch_size)
+        batch = self._due(read, blocked, head=True)
         if not batch:
             return False
         target = self._ensure_target()
-        try:
-            outcomes = target.deliver([payload for _, payload in batch])
-        except Exception as exc:  # a target bug must not wedge the spool
-            log.warning("provlink: %s failed delivering\n%s", target.kind, _scrubbed_traceback())
-            outcomes = [Outcome(ok=False, error=f"{target.kind}: {type(exc).__name__}: {exc}")]
-        return self._settle(batch, outcomes, target.kind)
+        open_stream = getattr(target, "open_stream", None)
+        stream: TargetStream | None = open_stream() if open_stream is not None else None
+        if stream is None:
+            outcomes = self._deliver(target, batch)
+            return self._conclude([self._settle(batch, outcomes, target.kind)])
+        return self._overlapped(stream, target.kind, read, batch, blocked, deadline, stop)
 
-    def _settle(self, batch: list[tuple[int, str]], outcomes: list[Outcome], kind: str) -> bool:
-        """Record what happened to each event; back off when the backend is the problem."""
+    def _overlapped(self, stream: TargetStream, kind: str, read: list[tuple[int, str]],
+                    batch: list[tuple[int, str]], blocked: set[str],
+                    deadline: float | None, stop: threading.Event | None) -> bool:
+        """Batch k+1 is read and handed over while batch k is in flight, then k is settled.
+
+        The stream keeps each run's order across batches and holds a failed run's later
+        events; at most two batches are in memory. Reading ends at the first batch that
+        did not go cleanly (its failures are then handled as a lone batch's would be).
+        """
+        inflight = deque([(batch, self._submit(stream, kind, batch))])
+        cursor = read[-1][0]
+        reading = True
+        settled: list[_Settled] = []
+        try:
+            while inflight:
+                if reading and len(inflight) < 2:
+                    reading = ((deadline is None or time.monotonic() < deadline)
+                               and not (stop is not None and stop.is_set())
+                               and self._spool.acquire_lease(self._owner, LEASE_TTL))
+                    read = (self._spool.pending(self._batch_size, after=cursor)
+                            if reading else [])
+                    following = self._due(read, blocked, head=False)
+                    if following:
+                        cursor = read[-1][0]
+                        inflight.append((following, self._submit(stream, kind, following)))
+                        continue
+                    reading = False
+                done, future = inflight.popleft()
+                try:
+                    outcomes = future.result()
+                except Exception as exc:  # a target bug must not wedge the spool
+                    outcomes = self._failed(kind, exc)
+                result = self._settle(done, outcomes, kind)
+                settled.append(result)
+                reading = reading and result.clean
+        finally:  # a spool error: no send of this drain may outlast it (the next drain's
+            for _, future in inflight:  # would race it); unsettled events stay pending
+                future.exception()
+        return self._conclude(settled)
+
+    def _submit(self, stream: TargetStream, kind: str,
+                batch: list[tuple[int, str]]) -> Future[list[Outcome]]:
+        try:
+            return stream.submit([payload for _, payload in batch])
+        except Exception as exc:  # a target bug must not wedge the spool
+            future: Future[list[Outcome]] = Future()
+            future.set_result(self._failed(kind, exc))
+            return future
+
+    def _deliver(self, target: Target, batch: list[tuple[int, str]]) -> list[Outcome]:
+        try:
+            return target.deliver([payload for _, payload in batch])
+        except Exception as exc:  # a target bug must not wedge the spool
+            return self._failed(target.kind, exc)
+
+    @staticmethod
+    def _failed(kind: str, exc: Exception) -> list[Outcome]:
+        log.warning("provlink: %s failed delivering\n%s", kind, _scrubbed_traceback())
+        return [Outcome(ok=False, error=f"{kind}: {type(exc).__name__}: {exc}")]
+
+    def _settle(self, batch: list[tuple[int, str]], outcomes: list[Outcome],
+                kind: str) -> _Settled:
+        """Record what happened to each event of one batch."""
         sent: list[int] = []
-        finished = charged = unreachable = False
+        finished = charged = unreachable = held = False
         for (seq, _), outcome in zip(batch, outcomes, strict=False):  # shorter: rest held
             if outcome.ok:
                 sent.append(seq)
             elif outcome.held:
-                continue
+                held = True
             elif outcome.permanent:
                 self._record_dead(seq, outcome.error or "rejected", kind)
                 self._spool.mark_dead(seq, outcome.error or "rejected")
@@ -171,12 +250,21 @@ class Sender:
         self.delivered += len(sent)
         for seq in sent:
             self._not_before.pop(seq, None)
-        if unreachable or (charged and not sent and not finished):
+        clean = (len(outcomes) >= len(batch) and not held and not charged
+                 and not unreachable)
+        return _Settled(progressed=bool(sent) or finished, clean=clean,
+                        charged=charged, unreachable=unreachable)
+
+    def _conclude(self, settled: list[_Settled]) -> bool:
+        """Back off when the backend is the problem, over all batches of one drain."""
+        progressed = any(s.progressed for s in settled)
+        if any(s.unreachable for s in settled) or (
+                any(s.charged for s in settled) and not progressed):
             self._note_failure()
         else:
             self._backoff = 0.0
             self._retry_at = 0.0
-        return bool(sent) or finished
+        return progressed
 
     def _record_dead(self, seq: int, error: str, kind: str) -> None:
         self._not_before.pop(seq, None)
@@ -184,14 +272,19 @@ class Sender:
         log.warning("provlink: event %s dead-lettered (%s): %s", seq, kind,
                     self._spool.error_text(error)[:500])
 
-    def _due(self, batch: list[tuple[int, str]]) -> list[tuple[int, str]]:
-        """Drop events whose retry is not due yet, and every later event of their lane."""
-        if not self._not_before or not batch:
+    def _due(self, batch: list[tuple[int, str]], blocked: set[str], *,
+             head: bool) -> list[tuple[int, str]]:
+        """Drop events whose retry is not due yet, and every later event of their lane
+        (``blocked`` collects those lanes across the batches of one drain). ``head``: the
+        batch starts at the oldest pending event."""
+        if not batch:
             return batch
-        for seq in [s for s in self._not_before if s < batch[0][0]]:
-            del self._not_before[seq]  # no longer pending (sent or dead-lettered elsewhere)
+        if head:
+            for seq in [s for s in self._not_before if s < batch[0][0]]:
+                del self._not_before[seq]  # no longer pending (sent or dead-lettered elsewhere)
+        if not self._not_before and not blocked:
+            return batch
         now = time.monotonic()
-        blocked: set[str] = set()
         due: list[tuple[int, str]] = []
         for seq, payload in batch:
             wait = self._not_before.get(seq, 0.0)
@@ -201,8 +294,8 @@ class Sender:
                     blocked.add(lane)
                     continue
             due.append((seq, payload))
-        if not due:
-            self._retry_at = min(t for t in self._not_before.values())
+        if not due and head:
+            self._retry_at = min(self._not_before.values())
         return due
 
     def _delay(self, attempts: int) -> float:
@@ -226,7 +319,7 @@ class Sender:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
-                progressed = self.drain_once()
+                progressed = self.drain_once(deadline)
             except ProvlinkError:
                 log.warning("provlink flush failed\n%s", _scrubbed_traceback())
                 return False

@@ -202,12 +202,12 @@ class Spool:
             pass
 
     # -- the sender's side -------------------------------------------------------------
-    def pending(self, limit: int) -> list[tuple[int, str]]:
-        """The oldest pending events, in append order (bounded: at most ``limit``)."""
+    def pending(self, limit: int, *, after: int = 0) -> list[tuple[int, str]]:
+        """The oldest pending events past seq ``after``, in append order (at most ``limit``)."""
         with self._lock:
             return self._conn.execute(
-                "SELECT seq, payload FROM events WHERE state = 0 ORDER BY seq LIMIT ?", (limit,)
-            ).fetchall()
+                "SELECT seq, payload FROM events WHERE state = 0 AND seq > ? ORDER BY seq "
+                "LIMIT ?", (after, limit)).fetchall()
 
     def mark_sent(self, seqs: list[int]) -> None:
         self._transition(seqs, SENT, "UPDATE events SET state = 1, sent_at = ?, "

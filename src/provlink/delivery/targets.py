@@ -11,12 +11,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from provlink.delivery.http_poster import HttpPoster, classify_exception, classify_status
-from provlink.delivery.lanes import deliver_in_lanes, deliver_in_order
+from provlink.delivery.lanes import LaneStream, deliver_in_lanes, deliver_in_order
 from provlink.delivery.outcome import HELD, OK, Outcome
 from provlink.errors import DeliveryError, EventValidationError
 from provlink.events import _compat as openlineage_compat
@@ -27,8 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-__all__ = ["HELD", "NullTarget", "Outcome", "StoreTarget", "Target", "TransportTarget",
-           "classify", "resolve_target"]
+__all__ = ["HELD", "NullTarget", "Outcome", "StoreTarget", "Target", "TargetStream",
+           "TransportTarget", "classify", "resolve_target"]
 
 classify = classify_exception
 
@@ -48,6 +48,18 @@ class Target(Protocol):
     def close(self, timeout: float) -> bool: ...
 
 
+class TargetStream(Protocol):
+    """Batches handed over before the previous ones are done (``Target.open_stream``).
+
+    Each batch resolves to one :class:`Outcome` per payload, or fewer (the rest held). A
+    run's events of a later batch are attempted only after its events of earlier batches,
+    and none after that run's first transient failure in the stream; once the backend is
+    unreachable nothing more is attempted.
+    """
+
+    def submit(self, payloads: list[str]) -> Future[list[Outcome]]: ...
+
+
 class TransportTarget:
     """Delivers through an openlineage-python transport.
 
@@ -58,6 +70,7 @@ class TransportTarget:
     connections. A batch the backend refuses as a whole (another 4xx) or fails on (500,
     a read timeout) is re-sent one event at a time, so only a bad event is dead-lettered.
     Other transports (console, file, Kafka, ...) get their own ``emit`` per event, in order.
+    With lanes, :meth:`open_stream` lets the sender overlap batches.
     """
 
     def __init__(self, transport: Any, *, concurrency: int = 8) -> None:
@@ -79,6 +92,13 @@ class TransportTarget:
         if self._pool is None:
             return deliver_in_order(payloads, self._poster.send_one)
         return deliver_in_lanes(payloads, self._poster.send_one, self._pool)
+
+    def open_stream(self) -> TargetStream | None:
+        """Lanes that outlive one batch (None without lanes: the sender goes batch by batch)."""
+        if self._poster is None or self._pool is None:
+            return None
+        return _TransportStream(self, self._poster, LaneStream(self._poster.send_one,
+                                                               self._pool))
 
     def _emit_each(self, payloads: list[str]) -> list[Outcome]:
         outcomes: list[Outcome] = []
@@ -126,6 +146,40 @@ class TransportTarget:
         if self._poster is not None:
             self._poster.close()
         return bool(self.transport.close(timeout))
+
+
+class _TransportStream:
+    """A :class:`TransportTarget`'s batches: the batch endpoint while it has one (a batch
+    POST waits for the lanes' earlier sends, so a run's events still arrive in order),
+    lanes after that."""
+
+    def __init__(self, target: TransportTarget, poster: HttpPoster, lanes: LaneStream) -> None:
+        self._target = target
+        self._poster = poster
+        self._lanes = lanes
+        self._submitted: list[Future[list[Outcome]]] = []
+
+    def submit(self, payloads: list[str]) -> Future[list[Outcome]]:
+        if self._lanes.stopped:
+            return _resolved([])  # the backend is unreachable: nothing attempted
+        if self._target._use_batch and len(payloads) > 1:
+            for earlier in self._submitted:
+                earlier.result()
+            self._submitted.clear()
+            outcomes = self._target._deliver_batch(self._poster, payloads)
+            if outcomes is not None:
+                if any(not (o.ok or o.permanent) for o in outcomes):
+                    self._lanes.stop()  # the batch endpoint was unreachable
+                return _resolved(outcomes)
+        future = self._lanes.submit(payloads)
+        self._submitted = [f for f in self._submitted if not f.done()] + [future]
+        return future
+
+
+def _resolved(outcomes: list[Outcome]) -> Future[list[Outcome]]:
+    future: Future[list[Outcome]] = Future()
+    future.set_result(outcomes)
+    return future
 
 
 def _http_poster(transport: Any, concurrency: int) -> HttpPoster | None:
