@@ -10,7 +10,8 @@
    so the promotion is recorded in-process;
 4. prints, each under a heading: the lineage page of the champion, ``trace``, ``diff`` of
    the two versions, ``impact`` of the fixed file, ``coverage``, ``history``, an evidence
-   bundle written and verified, ``verify``, and ``verify`` of a tampered copy of the ledger;
+   bundle written and verified, ``verify``, and ``verify`` of a tampered copy of the ledger,
+   each as a few lines (``demo_screen.py``) with the full output in ``<dir>/commands.txt``;
 5. stops the server. Orchestrator and MLflow logs go to ``<dir>/demo.log``.
 
 On Dagster, the raw CSV is delivered to the pipeline (the demo writes it, as a data provider
@@ -35,6 +36,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+import demo_screen as screen  # this folder is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
@@ -118,6 +121,10 @@ class Demo:
         self.tracking_uri = f"sqlite:///{self.dagster_data / 'mlflow.db'}"
         self.log_path = root / "demo.log"
         self.log: IO[str] = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115
+        self.commands_path = root / "commands.txt"
+        self.commands: IO[str] = open(self.commands_path, "a", encoding="utf-8")  # noqa: SIM115
+        # the screen's short forms: the demo's folder, and this checkout (the code's path)
+        self.short_paths = {str(root): str(_display(root)), str(REPO) + os.sep: ""}
         self.env = {k: v for k, v in os.environ.items()
                     if not k.startswith(("AIRFLOW", "OPENLINEAGE", "PROVLINK_", "MLFLOW_",
                                          "DAGSTER"))}
@@ -196,19 +203,32 @@ class Demo:
 
 
 def heading(title: str) -> None:
-    print(f"\n== {title}", flush=True)
+    print(f"== {title}", flush=True)
 
 
 def progress(line: str) -> None:
     print(f"  {line}", flush=True)
 
 
-def show(demo: Demo, title: str, *argv: str, expect: int = 0) -> str:
-    heading(f"{title}:  provlink {' '.join(_short(a, demo) for a in argv)}")
+def show(demo: Demo, title: str, *argv: str, expect: int = 0,
+         summary: str | None = None, under: bool = False) -> str:
+    """Run ``provlink ARGV``: its full output into ``commands.txt``, its summary on screen
+    under a heading of its own, or (``under``) on the line naming the command."""
+    command = f"provlink {' '.join(_short(a, demo) for a in argv)}"
     code, out = demo.cli(*argv)
-    print(textwrap.indent(out, "  "), flush=True)
+    demo.commands.write(f"\n$ {command}   # exit {code}\n{out}\n")
+    demo.commands.flush()
     if code != expect:
+        print(textwrap.indent(out, "  "))
         raise SystemExit(f"provlink {argv[0]} exited {code} (expected {expect})")
+    lines = [screen.shorten(line, demo.short_paths)
+             for line in screen.SUMMARIES[summary or argv[0]](out)]
+    if under:
+        progress(f"{title} ({command}): {lines.pop(0)}")
+    else:
+        heading(f"{title}:  {command}")
+    for line in lines:
+        progress(line)
     return out
 
 
@@ -233,9 +253,9 @@ def free_port(preferred: int) -> int:
 
 def run_pipelines(demo: Demo) -> list[dict[str, Any]]:
     """Airflow and Dagster side by side; the Dagster runs' results."""
-    progress("Airflow 3: dag.test() of example_pipelines/airflow/ml_pipeline_dag.py ...")
+    progress("side by side: Airflow 3 dag.test() of example_pipelines/airflow/ml_pipeline_dag.py,"
+             " Dagster materialize() of example_pipelines/dagster/ml_pipeline.py ...")
     airflow = demo.airflow()
-    progress("Dagster: materialize() of example_pipelines/dagster/ml_pipeline.py ...")
     dagster = demo.dagster()
     results = []
     assert dagster.stdout is not None
@@ -294,8 +314,8 @@ def tamper(demo: Demo) -> tuple[Path, int]:
 def story(demo: Demo, versions: list[dict[str, Any]]) -> None:
     old, new = (f"models:/{MODEL}/{v['version']}" for v in versions)
     raw = str(demo.dagster_data / "raw" / "wine.csv")
-    heading("lineage page of the champion (open it while a server runs, see below)")
-    progress(lineage_page(demo))
+    heading(f"lineage page of the champion (live while provlink serve runs): "
+            f"{lineage_page(demo)}")
     show(demo, "where the champion came from", "trace", f"models:/{MODEL}@champion")
     show(demo, "what changed between the two versions", "diff", old, new)
     show(demo, "what the fixed file fed", "impact", raw)
@@ -305,16 +325,19 @@ def story(demo: Demo, versions: list[dict[str, Any]]) -> None:
     bundle.parent.mkdir()
     show(demo, "an evidence bundle", "evidence", new, "-o", str(bundle))
     pub = str(demo.home / "ledger.pub")
-    show(demo, "checked offline", "evidence", "verify", str(bundle), "--public-key", pub)
+    show(demo, "checked offline", "evidence", "verify", str(bundle), "--public-key", pub,
+         summary="evidence verify", under=True)
     show(demo, "the ledger", "verify", "--public-key", pub)
     copy, seq = tamper(demo)
     heading(f"a tampered copy: {_display(copy / 'spool.db')}, events.seq={seq} (wine_model's "
-            f"config.c rewritten to {C_BEFORE} with sqlite3):  provlink verify")
+            f"config.c set to {C_BEFORE} with sqlite3):  provlink verify")
     code, out = demo.cli("verify", "--public-key", pub, home=copy)
-    print(textwrap.indent(out, "  "))
+    demo.commands.write(f"\n$ PROVLINK_HOME={_display(copy)} provlink verify   # exit {code}"
+                        f"\n{out}\n")
     if code == 0:
         raise SystemExit("provlink verify did not catch the tampered copy")
-    progress(f"caught: provlink verify exited {code}")
+    broken = screen.verify(out)[:-1]  # the broken entries; the verdict is the exit code
+    progress(f"caught: provlink verify exited {code}: {'; '.join(broken)}")
 
 
 def exports(demo: Demo) -> str:
@@ -339,6 +362,7 @@ def running(demo: Demo) -> Iterator[None]:
     finally:
         demo.stop_server()
         demo.log.close()
+        demo.commands.close()
 
 
 def main() -> None:
@@ -359,21 +383,20 @@ def main() -> None:
                 "MLFLOW_TRACKING_URI": demo.tracking_uri}
     os.environ.update(settings)
     started = time.monotonic()
-    print(f"provlink demo: logs in {_display(demo.log_path)}; the provlink commands below "
-          "run with")
+    print(f"provlink demo: logs in {_display(demo.log_path)}, every command's full output in "
+          f"{_display(demo.commands_path)}; the commands ran with")
     progress(exports(demo))
     with running(demo):
         code, out = demo.cli("keys", "generate")
         if code != 0:
             raise SystemExit(out)
-        progress(f"ledger signing key: {_display(demo.home / 'ledger.key')}")
         demo.start_server()
-        progress(f"provlink serve on {demo.url} (SQLite: "
-                 f"{_display(demo.home / 'lineage.db')})")
+        progress(f"provlink serve on {demo.url} (SQLite {_display(demo.home / 'lineage.db')}; "
+                 f"ledger key {_display(demo.home / 'ledger.key')})")
         versions = run_pipelines(demo)
         story(demo, versions)
     try_next(demo)
-    print(f"\ndone in {time.monotonic() - started:.0f} s; the server is stopped")
+    print(f"done in {time.monotonic() - started:.0f} s; the server is stopped")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,11 @@ def _sha256(path: Path) -> str:
     return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def _short(digest: str) -> str:
+    """A digest as the screen shows it (the full one is in commands.txt)."""
+    return digest[:19] + "…"
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -73,20 +78,27 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, str]:
     return root, port, done.stdout
 
 
-def test_the_story_is_printed_under_its_headings_with_the_logs_in_a_file(demo) -> None:
+PAGE = "lineage page of the champion (live while provlink serve runs)"
+
+
+def test_the_story_fits_one_screen_with_the_logs_and_full_outputs_in_files(demo) -> None:
     root, port, out = demo
     assert f"logs in {root / 'demo.log'}" in out
     assert (root / "demo.log").stat().st_size > 0
     assert "[info" not in out and "INFO" not in out  # orchestrator logs stay in the file
+    assert len(out.splitlines()) <= 52, out  # one screen
+    commands = (root / "commands.txt").read_text()
+    assert f"$ provlink trace models:/{MODEL}@champion   # exit 0" in commands
+    assert "registry tag openlineage.run_id = " in commands  # what the screen leaves out
     assert list(_sections(out)) == [
-        "lineage page of the champion (open it while a server runs, see below)",
+        PAGE,
         "where the champion came from", "what changed between the two versions",
         "what the fixed file fed", "how much is traceable", "who moved @champion",
-        "an evidence bundle", "checked offline", "the ledger", "a tampered copy",
+        "an evidence bundle", "the ledger", "a tampered copy",
         "try next (after the export line at the top)"]
     assert (f"export PROVLINK_HOME={root / 'provlink'} PROVLINK_LINEAGE_URL=http://127.0.0.1:"
             f"{port} MLFLOW_TRACKING_URI=sqlite:///{root / 'dagster-data' / 'mlflow.db'}") in out
-    page = _sections(out)["lineage page of the champion (open it while a server runs, see below)"]
+    page = next(line for line in out.splitlines() if line.startswith(f"== {PAGE}: "))
     assert f"http://127.0.0.1:{port}/?nodeId=dataset%3Asqlite" in page
     assert f"%3Amodels%2F{MODEL}%2F2" in page
 
@@ -99,11 +111,11 @@ def test_the_trace_reaches_the_raw_file_with_its_content_digest(demo) -> None:
     lines = [line.strip(" │├└─") for line in trace.splitlines()]
     model_job = lines.index(next(ln for ln in lines if ln.startswith("job default/wine_model ")))
     features = lines.index(f"dataset file {data / 'features' / 'wine_features.parquet'}  "
-                           f"{_sha256(data / 'features' / 'wine_features.parquet')}")
+                           f"{_short(_sha256(data / 'features' / 'wine_features.parquet'))}")
     features_job = lines.index(next(ln for ln in lines
                                     if ln.startswith("job default/wine_features ")))
     raw = lines.index(f"dataset file {data / 'raw' / 'wine.csv'}  "
-                      f"{_sha256(data / 'raw' / 'wine.csv')}")
+                      f"{_short(_sha256(data / 'raw' / 'wine.csv'))}")
     assert model_job < features < features_job < raw
     assert "parameters: config.c=0.5," in trace
 
@@ -128,18 +140,21 @@ def test_the_diff_names_exactly_the_fixed_file_and_c(demo, tmp_path) -> None:
             (causes if i < split[0] else derived)[what] = values
     raw, features = data / "raw" / "wine.csv", data / "features" / "wine_features.parquet"
     assert causes == {
-        f"dataset file {raw}": f"{_sha256(original)} → {_sha256(raw)}",
+        f"dataset file {raw}": f"{_short(_sha256(original))} → {_short(_sha256(raw))}",
         "parameter config.c (run and mlflow)": "1.0 → 0.5  [default/wine_model]"}
-    assert derived.pop(f"dataset file {features}").endswith(f"→ {_sha256(features)}")
+    assert derived.pop(f"dataset file {features}").endswith(f"→ {_short(_sha256(features))}")
     assert list(derived) == ["mlflow metric accuracy"]  # a result, not an input
 
 
 def test_impact_history_evidence_and_verify(demo) -> None:
     _, _, out = demo
     sections = _sections(out)
-    impact = sections["what the fixed file fed"]
-    assert f"models:/{MODEL}/1  run" in impact
-    assert re.search(rf"models:/{MODEL}/2  run \S+  SERVING @champion", impact)
+    impact = sections["what the fixed file fed"].splitlines()
+    assert impact[0].strip().endswith(
+        ": 2 version(s), read by 3 job(s) (default/wine_features, default/wine_model, "
+        "default/wine_predictions), 3 dataset(s) downstream")
+    assert impact[1].strip() == (f"retrain: models:/{MODEL}/1; models:/{MODEL}/2  "
+                                 "SERVING @champion")
     history = sections["who moved @champion"]
     moves = [line.split() for line in history.splitlines()[1:] if "champion" in line]
     assert [(m[3], m[5]) for m in moves] == [("-", "1"), ("1", "2")]
@@ -148,11 +163,14 @@ def test_impact_history_evidence_and_verify(demo) -> None:
     # both Dagster versions reach digested sources; the Airflow DAG's raw_data task writes
     # scikit-learn's data and records no input, which coverage names as the one gap
     assert "(2 of 3 model versions reach digested sources)" in coverage
-    untraceable = [ln.strip() for ln in coverage.splitlines() if ln.strip().startswith("models:/")]
+    untraceable = [ln.strip() for ln in coverage.splitlines()
+                   if ln.strip().startswith("untraceable: ")]
     assert len(untraceable) == 1, untraceable
-    assert untraceable[0].startswith("models:/wine_classifier_airflow/1: ")
-    assert sections["checked offline"].rstrip().endswith(": VERIFIED")
-    assert "└─ OK: entries, tree, checkpoints and signatures agree" in sections["the ledger"]
+    assert untraceable[0].startswith("untraceable: models:/wine_classifier_airflow/1: ")
+    assert ": VERIFIED (signature, statement, manifest, subjects, lineage manifest, ledger ok)" \
+        in sections["an evidence bundle"].splitlines()[1]
+    assert re.search(r"\d+ entries, \d+ checkpoints: OK: entries, tree, checkpoints and "
+                     "signatures agree", sections["the ledger"])
 
 
 def test_the_tampered_copy_is_caught_naming_the_entry(demo) -> None:
