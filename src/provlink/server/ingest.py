@@ -10,11 +10,15 @@ a batch job gets a job version only on COMPLETE/FAIL/ABORT, and the job's curren
 inputs and outputs become the lineage edges. Facets are read defensively: a producer may
 send any shape inside a facet and that must never fail ingestion.
 
-A batch is set-based, so its cost is a handful of round trips however many events it holds
-(PostgreSQL on another machine pays for every round trip): **load** every job, dataset and
-run the batch touches in a few bulk statements (locking them on PostgreSQL, so concurrent
-servers serialise on shared rows instead of losing writes), **apply** the events in order
-to those rows in memory, then **flush** the final rows with one ``executemany`` per table.
+A batch is set-based, so its cost is two round trips however many events it holds
+(PostgreSQL on another machine, or a busy one, pays for every wait): **load** sends the
+events' insert and a few bulk statements that create and read every job, dataset and run
+the batch touches (locking them on PostgreSQL, so concurrent servers serialise on shared
+rows instead of losing writes) and reads all their results in one round trip; **apply**
+runs the events in order on those rows in memory; **flush** sends the final rows, one
+statement per table, answered with the commit. Everything a batch's events could touch is
+loaded before the insert tells which events are new, so a redelivered batch locks rows it
+then leaves alone: that costs only a redelivery, not every batch.
 """
 
 from __future__ import annotations
@@ -22,19 +26,18 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from provlink.canonical import canonical_json, sha256_hex
-from provlink.server.tx import Tx
+from provlink.server.tx import Pending, Tx
 from provlink.server.validation import parse_time
 
 TERMINAL_STATES = {"COMPLETE": "COMPLETED", "FAIL": "FAILED", "ABORT": "ABORTED"}
 RUN_STATES = {"START": "RUNNING", "RUNNING": "RUNNING", **TERMINAL_STATES}
 _VERSION_NS = uuid.UUID("6f1c1b5e-6a55-4c3e-9a62-70726f766c6b")
-_CHUNK = 400
 Key = tuple[str, str]
 
 
@@ -44,14 +47,26 @@ def event_record(event: dict[str, Any]) -> tuple[str, str]:
     return data.decode("utf-8"), sha256_hex(data)
 
 
+_IDENTITY = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+_COMPACT = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def _canonical_text(value: Any) -> str:
-    """RFC 8785 text, for JSON that goes into a version hash."""
-    return canonical_json(value).decode("utf-8")
+    """RFC 8785 text of a version identity (a dataset's fields, a job's inputs and outputs).
+
+    Ingest builds these from text only (names the validator passed, :func:`_text` values),
+    in lists and ASCII-keyed objects: no numbers, no lone surrogates. For such values
+    ``json.dumps`` writes the RFC 8785 bytes (:mod:`provlink.canonical`), so the general
+    canonicaliser's walk is skipped; a test pins the two to the same text.
+    """
+    return _IDENTITY.encode(value)
 
 
 def _json_text(value: Any) -> str:
     """Compact JSON for derived columns (facets); never hashed, so the fast encoder does."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return _COMPACT.encode(value)
 
 
 def iso(moment: datetime) -> str:
@@ -89,11 +104,19 @@ def store_events(tx: Tx, events: Sequence[dict[str, Any]], received_at: str) -> 
     first: dict[str, _Raw] = {}
     for raw in raws:
         first.setdefault(raw.digest, raw)
-    inserted = _insert_events(tx, list(first.values()), received_at)
-    fresh = [raw for raw in first.values() if raw.digest in inserted]
+    unique = list(first.values())
+    if tx.dialect == "postgresql":
+        # every statement below looks rows up by key; on fast-growing tables whose statistics
+        # are stale the planner would scan them whole for a batch's keys (cost growing with
+        # the store), so index access is the one to take, for this transaction only
+        tx.run("SET LOCAL enable_seqscan = off")
+    insert = _insert_events(tx, unique, received_at)
+    model = _Model(tx)
+    read_model = model.load(unique)
+    inserted = {digest for (digest,) in insert()}
+    fresh = [raw for raw in unique if raw.digest in inserted]
     if fresh:
-        model = _Model(tx)
-        model.load(fresh)
+        read_model()
         for raw in fresh:
             model.apply(raw.kind, raw.event, raw.time)
         model.flush()
@@ -105,7 +128,8 @@ def store_events(tx: Tx, events: Sequence[dict[str, Any]], received_at: str) -> 
     return flags
 
 
-def _insert_events(tx: Tx, raws: list[_Raw], received_at: str) -> set[str]:
+def _insert_events(tx: Tx, raws: list[_Raw], received_at: str) -> Pending:
+    """Send the insert of ``raws``; the result reads the hashes not stored before."""
     rows = []
     for raw in raws:
         run = raw.event["run"] if raw.kind == "run" else None
@@ -123,14 +147,9 @@ def _insert_events(tx: Tx, raws: list[_Raw], received_at: str) -> set[str]:
             )
         )
     columns = "hash, event_time, event_type, run_id, job_namespace, job_name, received_at, payload"
-    found = tx.write_rows(
-        "events",
-        columns.split(", "),
-        rows,
-        " ON CONFLICT (hash) DO NOTHING RETURNING hash",
-        returning=True,
+    return tx.insert_later(
+        "events", columns.split(", "), rows, " ON CONFLICT (hash) DO NOTHING RETURNING hash"
     )
-    return {digest for (digest,) in found}
 
 
 _JOB_COLUMNS = (
@@ -169,7 +188,9 @@ class _Model:
         self.sources: dict[str, tuple[Any, ...]] = {}
 
     # load ----------------------------------------------------------------------------------
-    def load(self, raws: list[_Raw]) -> None:
+    def load(self, raws: list[_Raw]) -> Callable[[], None]:
+        """Send the statements that create and lock the rows ``raws`` touch; the returned
+        function reads them all (one round trip on PostgreSQL)."""
         namespaces: dict[str, str] = {}
         jobs: dict[Key, str] = {}
         datasets: dict[Key, str] = {}
@@ -200,10 +221,7 @@ class _Model:
             [(*key, "BATCH", t, t, "{}") for key, t in sorted(jobs.items())],
             " ON CONFLICT (namespace, name) DO NOTHING",
         )
-        columns = _JOB_COLUMNS.split(", ")
-        for row in tx.select_keys(f"SELECT {_JOB_COLUMNS} FROM jobs", sorted(jobs), lock=True):
-            self.jobs[(row[1], row[2])] = dict(zip(columns, row, strict=True))
-            self.loaded[("job", row[0])] = row
+        job_rows = tx.select_keys_later(f"SELECT {_JOB_COLUMNS} FROM jobs", sorted(jobs), lock=True)
         # jobs first, then datasets, each created then locked in key order: two servers
         # taking the same rows take them in the same order, so they queue, not deadlock
         tx.write_rows(
@@ -221,26 +239,36 @@ class _Model:
             [(*key, "DB_TABLE", key[0], "[]", "{}", t, t) for key, t in sorted(datasets.items())],
             " ON CONFLICT (namespace, name) DO NOTHING",
         )
-        columns = _DATASET_COLUMNS.split(", ")
-        for row in tx.select_keys(
+        dataset_rows = tx.select_keys_later(
             f"SELECT {_DATASET_COLUMNS} FROM datasets", sorted(datasets), lock=True
-        ):
-            self.datasets[(row[1], row[2])] = dict(zip(columns, row, strict=True))
-            self.loaded[("dataset", row[0])] = row
-            self.dataset_names[row[0]] = (row[1], row[2])
+        )
         unique_runs = sorted(set(run_ids))
-        for run_id, *state in tx.select_in(
+        run_rows = tx.select_in_later(
             f"SELECT id, {_RUN_COLUMNS} FROM runs WHERE id IN (?)", unique_runs, lock=True
-        ):
-            self.runs[run_id] = tuple(state)
-        existing = [run_id for run_id in unique_runs if run_id in self.runs]
-        for run_id, direction, dataset_id, ns, name in tx.select_in(
+        )
+        io_rows = tx.select_in_later(
             "SELECT r.run_id, r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
             " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id IN (?)",
-            existing,
-        ):
-            self.run_io[run_id][(direction, dataset_id)] = None  # known, unchanged
-            self.dataset_names[dataset_id] = (ns, name)
+            unique_runs,
+        )
+
+        def read() -> None:
+            columns = _JOB_COLUMNS.split(", ")
+            for row in job_rows():
+                self.jobs[(row[1], row[2])] = dict(zip(columns, row, strict=True))
+                self.loaded[("job", row[0])] = row
+            columns = _DATASET_COLUMNS.split(", ")
+            for row in dataset_rows():
+                self.datasets[(row[1], row[2])] = dict(zip(columns, row, strict=True))
+                self.loaded[("dataset", row[0])] = row
+                self.dataset_names[row[0]] = (row[1], row[2])
+            for run_id, *state in run_rows():
+                self.runs[run_id] = tuple(state)
+            for run_id, direction, dataset_id, ns, name in io_rows():
+                self.run_io[run_id][(direction, dataset_id)] = None  # known, unchanged
+                self.dataset_names[dataset_id] = (ns, name)
+
+        return read
 
     # apply ---------------------------------------------------------------------------------
     def apply(self, kind: str, event: dict[str, Any], t: str) -> None:

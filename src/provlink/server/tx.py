@@ -2,15 +2,24 @@
 
 SQL is written once with ``?`` placeholders; the PostgreSQL store translates them to
 ``%s``. Keeping this seam tiny is what lets ``ingest`` and ``queries`` serve both databases.
+
+The ``*_later`` methods send a statement and return a :data:`Pending` that reads its rows
+when called. Inside a PostgreSQL write (pipeline mode) every statement sent before the
+first read goes out together and their results come back in one round trip, so a batch's
+whole load phase costs one wait on the database however many tables it reads; on SQLite
+(in-process) the rows are read at once.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 Params = Sequence[Any]
+Rows = list[tuple[Any, ...]]
+Pending = Callable[[], Rows]
 _CHUNK = 400  # rows per statement: under SQLite's and PostgreSQL's parameter limits
 
 
@@ -25,8 +34,16 @@ class Tx:
         self.dialect = dialect
         self.seen: set[Any] = set()  # keys already written in this transaction (e.g. namespaces)
 
-    def rows(self, sql: str, params: Params = ()) -> list[tuple[Any, ...]]:
+    def rows(self, sql: str, params: Params = ()) -> Rows:
         return list(self._conn.execute(self._sql(sql), params).fetchall())
+
+    def rows_later(self, sql: str, params: Params = ()) -> Pending:
+        """Send ``sql`` now; the returned function reads its rows (see the module docstring)."""
+        cursor = self._conn.execute(self._sql(sql), params)
+        if self.dialect == "postgresql":
+            return cursor.fetchall  # type: ignore[no-any-return]
+        found = list(cursor.fetchall())
+        return lambda: found
 
     def row(self, sql: str, params: Params = ()) -> tuple[Any, ...] | None:
         found: tuple[Any, ...] | None = self._conn.execute(self._sql(sql), params).fetchone()
@@ -44,50 +61,53 @@ class Tx:
         if batch:
             self._conn.cursor().executemany(self._sql(sql), batch)
 
-    def select_in(
-        self, sql: str, ids: Iterable[Any], *, lock: bool = False
-    ) -> list[tuple[Any, ...]]:
+    def select_in(self, sql: str, ids: Iterable[Any], *, lock: bool = False) -> Rows:
         """Run ``sql`` whose ``IN (?)`` stands for ``ids``; ``lock`` rows on PostgreSQL.
 
         PostgreSQL gets one array parameter (``= ANY(?)``), so the statement text never
         changes and its plan is prepared once; SQLite gets an expanded list, in chunks.
         """
+        return self.select_in_later(sql, ids, lock=lock)()
+
+    def select_in_later(self, sql: str, ids: Iterable[Any], *, lock: bool = False) -> Pending:
+        """:meth:`select_in`, read later."""
         values = list(ids)
         if not values:
-            return []
+            return _none
         if self.dialect == "postgresql":
             suffix = " FOR UPDATE" if lock else ""
-            return self.rows(sql.replace(" IN (?)", " = ANY(?)") + suffix, (values,))
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(values), _CHUNK):
-            chunk = values[start : start + _CHUNK]
-            rows.extend(self.rows(sql.replace("(?)", f"({','.join('?' * len(chunk))})"), chunk))
-        return rows
+            return self.rows_later(sql.replace(" IN (?)", " = ANY(?)") + suffix, (values,))
+        return _gather(
+            self.rows_later(sql.replace("(?)", f"({','.join('?' * len(chunk))})"), chunk)
+            for chunk in _chunks(values)
+        )
 
     def select_keys(
         self, sql: str, keys: Sequence[tuple[str, str]], *, lock: bool = False
-    ) -> list[tuple[Any, ...]]:
+    ) -> Rows:
         """``sql WHERE (namespace, name) IN keys``, locked in key order on PostgreSQL."""
+        return self.select_keys_later(sql, keys, lock=lock)()
+
+    def select_keys_later(
+        self, sql: str, keys: Sequence[tuple[str, str]], *, lock: bool = False
+    ) -> Pending:
+        """:meth:`select_keys`, read later."""
         if not keys:
-            return []
+            return _none
         if self.dialect == "postgresql":
             suffix = " ORDER BY namespace, name FOR UPDATE" if lock else ""
-            return self.rows(
+            return self.rows_later(
                 f"{sql} WHERE (namespace, name) IN (SELECT * FROM unnest(?::text[], ?::text[]))"
                 + suffix,
                 ([k[0] for k in keys], [k[1] for k in keys]),
             )
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(keys), _CHUNK):
-            chunk = keys[start : start + _CHUNK]
-            values = ",".join(["(?, ?)"] * len(chunk))
-            rows.extend(
-                self.rows(
-                    f"{sql} WHERE (namespace, name) IN (VALUES {values})",
-                    [part for key in chunk for part in key],
-                )
+        return _gather(
+            self.rows_later(
+                f"{sql} WHERE (namespace, name) IN (VALUES {','.join(['(?, ?)'] * len(chunk))})",
+                [part for key in chunk for part in key],
             )
-        return rows
+            for chunk in _chunks(keys)
+        )
 
     def write_rows(
         self,
@@ -97,7 +117,7 @@ class Tx:
         tail: str = "",
         *,
         returning: bool = False,
-    ) -> list[tuple[Any, ...]]:
+    ) -> Rows:
         """``INSERT INTO table (columns)`` every row, then ``tail`` (``ON CONFLICT ...``,
         ``RETURNING ...``); the returned rows when ``returning``.
 
@@ -107,33 +127,35 @@ class Tx:
         rows must not repeat a key that ``tail`` upserts. SQLite, in-process, gets an
         ``executemany`` (multi-row ``VALUES`` when rows are returned).
         """
+        if returning:
+            return self.insert_later(table, columns, rows, tail)()
         if not rows:
             return []
         names = ", ".join(columns)
         if self.dialect == "postgresql":
-            sql = (
-                f"INSERT INTO {table} ({names}) SELECT {names}"
-                f" FROM json_populate_recordset(NULL::{table}, ?){tail}"
-            )
-            doc = (_records(columns, rows),)
-            if returning:
-                return self.rows(sql, doc)
-            self.run(sql, doc)
+            self.run(_populate(table, names, tail), (_records(columns, rows),))
             return []
         one = "(" + ", ".join("?" * len(columns)) + ")"
-        if not returning:
-            self.run_many(f"INSERT INTO {table} ({names}) VALUES {one}{tail}", rows)
-            return []
-        found: list[tuple[Any, ...]] = []
-        for start in range(0, len(rows), _CHUNK):
-            chunk = rows[start : start + _CHUNK]
-            found.extend(
-                self.rows(
-                    f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}{tail}",
-                    [value for row in chunk for value in row],
-                )
+        self.run_many(f"INSERT INTO {table} ({names}) VALUES {one}{tail}", rows)
+        return []
+
+    def insert_later(
+        self, table: str, columns: Sequence[str], rows: Sequence[Params], tail: str
+    ) -> Pending:
+        """:meth:`write_rows` with a ``RETURNING`` ``tail``, its rows read later."""
+        if not rows:
+            return _none
+        names = ", ".join(columns)
+        if self.dialect == "postgresql":
+            return self.rows_later(_populate(table, names, tail), (_records(columns, rows),))
+        one = "(" + ", ".join("?" * len(columns)) + ")"
+        return _gather(
+            self.rows_later(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([one] * len(chunk))}{tail}",
+                [value for row in chunk for value in row],
             )
-        return found
+            for chunk in _chunks(rows)
+        )
 
     def update_rows(self, table: str, columns: Sequence[str], rows: Sequence[Params]) -> None:
         """``UPDATE table SET columns WHERE id`` for rows ``(*values, id)``, batched as above."""
@@ -158,6 +180,28 @@ class Tx:
             self.run(sql.replace(" IN (?)", " = ANY(?)"), (list(ids),))
             return
         self.run_many(sql.replace(" IN (?)", " = ?"), [(i,) for i in ids])
+
+
+def _populate(table: str, names: str, tail: str) -> str:
+    """PostgreSQL's one ``INSERT`` for any number of rows, sent as one JSON parameter."""
+    return (
+        f"INSERT INTO {table} ({names}) SELECT {names}"
+        f" FROM json_populate_recordset(NULL::{table}, ?){tail}"
+    )
+
+
+def _none() -> Rows:
+    return []
+
+
+def _gather(pending: Iterable[Pending]) -> Pending:
+    """One :data:`Pending` for several (the statements are sent now, in order)."""
+    sent = list(pending)
+    return lambda: [row for read in sent for row in read()]
+
+
+def _chunks(values: Sequence[T]) -> list[Sequence[T]]:
+    return [values[start : start + _CHUNK] for start in range(0, len(values), _CHUNK)]
 
 
 def _records(columns: Sequence[str], rows: Sequence[Params]) -> str:
