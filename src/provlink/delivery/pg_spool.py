@@ -21,7 +21,9 @@ steady use is not, which keeps that round trip off every append. Every connectio
 timeout and a statement timeout, and a checkout waits at most ``spool_timeout``: a
 PostgreSQL that is down or slow fails an append within that bound. At open, a refused
 first connection fails at once rather than after the whole wait, and the capture point
-falls back to the local SQLite spool (:mod:`provlink.delivery.spool_open`).
+falls back to the local SQLite spool (:mod:`provlink.delivery.spool_open`). The pool's own
+warnings (a reconnection attempt each) go through :mod:`provlink.pg_pool_log`: the user's
+log gets one provlink warning and a count, not the stream.
 """
 
 from __future__ import annotations
@@ -31,14 +33,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
+from provlink import pg_pool_log as pool_log
 from provlink.canonical import sha256_hex
 from provlink.delivery.ledger_store import LedgerTables
 from provlink.delivery.spool import Spool
 from provlink.errors import SpoolError
 from provlink.events.redact import scrub_text
 from provlink.governance import entry as entries
+from provlink.pg_pool_log import redact_url
 
 T = TypeVar("T")
 LOCK_KEY = 0x70726F766C696E6B  # "provlink": the advisory lock every write takes
@@ -208,16 +211,6 @@ class PgLedgerTables(LedgerTables):
         return int(row[0])
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password: what errors and status output may show."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
-
 class PgSpool(Spool):
     """:class:`Spool` on PostgreSQL (one database per fleet); see the module docstring."""
 
@@ -232,16 +225,19 @@ class PgSpool(Spool):
         self._psycopg_error = psycopg.Error
         millis = max(1, int(timeout * 1000))
         first, failed = threading.Event(), list[Exception]()
+        self._pool_name = pool_log.pool_name("spool")
+        pool_log.watch(self._pool_name, redact_url(url))
         self._pool = ConnectionPool(
             url, connection_class=_watched(first, failed), min_size=1, max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout)),
                     "options": f"-c statement_timeout={millis} -c lock_timeout={millis}"},
             check=_check_if_idle, timeout=timeout, num_workers=1,
-            name="provlink-spool", open=False)
+            configure=pool_log.tag(self._pool_name),
+            name=self._pool_name, open=False)
         self._pool.open()
         if not first.wait(timeout) or failed:
-            self._pool.close(timeout=0.1)  # a connect under way ends on its own timeout
-            reason = (self._error_filter(str(failed[0])) if failed
+            self._close_pool(0.1)  # a connect under way ends on its own timeout
+            reason = (self._error_filter(" ".join(str(failed[0]).split())) if failed
                       else f"no connection within {timeout:g}s")
             raise SpoolError(f"cannot reach the PostgreSQL spool at {self.path}: {reason} "
                              "(check spool_url / PROVLINK_SPOOL_URL; captures fall back to "
@@ -258,13 +254,19 @@ class PgSpool(Spool):
         except SpoolError:
             self.close()
             raise
+        pool_log.opened(self._pool_name)
 
     def _describe(self, exc: Exception) -> str:
         return (f"cannot use the PostgreSQL spool at {self.path}: "
                 f"{self._error_filter(str(exc))}")
 
     def close(self) -> None:
-        self._pool.close(timeout=1.0)
+        self._close_pool(1.0)
+
+    def _close_pool(self, timeout: float) -> None:
+        pool_log.closing(self._pool_name)
+        self._pool.close(timeout=timeout)
+        pool_log.closed(self._pool_name)
 
     def read(self, work: Callable[[LedgerTables], T]) -> T:
         with self._tables_lock, self._lock:

@@ -18,9 +18,10 @@ from collections.abc import Callable
 
 from provlink.config import ProvlinkConfig
 from provlink.delivery.outcome import OK, Outcome
-from provlink.delivery.pg_spool import PgSpool, redact_url
+from provlink.delivery.pg_spool import PgSpool
 from provlink.delivery.spool import Spool
 from provlink.errors import SpoolError
+from provlink.pg_pool_log import redact_url
 
 log = logging.getLogger(__name__)
 
