@@ -40,9 +40,11 @@ def _home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(("uri", "namespace"), [
     ("sqlite:////tmp/x/mlflow.db", "sqlite:////tmp/x/mlflow.db"),
-    ("sqlite:///mlflow.db", "sqlite:///mlflow.db"),
+    ("sqlite://", "sqlite://"),
+    ("sqlite:///:memory:", "sqlite:///:memory:"),
     ("http://alice:s3cret@mlflow.internal:5000", "http://mlflow.internal:5000"),
     ("https://mlflow.example.com/?token=abc", "https://mlflow.example.com/"),
+    ("https://mlflow.example.com?token=abc#x", "https://mlflow.example.com"),
     ("postgresql+psycopg://ml:pw@db:5432/mlflow?sslmode=require", "postgresql+psycopg://db:5432/mlflow"),
     ("databricks", "databricks"),
 ])
@@ -50,6 +52,24 @@ def test_tracking_namespace_drops_credentials(uri: str, namespace: str) -> None:
     from provlink.mlflow.registry import tracking_namespace
 
     assert tracking_namespace(uri) == namespace
+
+
+def test_a_relative_sqlite_uri_names_the_store_it_opens(tmp_path: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same relative URI from two folders is two databases, hence two namespaces; each
+    is the absolute URI of the file SQLAlchemy opens."""
+    from provlink.mlflow.registry import tracking_namespace
+
+    names = []
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        monkeypatch.chdir(tmp_path / folder)
+        names.append(tracking_namespace("sqlite:///mlflow.db?timeout=5"))
+        assert tracking_namespace("sqlite+pysqlite:///sub/m.db") == (
+            f"sqlite+pysqlite:///{tmp_path / folder / 'sub' / 'm.db'}")
+    assert names == [f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}",
+                     f"sqlite:///{tmp_path / 'b' / 'mlflow.db'}"]
+    assert tracking_namespace(f"sqlite:///{tmp_path / 'a' / 'mlflow.db'}") == names[0]
 
 
 @pytest.mark.parametrize("uri", ["/tmp/mlruns", "./mlruns", "file:///tmp/mlruns"])
