@@ -19,6 +19,7 @@ from provlink.server.mlflow_webhook import TOLERANCE_S, MlflowWebhook, signature
 from provlink.server.store import open_store
 
 SECRET = "s3cret"
+HOOK = "/api/v1/mlflow/webhook?trackingUri=http://mlflow:5000"
 NOW = 1_800_000_000.0
 
 
@@ -84,8 +85,8 @@ def test_a_redelivery_is_acknowledged_once(served) -> None:
     client, ledger, _store = served
     body, headers = _delivery({"name": "churn", "version": "1", "key": "stage", "value": "qa"},
                               entity="model_version_tag", action="set")
-    first = client.post("/api/v1/mlflow/webhook", content=body, headers=headers)
-    again = client.post("/api/v1/mlflow/webhook", content=body, headers=headers)
+    first = client.post(HOOK, content=body, headers=headers)
+    again = client.post(HOOK, content=body, headers=headers)
     assert first.json()["recorded"] is True and again.json()["recorded"] is False
     assert [a.action for a in log.actions(ledger)] == [log.TAG_SET]
 
@@ -98,3 +99,22 @@ def test_without_a_secret_the_receiver_refuses_and_says_what_to_set(tmp_path: Pa
         "/api/v1/mlflow/webhook", content=body, headers=headers)
     assert answer.status_code == 503
     assert "PROVLINK_MLFLOW_WEBHOOK_SECRET" in answer.text
+
+
+@pytest.mark.parametrize("query", ["", "?trackingUri=", "?trackingUri=sqlite:///mlflow.db"])
+def test_a_delivery_that_cannot_name_its_registry_is_422_and_records_nothing(
+        served, query: str) -> None:
+    """Without the sender's tracking URI the action would be filed under another namespace
+    than the model version's (the same version two nodes): refused, saying what to add."""
+    client, ledger, _store = served
+    body, headers = _delivery({"name": "churn", "alias": "champion", "version": "1"})
+    answer = client.post(f"/api/v1/mlflow/webhook{query}", content=body, headers=headers)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["field"] == "trackingUri"
+    assert ("provlink mlflow webhook register" in answer.text if "sqlite" not in query
+            else "absolute" in answer.text)
+    assert ledger.size() == 0
+    bearer = {"Authorization": "Bearer webhook-test-key"}
+    assert client.get("/api/v1/events/lineage", headers=bearer).json()["events"] == []
+    fixed = client.post(HOOK, content=body, headers=headers)  # MLflow's retry, once fixed
+    assert fixed.json()["recorded"] is True

@@ -70,7 +70,8 @@ def cmd_build(args: argparse.Namespace) -> int:
                      registry=registry, key=key, artifacts_dir=artifacts,
                      ledger=spool_ledger(config, signer=load_signer(config),
                                          witness=_witness(args)),
-                     promotions=promotions(config.spool_path, name, version),
+                     promotions=promotions(config.spool_path, name, version,
+                                           namespace=namespace),
                      progress=lambda stage, n: bar.update(n))
     out = Path(args.output or f"{name}-{version}.evidence.zip")
     out.write_bytes(data)

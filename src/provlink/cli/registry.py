@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +27,11 @@ WEBHOOK_EVENTS = ("model_version.created", "model_version_tag.set",
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("history", help="who moved which alias of a model, when, and "
                                               "whether it was authorized")
-    p.add_argument("model", help="models:/<name>")
+    p.add_argument("model", help="models:/<name>, models:/<name>/<version> (moves onto or off "
+                                 "it) or models:/<name>@<alias> (moves of that alias)")
+    p.add_argument("--tracking-uri", help="the registry the model is in (default: "
+                                          "MLFLOW_TRACKING_URI; unset: every registry, each "
+                                          "move naming its own)")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_history)
 
@@ -87,20 +92,44 @@ def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _history_target(uri: str) -> tuple[str, str | None, str | None]:
+    """(name, version, alias) of ``models:/NAME``, ``models:/NAME/VERSION`` or
+    ``models:/NAME@ALIAS``."""
+    name, version = _model_name(uri, version=True)
+    alias = None
+    if version is None and "@" in name:
+        name, _, alias = name.rpartition("@")
+    if not name:
+        raise ProvlinkError(f"{uri!r} names no model; use models:/<name>[/<version>|@<alias>]")
+    return name, version, alias
+
+
 def cmd_history(args: argparse.Namespace) -> int:
-    name, _ = _model_name(args.model, version=False)
-    moves = log.history(_ledger(), name)
+    from provlink.mlflow.registry import tracking_namespace
+
+    name, version, alias = _history_target(args.model)
+    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    namespace = tracking_namespace(uri) if uri else None
+    moves = log.history(_ledger(), name, namespace=namespace, alias=alias)
+    if version is not None:
+        moves = [m for m in moves if version in (m.version, m.previous)]
     if args.json:
-        print(json.dumps({"model": name, "promotions": [m.as_dict() for m in moves]}, indent=2))
+        print(json.dumps({"model": name, "version": version, "alias": alias,
+                          "namespace": namespace,
+                          "promotions": [m.as_dict() for m in moves]}, indent=2))
         return 0
     if not moves:
-        print(f"no alias moves of {name} recorded (try `provlink registry sync`)")
+        where = f" in {namespace}" if namespace else ""
+        print(f"no alias moves of {args.model}{where} recorded (try `provlink registry sync`)")
         return 0
-    rows = [("TIME (UTC)", "ALIAS", "FROM → TO", "ACTOR", "SOURCE", "AUTHORIZED")]
+    several = len({m.namespace for m in moves}) > 1  # namesakes in two registries
+    rows = [("TIME (UTC)", "ALIAS", "FROM → TO", "ACTOR", "SOURCE", "AUTHORIZED",
+             *(("REGISTRY",) if several else ()))]
     for m in moves:
         rows.append((_when(m.time_ms), m.alias,
                      f"{m.previous or '-'} → {m.version or '(deleted)'}", m.actor or "?",
-                     m.source, m.authorized_by or "UNAUTHORIZED"))
+                     m.source, m.authorized_by or "UNAUTHORIZED",
+                     *((m.namespace or "?",) if several else ())))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
@@ -167,8 +196,11 @@ def cmd_webhook_register(args: argparse.Namespace) -> int:
               "PROVLINK_MLFLOW_WEBHOOK_SECRET (the same one provlink serve checks)",
               file=sys.stderr)
         return 2
+    from provlink.mlflow.registry import tracking_namespace
+
+    # the namespace, not the URI: no credentials in a URL, a relative SQLite path made absolute
     url = (f"{args.url.rstrip('/')}/api/v1/mlflow/webhook?trackingUri="
-           f"{quote(args.tracking_uri, safe='')}")
+           f"{quote(tracking_namespace(args.tracking_uri), safe='')}")
     events: list[Any] = list(WEBHOOK_EVENTS)
     hook = MlflowClient(tracking_uri=args.tracking_uri).create_webhook(
         name=args.name, url=url, events=events, secret=secret,

@@ -65,6 +65,19 @@ class RegistryAction:
     def kind(self) -> str:
         return PREFIX + self.action
 
+    @property
+    def namespace(self) -> str | None:
+        """The lineage namespace of the registry acted on (None: recorded without a tracking
+        URI, as approvals are)."""
+        from provlink.mlflow.registry import tracking_namespace
+
+        return None if self.tracking_uri is None else tracking_namespace(self.tracking_uri)
+
+    def of(self, namespace: str | None) -> bool:
+        """Whether this action is on the registry ``namespace`` (None: any). An action
+        recorded without a tracking URI (an approval) applies to the model in any."""
+        return namespace is None or self.namespace in (None, namespace)
+
     def fields(self) -> dict[str, Any]:
         """The entry's fields: every set attribute but ``run_id`` (the entry's own field)."""
         values = asdict(self)
@@ -130,16 +143,22 @@ class RegistryState:
             self.tags.pop((action.model, action.version, action.key), None)
 
 
-def state(ledger: Ledger, model: str | None = None) -> RegistryState:
+def state(ledger: Ledger, model: str | None = None, *,
+          namespace: str | None = None) -> RegistryState:
+    """Replayed from the actions on ``model`` (None: every model) of the registry
+    ``namespace`` (None: every registry)."""
     current = RegistryState()
     for action in actions(ledger, model):
-        current.apply(action)
+        if action.of(namespace):
+            current.apply(action)
     return current
 
 
-def previous_version(ledger: Ledger, model: str, alias: str) -> str | None:
-    """The version ``alias`` pointed to after the last recorded action on it."""
-    return state(ledger, model).aliases.get((model, alias))
+def previous_version(ledger: Ledger, model: str, alias: str, *,
+                     namespace: str | None = None) -> str | None:
+    """The version ``alias`` pointed to after the last recorded action on it (in the
+    registry ``namespace``: a model of the same name elsewhere is another model)."""
+    return state(ledger, model, namespace=namespace).aliases.get((model, alias))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,16 +175,21 @@ class Promotion:
     run_id: str | None
     authorized: bool
     authorized_by: str | None
+    namespace: str | None = None  # the registry's (None: recorded without a tracking URI)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def history(ledger: Ledger, model: str) -> list[Promotion]:
-    """Every alias move of ``model``, oldest first, each judged authorized or not."""
+def history(ledger: Ledger, model: str, *, namespace: str | None = None,
+            alias: str | None = None) -> list[Promotion]:
+    """Every alias move of ``model`` (in the registry ``namespace``, of ``alias``; None:
+    all), oldest first, each judged authorized or not."""
     approvals: dict[tuple[str, str | None], str] = {}  # (alias, version) -> approver
     moves: list[Promotion] = []
     for action in actions(ledger, model):
+        if not action.of(namespace) or (alias is not None and action.alias != alias):
+            continue
         if action.action == APPROVAL and action.alias:
             approvals[(action.alias, action.version)] = action.actor or "?"
             continue
@@ -178,17 +202,31 @@ def history(ledger: Ledger, model: str) -> list[Promotion]:
         moves.append(Promotion(time_ms=action.time_ms, model=model, alias=action.alias,
                                previous=action.previous, version=target, actor=action.actor,
                                source=action.source, run_id=action.run_id,
-                               authorized=by is not None, authorized_by=by))
+                               authorized=by is not None, authorized_by=by,
+                               namespace=action.namespace))
     return moves
 
 
 def unauthorized(ledger: Ledger) -> list[Promotion]:
     """Every alias move of every model in the ledger that nothing authorized."""
-    models = sorted({a.model for a in actions(ledger)})
-    return [m for model in models for m in history(ledger, model) if not m.authorized]
+    registries: dict[str, set[str | None]] = {}  # model -> the namespaces it was acted on in
+    for action in actions(ledger):
+        registries.setdefault(action.model, set()).add(action.namespace)
+    found: dict[tuple[Any, ...], Promotion] = {}
+    for model in sorted(registries):
+        known: list[str | None] = [*sorted(n for n in registries[model] if n is not None)]
+        known = known or [None]
+        for namespace in known:  # one model per registry; approvals apply to each
+            for move in history(ledger, model, namespace=namespace):
+                if not move.authorized:
+                    found.setdefault((move.time_ms, model, move.alias, move.version,
+                                      move.previous, move.source, move.namespace), move)
+    return list(found.values())
 
 
-def version_history(ledger: Ledger, model: str, version: str) -> list[Promotion]:
+def version_history(ledger: Ledger, model: str, version: str, *,
+                    namespace: str | None = None) -> list[Promotion]:
     """The alias moves of ``model`` onto or off ``version`` (``previous`` or ``version`` is
     it), oldest first, judged as in :func:`history`."""
-    return [m for m in history(ledger, model) if version in (m.version, m.previous)]
+    return [m for m in history(ledger, model, namespace=namespace)
+            if version in (m.version, m.previous)]

@@ -43,9 +43,13 @@ def emit_action(runtime: Runtime, action: log.RegistryAction) -> None:
 
 
 def _tracking_uri() -> str:
+    """The registry's identity as its model versions' namespace has it (no credentials, a
+    relative SQLite path resolved here, where MLflow opens it)."""
     import mlflow
 
-    return str(mlflow.get_tracking_uri())
+    from provlink.mlflow.registry import tracking_namespace
+
+    return tracking_namespace(str(mlflow.get_tracking_uri()))
 
 
 def _before(client: Any, method: str, args: dict[str, Any]) -> Callable[[Any], None] | None:
@@ -190,9 +194,12 @@ def sync(runtime: Runtime, client: Any, *, tracking_uri: str,
     ledger: Ledger | None = getattr(runtime.emitter, "ledger", None)
     if ledger is None:
         raise log.RegistryLogError("this runtime keeps no ledger to sync the registry into")
+    from provlink.mlflow.registry import tracking_namespace
+
     seen = observe(client, model)
-    recorded = log.state(ledger, model)
-    found = differences(recorded, seen, tracking_uri=tracking_uri, time_ms=now_ms(),
+    namespace = tracking_namespace(tracking_uri)  # this registry's, not a namesake's elsewhere
+    recorded = log.state(ledger, model, namespace=namespace)
+    found = differences(recorded, seen, tracking_uri=namespace, time_ms=now_ms(),
                         models=None if model is None else {model})
     for action in found:
         emit_action(runtime, action)

@@ -14,6 +14,13 @@ hands the receiver that ledger) holds a spool whose ledger gets one ``mlflow.reg
 entry per action, and the lineage event (:mod:`provlink.governance.registry_event`) goes
 straight into the server's store. The
 webhook route takes no bearer key (MLflow cannot send one): the HMAC is its authentication.
+
+Whose registry: ``?trackingUri=`` names the tracking server that sends the webhook, and so
+the lineage namespace of its model versions (the one capture uses). It is required: without
+it (or with a relative ``sqlite:///`` path, which names a file only from the tracking
+server's own working directory) a signed delivery gets 422 and nothing is recorded, rather
+than the action being filed under another identity than its model version's.
+`provlink mlflow webhook register` adds it.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from provlink.config import ProvlinkConfig
 from provlink.governance import registry_log as log
 from provlink.governance.log import Ledger
 from provlink.governance.registry_event import to_event
+from provlink.mlflow.registry import is_relative_sqlite
 from provlink.server.routing import Call, HttpError, json_response
 
 SIGNATURE, TIMESTAMP, DELIVERY = "x-mlflow-signature", "x-mlflow-timestamp", "x-mlflow-delivery-id"
@@ -168,17 +176,35 @@ class MlflowWebhook:
         ledger = self.ledger
         with self._recording:
             if action.action in (log.ALIAS_SET, log.ALIAS_DELETED) and action.alias:
-                previous = log.previous_version(ledger, action.model, action.alias)
+                previous = log.previous_version(ledger, action.model, action.alias,
+                                                namespace=action.namespace)
                 action = replace(action, previous=previous)
             leaf = log.record(ledger, action, body)
         store.ingest(to_event(action, ledger_index=leaf.index))
         return {"recorded": True, "kind": action.kind, "ledgerIndex": leaf.index}
 
 
+def tracking_uri_of(call: Call) -> str:
+    """The sending tracking server's URI from ``?trackingUri=``; 422 when it cannot name
+    the model versions' namespace."""
+    uri = call.query("trackingUri")
+    if not uri:
+        raise HttpError(422, "query parameter 'trackingUri' is required: the tracking URI of "
+                        "the MLflow server sending this webhook, the namespace of its model "
+                        "versions (`provlink mlflow webhook register --tracking-uri URI` adds "
+                        "it to the URL)", "trackingUri")
+    if is_relative_sqlite(uri):
+        raise HttpError(422, f"trackingUri {uri!r} is a relative SQLite path, which names a "
+                        "file only from the tracking server's working directory; give the "
+                        "absolute one (sqlite:////path/to/mlflow.db)", "trackingUri")
+    return uri
+
+
 def routes(hook: MlflowWebhook) -> list[tuple[str, str, Any]]:
     async def post_webhook(call: Call) -> Response:
         body = await call.request.body()
         delivery = hook.check(call.request.headers, body)
+        tracking_uri = tracking_uri_of(call)
         try:
             parsed = json.loads(body)
         except ValueError:
@@ -189,7 +215,7 @@ def routes(hook: MlflowWebhook) -> list[tuple[str, str, Any]]:
             return json_response({"recorded": False, "reason": "delivery already recorded"})
         try:
             done = await run_in_threadpool(hook.record, call.store, parsed, delivery,
-                                           call.query("trackingUri"))
+                                           tracking_uri)
         except Exception:
             hook.forget(delivery)
             raise

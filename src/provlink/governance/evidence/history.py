@@ -11,9 +11,11 @@ from typing import Any
 from provlink.governance.registry_log import Promotion, version_history
 
 
-def promotions(spool_path: Path, name: str, version: str) -> dict[str, Any]:
-    """``{"history": [...], "recorded": bool}``: every alias move to or from the version,
-    oldest first; ``recorded`` is False when there is no ledger at ``spool_path``."""
+def promotions(spool_path: Path, name: str, version: str, *,
+               namespace: str | None = None) -> dict[str, Any]:
+    """``{"history": [...], "recorded": bool}``: every alias move to or from the version
+    (of the registry ``namespace``: a namesake elsewhere is another model), oldest first;
+    ``recorded`` is False when there is no ledger at ``spool_path``."""
     if not spool_path.exists():
         return {"history": [], "recorded": False}
     from provlink.delivery.spool import Spool
@@ -21,7 +23,7 @@ def promotions(spool_path: Path, name: str, version: str) -> dict[str, Any]:
 
     spool = Spool(spool_path)
     try:
-        moves = version_history(Ledger(spool), name, version)
+        moves = version_history(Ledger(spool), name, version, namespace=namespace)
     finally:
         spool.close()
     return {"history": [move_record(m) for m in moves], "recorded": True}
