@@ -106,6 +106,27 @@ def _column_lineage(translator: DagsterLineageTranslator, value: Any, namespace:
     return custom.ours(cl.ColumnLineageDatasetFacet(fields=fields))
 
 
+def run_datasets(instance: Any, run_id: str, layer: Any, keys: list[Any],
+                 translator: DagsterLineageTranslator, namespace: str, *,
+                 digest_max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, DatasetRef]:
+    """The datasets this run itself last materialized for ``keys``, from the run's event
+    log: under the multiprocess executor an upstream step ran in another process, and the
+    asset's latest materialization may be another run's (a concurrent run, another
+    partition)."""
+    from dagster import DagsterEventType
+
+    wanted = set(keys)
+    last: dict[Any, Any] = {}
+    for entry in instance.all_logs(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION):
+        mat = entry.asset_materialization
+        if mat is not None and mat.asset_key in wanted:
+            last[mat.asset_key] = mat  # the log is in order: the last one wins
+    return {key.to_user_string(): asset_dataset(
+        translator, key.to_user_string(), mat.metadata, mat.tags, namespace=namespace,
+        storage_kind=storage_kind(layer, key), digest_max_bytes=digest_max_bytes)
+        for key, mat in last.items()}
+
+
 def latest_datasets(instance: Any, layer: Any, keys: list[Any],
                     translator: DagsterLineageTranslator, namespace: str, *,
                     digest_max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, DatasetRef]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +25,12 @@ from provlink.events.parameters import flatten
 from provlink.mlflow.context import STATE_ADOPT_ACTIVE_RUN
 from provlink_dagster import _compat
 from provlink_dagster.actor import run_actor
-from provlink_dagster.asset_metadata import asset_dataset, latest_datasets, storage_kind
+from provlink_dagster.asset_metadata import (
+    asset_dataset,
+    latest_datasets,
+    run_datasets,
+    storage_kind,
+)
 from provlink_dagster.executor import ensure_in_process_tracker
 from provlink_dagster.mlflow_resource import resource_runs, tag_resource_runs
 from provlink_dagster.observe import FINISHED_STEPS, RunObserver, count_failure, observer_for
@@ -136,19 +142,22 @@ class StepCapture:
 def upstream_datasets(step: Any, translator: DagsterLineageTranslator, namespace: str,
                       seen: Mapping[str, DatasetRef], *,
                       digest_max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, DatasetRef]:
-    """The upstream assets' datasets, as of the materialization Dagster reads for provenance
-    (the asset record's last materialization: the one its ``input_event_pointer`` names).
-    Those this process saw materialize in this run need no query."""
+    """The upstream assets' datasets: those this run materialized (seen by this process, or
+    by another step process of the run, in the run's event log), else the materialization
+    Dagster reads for provenance (the asset record's last materialization: the one its
+    ``input_event_pointer`` names)."""
     layer = step.job_def.asset_layer
     outputs = set(step.get_output_asset_keys())
     parents = {p for key in outputs if layer.has(key) for p in layer.get(key).parent_keys}
     parents -= outputs
     found = {p.to_user_string(): seen[p.to_user_string()] for p in parents
              if p.to_user_string() in seen}
-    missing = sorted((p for p in parents if p.to_user_string() not in found), key=str)
-    if missing:
-        found.update(latest_datasets(step.instance, layer, missing, translator, namespace,
-                                     digest_max_bytes=digest_max_bytes))
+    for lookup in (partial(run_datasets, step.instance, step.dagster_run.run_id),
+                   partial(latest_datasets, step.instance)):
+        missing = sorted((p for p in parents if p.to_user_string() not in found), key=str)
+        if missing:
+            found.update(lookup(layer, missing, translator, namespace,
+                                digest_max_bytes=digest_max_bytes))
     return found
 
 

@@ -7,7 +7,14 @@ import os
 import time
 from pathlib import Path
 
-from dagster import Definitions, asset, define_asset_job
+from dagster import (
+    AssetMaterialization,
+    Definitions,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    define_asset_job,
+)
 from provlink_dagster import with_lineage
 
 RELEASE_FILE = "LINEAGE_TEST_RELEASE_FILE"  # env: the blocking asset waits for this file
@@ -37,11 +44,35 @@ def after_blocking(blocking: int) -> int:
     return blocking + 1
 
 
+def _data_file(name: str) -> str:
+    return str(Path(os.environ[RELEASE_FILE]).parent / name)
+
+
+@asset
+def source(context) -> MaterializeResult:  # type: ignore[no-untyped-def]
+    return MaterializeResult(metadata={"path": MetadataValue.path(
+        _data_file(f"source-{context.run_id}.csv"))})
+
+
+@asset(deps=[source])
+def interloper(context) -> None:  # type: ignore[no-untyped-def]
+    """Another run's materialization of ``source`` lands between this run's steps."""
+    context.instance.report_runless_asset_event(AssetMaterialization(
+        "source", metadata={"path": MetadataValue.path(_data_file("source-another-run.csv"))}))
+
+
+@asset(deps=[source, interloper])
+def sink() -> None:
+    return None
+
+
 sums = define_asset_job("sums", selection=[numbers, total])
 held = define_asset_job("held", selection=[numbers, blocking, after_blocking])
+interleaved = define_asset_job("interleaved", selection=[source, interloper, sink])
 
-defs = with_lineage(Definitions(assets=[numbers, total, blocking, after_blocking],
-                                jobs=[sums, held]))
+defs = with_lineage(Definitions(
+    assets=[numbers, total, blocking, after_blocking, source, interloper, sink],
+    jobs=[sums, held, interleaved]))
 
 
 def sums_job():  # type: ignore[no-untyped-def]
@@ -51,3 +82,7 @@ def sums_job():  # type: ignore[no-untyped-def]
 
 def held_job():  # type: ignore[no-untyped-def]
     return defs.resolve_job_def("held")
+
+
+def interleaved_job():  # type: ignore[no-untyped-def]
+    return defs.resolve_job_def("interleaved")

@@ -65,6 +65,22 @@ def test_multiprocess_executor(spooled_env: Path) -> None:
     assert len(children) == 4  # no second run START from a child process
 
 
+def test_step_process_names_the_upstream_this_run_wrote(spooled_env: Path) -> None:
+    """A step in its own process reads its upstream's dataset from this run's event log,
+    not from the asset's latest materialization: another run's, reported in between (as a
+    concurrent run or another partition would)."""
+    with DagsterInstance.get() as instance, capture_events():
+        result = execute_job(reconstructable(dagster_defs.interleaved_job), instance=instance)
+        assert result.success
+    events = spooled_events(spooled_env)
+    wrote = names(by_job(events, "source")[-1]["outputs"])
+    assert wrote == {("file", str(spooled_env / f"source-{result.run_id}.csv"))}
+    for event in by_job(events, "sink"):  # START and COMPLETE
+        read = names(event["inputs"])
+        assert wrote <= read, read
+        assert not any("another-run" in name for _, name in read), read
+
+
 def test_canceled_run_aborts_what_did_not_finish(spooled_env: Path) -> None:
     """Launched as ``dagster dev`` launches (code server, run worker, step processes) and
     canceled through the run coordinator (as the UI cancels) while ``blocking`` waits."""
