@@ -133,3 +133,27 @@ def test_gate_model_python_api_for_airflow_and_dagster(deployment: Deployment,
                         / "promotion_policy.yml")
     assert not result.passed
     assert {f.requirement for f in result.unmet} >= {"lineage", "no-sensitive-inputs"}
+
+
+def test_coverage_counts_as_witnessed_what_evidence_finds_cosigned(
+        deployment: Deployment) -> None:
+    """The events went straight into the embedded store, past the witness; coverage hands it
+    the ledger's latest checkpoint first (as evidence does), so every checkpointed event is
+    witnessed, and the witness holds the cosigned checkpoint an evidence bundle would carry."""
+    from provlink.governance.witness_client import WitnessClient
+
+    code, out = deployment.cli("coverage", "--json")
+    assert code == 0
+    figures = json.loads(out)["figures"]
+    assert figures["eventsWithLedgerCheckpoint"] > 0
+    assert figures["eventsWithWitnessedCheckpoint"] == figures["eventsWithLedgerCheckpoint"]
+    ledger = Ledger(Spool(deployment.home / "spool.db"))
+    latest = ledger.latest_checkpoint()
+    assert latest is not None
+    held = WitnessClient(deployment.url).held(ledger.origin)
+    assert any(h["status"] == "consistent" and h["cosigned"]
+               and int(h["treeSize"]) >= latest.checkpoint.size for h in held), held
+    code, text = deployment.cli("coverage")
+    line = next(ln for ln in text.splitlines() if ln.startswith("ledger checkpoint"))
+    checkpointed, witnessed = line.split()[2], line.split()[-1]
+    assert witnessed == checkpointed != "0.0%", line

@@ -8,10 +8,11 @@ question could not be answered (backend or registry unreachable, unknown model o
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from provlink.cli.config import load_config
 from provlink.cli.governance import _api, _witness
@@ -28,6 +29,9 @@ from provlink.governance.gate import (
 from provlink.governance.impact import ImpactReport, impact
 from provlink.governance.registry_view import MlflowRegistry, NoRegistry, RegistryView
 from provlink.governance.trace import Trace, dataset_identity, parse_model_uri, trace
+
+if TYPE_CHECKING:
+    from provlink.governance.log import Ledger
 
 
 def register(subparsers: Any) -> None:
@@ -189,14 +193,31 @@ def _change_line(c: Change) -> str:
 def cmd_coverage(args: argparse.Namespace) -> int:
     from provlink.cli.progress import Progress
 
-    with Progress("reading events") as bar:
+    with Progress("reading events") as bar, _local_ledger() as ledger:
         report = coverage(_api(args), progress=bar.update, witness=_witness(args),
-                          unauthorized=_unauthorized_moves())
+                          unauthorized=_unauthorized_moves(), ledger=ledger)
     if args.json:
         _print_json(report.as_dict())
     else:
         print("\n".join(render_coverage(report)))
     return 0
+
+
+@contextlib.contextmanager
+def _local_ledger() -> Iterator[Ledger | None]:
+    """This home's (or the fleet's) ledger, None without one."""
+    from provlink.delivery.spool_open import configured_spool, spool_exists
+    from provlink.governance.log import Ledger as OpenLedger
+
+    config = load_config()
+    if not spool_exists(config):
+        yield None
+        return
+    spool = configured_spool(config)
+    try:
+        yield OpenLedger(spool)
+    finally:
+        spool.close()
 
 
 def _unauthorized_moves() -> list[dict[str, Any]] | None:

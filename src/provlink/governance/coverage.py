@@ -9,7 +9,10 @@ figures are computed from what was emitted rather than from a store's summary:
   dataset and a complete run at every step;
 - audit completeness: the share of capture points (runs) with a START and a terminal event,
   and with inputs and outputs; the share of events in runs whose terminal event carries a
-  ledger checkpoint, and a witnessed one;
+  ledger checkpoint, and a witnessed one (covered by a checkpoint the witness cosigned, the
+  rule ``evidence`` applies; this machine's latest checkpoint is handed to the witness
+  first, as ``evidence`` and ``verify --witness`` do, since events delivered straight into
+  the embedded store reach no witness on the way);
 - unauthorized registry changes, when a promotion history is available;
 - the gaps by job, worst first.
 """
@@ -24,6 +27,7 @@ from provlink.events.facets import REGISTRY_ACTION
 from provlink.governance.trace import MODELS_PREFIX, LineageApi
 
 if TYPE_CHECKING:
+    from provlink.governance.log import Ledger
     from provlink.governance.witness_client import WitnessClient
 
 TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
@@ -161,12 +165,29 @@ def collect_runs(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RunReco
 
 def coverage(api: LineageApi, *, unauthorized: Iterable[Mapping[str, Any]] | None = None,
              progress: Callable[[int], None] | None = None,
-             witness: WitnessClient | None = None) -> CoverageReport:
+             witness: WitnessClient | None = None,
+             ledger: Ledger | None = None) -> CoverageReport:
     """Coverage of everything the backend holds; with ``witness`` (``provlink serve`` is
-    one), it is also asked which checkpoints it cosigned."""
+    one), it is also asked which checkpoints it cosigned, after being handed ``ledger``'s
+    latest one (this machine's log)."""
     runs, count = collect_runs(all_events(api, progress=progress))
+    if witness is not None and ledger is not None:
+        hand_latest(witness, ledger)
     cosigned = _cosigned_sizes(witness, runs.values()) if witness else {}
     return coverage_of(runs, count, unauthorized=unauthorized, cosigned=cosigned)
+
+
+def hand_latest(witness: WitnessClient, ledger: Ledger) -> None:
+    """Give the witness the log's latest checkpoint, proved consistent with what it holds
+    (what ``evidence`` does before it asks): a witness that cannot take it (Marquez, a
+    read-only key) leaves the figure at what it already holds."""
+    from provlink.errors import LineageAuthError, LineageQueryError
+    from provlink.governance.witness_client import push_latest
+
+    try:
+        push_latest(ledger, witness)
+    except (LineageAuthError, LineageQueryError):
+        return
 
 
 def _cosigned_sizes(witness: WitnessClient, runs: Iterable[RunRecord]) -> dict[str, int]:
