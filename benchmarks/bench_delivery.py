@@ -12,7 +12,7 @@ event; 10 task runs per DAG run, so lanes are DAG runs) into:
 
 Modes, all in one run: openlineage-python's ``HttpTransport.emit`` one event at a time (what
 the sender did before), provlink's pooled poster serially (``delivery_concurrency=1``, the
-baseline of the ratios) and in parallel lanes (4 and 8), and the batch endpoint. The modes
+baseline of the ratios) and in parallel lanes (4, 8 and 16), and the batch endpoint. The modes
 take turns over several rounds and each figure is the median round, so a shared machine's
 changing load hits every mode alike.
 
@@ -35,6 +35,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from provlink.config import ProvlinkConfig  # noqa: E402
 from provlink.delivery.outcome import OK, Outcome  # noqa: E402
 from provlink.delivery.sender import Sender  # noqa: E402
 from provlink.delivery.spool import Spool  # noqa: E402
@@ -110,13 +111,22 @@ def http_transport(url: str) -> Any:
     return HttpTransport(HttpConfig.from_dict({"url": url, "retry": {"total": 0}}))
 
 
-def spool_backlog(path: Path, n: int) -> Spool:
+UNEVEN = (2, 40, 6, 20, 60, 4, 10, 18)  # events per DAG run, 20 on average
+
+
+def spool_backlog(path: Path, n: int, uneven: bool = False) -> Spool:
+    """``n`` events, two per task run; a DAG run (a lane) has 20 events, or ``UNEVEN``."""
     spool = Spool(path)
     event = to_event(full_record(EventType.COMPLETE))
     parent = event["run"]["facets"]["parent"]
+    dag, left = 0, UNEVEN[0] if uneven else 20
     for i in range(n):
+        if left == 0:
+            dag += 1
+            left = UNEVEN[dag % len(UNEVEN)] if uneven else 20
+        left -= 1
         event["run"]["runId"] = f"01932b6a-0000-7000-8000-{i // 2:012d}"
-        dag_run = f"01932b6a-0000-7000-9000-{i // 20:012d}"  # 10 task runs per DAG run
+        dag_run = f"01932b6a-0000-7000-9000-{dag:012d}"
         parent["run"]["runId"] = dag_run
         parent.setdefault("root", {"run": {}, "job": parent["job"]})["run"]["runId"] = dag_run
         spool.append(event)
@@ -124,9 +134,10 @@ def spool_backlog(path: Path, n: int) -> Spool:
 
 
 def measure(name: str, factory: Callable[[], Target], n: int, home: Path,
-            server_pid: int) -> dict[str, float]:
-    spool = spool_backlog(home / f"{name}.db", n)
-    sender = Sender(spool, factory, batch_size=500)
+            server_pid: int, *, batch_size: int = 500, uneven: bool = False
+            ) -> dict[str, float]:
+    spool = spool_backlog(home / f"{name}.db", n, uneven)
+    sender = Sender(spool, factory, batch_size=batch_size)
     server_cpu, start = cpu_seconds(server_pid), time.perf_counter()
     client_cpu = time.process_time()
     done = sender.close(900)
@@ -142,6 +153,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--events", type=int, default=None, help="per mode and round")
     parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument("--batch-size", type=int, default=ProvlinkConfig().sender_batch_size,
+                        help="the sender's batches (default: sender_batch_size's default)")
+    parser.add_argument("--uneven", action="store_true",
+                        help=f"DAG runs of {UNEVEN} events in turn, not 20 each")
     parser.add_argument("--only", default="", help="comma-separated substrings of mode names")
     args = parser.parse_args()
     n = args.events or (200 if args.quick else 1000)
@@ -168,6 +183,8 @@ def main() -> None:
                     lambda: TransportTarget(http_transport(url), concurrency=4), marquez.pid),
                 "per_event_parallel_8": (
                     lambda: TransportTarget(http_transport(url), concurrency=8), marquez.pid),
+                "per_event_parallel_16": (
+                    lambda: TransportTarget(http_transport(url), concurrency=16), marquez.pid),
                 "marquez_2ms_per_event_serial": (
                     lambda: TransportTarget(http_transport(slow_url), concurrency=1), slow.pid),
                 "marquez_2ms_per_event_parallel_8": (
@@ -182,7 +199,8 @@ def main() -> None:
             for r in range(rounds):
                 for name, (factory, pid) in modes.items():
                     runs.setdefault(name, []).append(
-                        measure(f"{name}-{r}", factory, n, home, pid))
+                        measure(f"{name}-{r}", factory, n, home, pid,
+                                batch_size=args.batch_size, uneven=args.uneven))
         finally:
             for proc in (marquez, slow, serve):
                 proc.terminate()
@@ -195,12 +213,15 @@ def main() -> None:
               f"sender process busy {figures['client_busy']:4.0%}   rounds: {each}")
     base_name = "per_event_serial" if "per_event_serial" in results else next(iter(results))
     base = results[base_name]["events_per_s"]
-    print(f"ratios to {base_name} ({base:,.0f} ev/s), {n} events x {rounds} rounds each:")
+    print(f"ratios to {base_name} ({base:,.0f} ev/s), {n} events x {rounds} rounds each, "
+          f"batches of {args.batch_size}, {'uneven' if args.uneven else '20-event'} lanes:")
     for name, figures in results.items():
         print(f"  {name:<30} {figures['events_per_s'] / base:5.2f}x")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / "delivery.json").write_text(json.dumps({"events": n, "rounds": rounds, **results},
+    (out / "delivery.json").write_text(json.dumps({"events": n, "rounds": rounds,
+                                                   "batch_size": args.batch_size,
+                                                   "uneven": args.uneven, **results},
                                                   indent=2))
 
 

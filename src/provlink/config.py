@@ -111,9 +111,9 @@ class ProvlinkConfig:
     delivery_max_attempts: int = field(default=10, metadata=_doc(
         "failures charged to one event (a 500, a read timeout) before it is dead-lettered; "
         "an unreachable backend is never counted"))
-    delivery_concurrency: int = field(default=8, metadata=_doc(
-        "parallel connections when posting one event per request (Marquez); a run's events "
-        "stay in order"))
+    delivery_concurrency: int = field(default=16, metadata=_doc(
+        "parallel connections when posting one event per request (Marquez, which spends "
+        "its time per event in its database); a run's events stay in order"))
     close_timeout: float = field(default=5.0, metadata=_doc(
         "seconds a process spends delivering at exit (none while the backend is known down)"))
     lineage_url: str = field(default="http://127.0.0.1:5000", metadata=_doc(

@@ -73,7 +73,7 @@ class TransportTarget:
     With lanes, :meth:`open_stream` lets the sender overlap batches.
     """
 
-    def __init__(self, transport: Any, *, concurrency: int = 8) -> None:
+    def __init__(self, transport: Any, *, concurrency: int = 16) -> None:
         self.transport = transport
         self.kind = f"openlineage:{getattr(transport, 'kind', type(transport).__name__)}"
         self._poster = _http_poster(transport, concurrency)
@@ -300,7 +300,7 @@ def openlineage_configured(env: dict[str, str] | None = None, cwd: Path | None =
     return any(p.is_file() for p in candidates)
 
 
-def resolve_target(home: Path, *, concurrency: int = 8) -> Target:
+def resolve_target(home: Path, *, concurrency: int = 16) -> Target:
     """The delivery target for this process, from the environment and config files;
     the embedded store lives under ``home`` (``PROVLINK_HOME``)."""
     if os.environ.get("OPENLINEAGE_DISABLED", "").strip().lower() == "true":
