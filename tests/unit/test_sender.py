@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from provlink.delivery.lanes import LaneStream
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Spool
 from provlink.delivery.targets import Outcome, classify
@@ -301,3 +304,50 @@ def test_a_failing_targets_traceback_is_logged_with_its_secrets_masked(
     assert "failed delivering" in logged and "ConnectionError" in logged  # still useful
     assert token not in logged and "Hunter2-Secret" not in logged
     assert all(r.exc_info is None for r in caplog.records)  # no unmasked copy beside it
+
+
+class StreamTarget(ScriptedTarget):
+    """A target with lanes (as the HTTP target's): batches overlap through a LaneStream.
+    ``b``'s send waits until ``c`` (the next batch, another run) was sent, then finds the
+    backend unreachable."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = ThreadPoolExecutor(4)
+        self.c_sent = threading.Event()
+        self.attempted: list[str] = []
+
+    def send(self, payload: str) -> Outcome:
+        run = json.loads(payload)["run"]["runId"]
+        self.attempted.append(run)
+        if run == "b":
+            assert self.c_sent.wait(10)
+            return Outcome(ok=False, error="ConnectionError: refused", counted=False)
+        if run == "c":
+            self.c_sent.set()
+        return Outcome(ok=True)
+
+    def open_stream(self) -> LaneStream:
+        return LaneStream(self.send, self.pool)
+
+    def close(self, timeout: float) -> bool:
+        self.pool.shutdown()
+        return True
+
+
+def test_an_outage_in_one_batch_backs_off_though_the_next_batch_sent(tmp_path: Path) -> None:
+    """Batch 2 was handed over while batch 1 ran; batch 1 then met an outage: batch 2's sent
+    event is marked sent, yet the sender backs off and reads no further batch."""
+    spool = Spool(tmp_path / "spool.db")
+    target = StreamTarget()
+    sender = Sender(spool, lambda: target, batch_size=2, backoff_initial=30.0,
+                    backoff_max=30.0)
+    for run in ("a", "b", "c", "d", "e"):
+        spool.append({"run": {"runId": run}})
+    assert sender.drain_once()
+    assert sender.backing_off  # not reset by batch 2's success
+    assert "e" not in target.attempted  # nothing starts after the outage
+    sent = {json.loads(e.payload or "{}")["run"]["runId"] for e in spool.entries(state=1)}
+    assert {"a", "c"} <= sent and "b" not in sent
+    assert [e.attempts for e in spool.entries(state=0)][0] == 0  # b: the outage is not counted
+    target.close(1.0)
