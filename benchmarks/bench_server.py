@@ -6,10 +6,16 @@ Everything goes through a real uvicorn server on loopback, as clients see it.
     .venv/bin/python benchmarks/bench_server.py                       # all sizes, both stores
     .venv/bin/python benchmarks/bench_server.py --sizes 1000 --stores sqlite
     .venv/bin/python benchmarks/bench_server.py --per-batch-only       # ingest per batch size
+    .venv/bin/python benchmarks/bench_server.py --in-process           # CPU per event, no HTTP
 
 ``--per-batch-only`` measures batch ingest (``POST /api/v1/lineage/batch``) at several batch
 sizes on PostgreSQL and, in the same run, SQLite as the baseline, and prints each rate with
 its ratio to SQLite's at the same size and to the 2,000 events/s goal.
+
+``--in-process`` calls ``store.ingest_many`` directly (no HTTP) and reports, per batch size,
+the rate and the CPU each event costs this process and, on PostgreSQL, the database server's
+backends (read from ``/proc``, so PostgreSQL must run on this machine): CPU time is what a
+loaded shared machine inflates least, so it compares runs that wall time cannot.
 
 The synthetic graph is a long chain of jobs (each reads the previous job's output and a
 side table of its own, and writes one dataset): 3 nodes per job, all connected, so a depth-20
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import socket
 import statistics
@@ -231,6 +238,58 @@ def batch_ingest(kind: str, events: int, batch: int, rounds: int) -> float:
     return best
 
 
+def _backend_cpu(database: Database) -> float:
+    """CPU seconds used so far by the PostgreSQL backends connected to ``database``."""
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        pids = [row[0] for row in conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database.name,))]
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def in_process(kind: str, events: int, batch: int) -> dict[str, float]:
+    """``events`` fresh chain events through ``store.ingest_many``, ``batch`` at a time."""
+    from provlink.server.validation import validate_event
+
+    database = Database(kind, f"ip{batch}")
+    with database:
+        store = database.store
+        chain = [chain_event(i) for i in range(events)]
+        for event in chain:
+            validate_event(event)  # as the API does before the store
+        store.ingest_many(chain[:1], validated=True)  # the pool's connection, opened
+        server = _backend_cpu(database) if kind == "postgresql" else 0.0
+        wall, cpu = time.perf_counter(), time.process_time()
+        for offset in range(1, events, batch):
+            store.ingest_many(chain[offset : offset + batch], validated=True)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        if kind == "postgresql":
+            server = _backend_cpu(database) - server
+    return {"rate": (events - 1) / wall, "cpu_ms": cpu / events * 1e3,
+            "server_ms": server / events * 1e3}
+
+
+def in_process_table(stores: list[str], batches: list[int], events: int) -> None:
+    print("| batch size | store | events/s | this process CPU ms/event"
+          " | PostgreSQL backends CPU ms/event |")
+    print("|---|---|---|---|---|")
+    for batch in batches:
+        for kind in stores:
+            r = in_process(kind, events, batch)
+            server = f"{r['server_ms']:.3f}" if kind == "postgresql" else "-"
+            print(f"| {batch} | {kind} | {r['rate']:,.0f} | {r['cpu_ms']:.3f} | {server} |")
+            sys.stdout.flush()
+
+
 def per_batch(stores: list[str], batches: list[int], events: int, rounds: int) -> None:
     print("| batch size | " + " | ".join(f"{k} events/s" for k in stores)
           + " | PostgreSQL ÷ SQLite | PostgreSQL ÷ 2,000/s goal |")
@@ -255,7 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=50)
     parser.add_argument("--per-batch-only", action="store_true",
                         help="only batch ingest per batch size, PostgreSQL vs SQLite")
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--in-process", action="store_true",
+                        help="store.ingest_many per batch size, with CPU per event")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100, 500, 1000])
     parser.add_argument("--events", type=int, default=3000, help="events per batch-size run")
     parser.add_argument("--rounds", type=int, default=2, help="best of this many runs")
     parser.add_argument("--db-prefix", default="provlink_bench",
@@ -264,6 +325,9 @@ def main(argv: list[str] | None = None) -> int:
     DB_PREFIX[0] = args.db_prefix
     if args.per_batch_only:
         per_batch(args.stores, args.batch_sizes, args.events, args.rounds)
+        return 0
+    if args.in_process:
+        in_process_table(args.stores, args.batch_sizes, args.events)
         return 0
     print("| store | measurement | result |\n|---|---|---|")
     for kind in args.stores:
