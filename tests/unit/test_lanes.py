@@ -35,8 +35,10 @@ class Recorder:
         self.answer: dict[int, Outcome] = {}
         self.lock = threading.Lock()
         self.first_fast = threading.Event()
+        self.entered = threading.Event()
 
     def send(self, payload: str) -> Outcome:
+        self.entered.set()
         e = json.loads(payload)
         if e["i"] == 0:
             assert self.gate.wait(10)
@@ -93,3 +95,19 @@ def test_a_send_that_raises_fails_its_event_and_resolves_the_batch(
 
     outcomes = LaneStream(send, pool).submit(batch(("a", 1, 0), ("a", 1, 1))).result(10)
     assert not outcomes[0].ok and not outcomes[0].permanent and outcomes[1].held
+
+
+def test_lanes_the_pool_cancels_are_held_and_their_batch_resolves() -> None:
+    """The target closing (its pool shut down, queued work cancelled) mid-batch: the
+    sender waiting on that batch gets its answer, the lanes that never ran held."""
+    recorder = Recorder()
+    pool = ThreadPoolExecutor(1)
+    stream = LaneStream(recorder.send, pool)
+    pending = stream.submit(batch(("a", 1, 0), ("b", 2, 1), ("c", 3, 2)))
+    assert recorder.entered.wait(10)  # lane a runs (blocked on the gate) on the one thread
+    pool.shutdown(wait=False, cancel_futures=True)  # lanes b and c were still queued
+    recorder.gate.set()
+    outcomes = pending.result(10)
+    assert outcomes[0].ok and outcomes[1].held and outcomes[2].held
+    assert recorder.sent == [0]
+    pool.shutdown(wait=True)

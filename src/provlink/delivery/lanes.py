@@ -17,6 +17,7 @@ so none idles while any lane has work.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections import deque
@@ -109,10 +110,23 @@ class LaneStream:
             batch.future.set_result(batch.outcomes)
         for lane in start:
             try:
-                self._pool.submit(self._run, lane)
+                task = self._pool.submit(self._run, lane)
             except RuntimeError:  # the interpreter is exiting (drain at exit): send from here
                 self._run(lane)
+            else:
+                task.add_done_callback(functools.partial(self._abandoned, lane))
         return batch.future
+
+    def _abandoned(self, lane: str, task: Future[None]) -> None:
+        """A lane the pool cancelled (the target closed) never ran: its events are held,
+        so the batches waiting on them still resolve."""
+        if not task.cancelled():
+            return
+        with self._lock:
+            queue = self._queues.pop(lane, deque())
+            done = [batch for batch, index in queue if batch.record(index, HELD)]
+        for batch in done:
+            batch.future.set_result(batch.outcomes)
 
     def _run(self, lane: str) -> None:
         """Send the lane's queued events in order until its queue is empty."""
