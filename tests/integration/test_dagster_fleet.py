@@ -133,6 +133,11 @@ def _names(datasets: list[dict[str, Any]]) -> set[tuple[str, str]]:
     return {(d["namespace"], d["name"]) for d in datasets}
 
 
+def _versions(datasets: list[dict[str, Any]]) -> dict[tuple[str, str], str | None]:
+    return {(d["namespace"], d["name"]): d.get("facets", {}).get("version", {}).get(
+        "datasetVersion") for d in datasets}
+
+
 def _key(event: dict[str, Any]) -> tuple[str, str, str, str]:
     return event["run"]["runId"], event["job"]["name"], event["eventType"], event["eventTime"]
 
@@ -248,8 +253,9 @@ def _assert_run(host: str, run_id: str, spooled: list[dict[str, Any]], backend: 
             if e["eventType"] == "COMPLETE"}
     for asset_name, file_name in FILES.items():
         assert _names(done[asset_name]["outputs"]) == {("file", str(data / file_name))}
-    for upstream, downstream in EDGES:
-        assert _names(done[upstream]["outputs"]) <= _names(done[downstream]["inputs"])
+    for upstream, downstream in EDGES:  # the same dataset, at the same content version
+        wrote, read = _versions(done[upstream]["outputs"]), _versions(done[downstream]["inputs"])
+        assert None not in wrote.values() and wrote.items() <= read.items(), (wrote, read)
 
     graph = _get(backend, "/api/v1/lineage", depth=20,
                  nodeId=f"dataset:file:{data / FILES['merged']}")
