@@ -129,20 +129,34 @@ def run_datasets(instance: Any, run_id: str, layer: Any, keys: list[Any],
 
 def latest_datasets(instance: Any, layer: Any, keys: list[Any],
                     translator: DagsterLineageTranslator, namespace: str, *,
+                    partitions: Mapping[Any, str] | None = None,
                     digest_max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, DatasetRef]:
-    """Each asset's dataset from its latest materialization (asset key when none)."""
+    """Each asset's dataset from its latest materialization, of the partition ``partitions``
+    names for it (each partition has its own path or table); the asset key when none."""
     records = {r.asset_entry.asset_key: r for r in instance.get_asset_records(keys)}
     found: dict[str, DatasetRef] = {}
     for key in keys:
         name = key.to_user_string()
-        record = records.get(key)
-        last = record.asset_entry.last_materialization_record if record else None
+        partition = (partitions or {}).get(key)
+        if partition is not None:
+            last = _partition_materialization(instance, key, partition)
+        else:
+            record = records.get(key)
+            last = record.asset_entry.last_materialization_record if record else None
         mat = last.asset_materialization if last is not None else None
         found[name] = asset_dataset(
             translator, name, mat.metadata if mat else {}, mat.tags if mat else {},
             namespace=namespace, storage_kind=storage_kind(layer, key),
             digest_max_bytes=digest_max_bytes)
     return found
+
+
+def _partition_materialization(instance: Any, key: Any, partition: str) -> Any:
+    from dagster import AssetRecordsFilter
+
+    result = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1)
+    return result.records[0] if result.records else None
 
 
 def storage_kind(layer: Any, key: Any) -> str | None:

@@ -73,6 +73,8 @@ def _start(context: Any, translator: DagsterLineageTranslator,
     storage_kinds = {k.to_user_string(): storage_kind(layer, k) for k in outputs}
     upstream = upstream_datasets(step, translator, namespace,
                                  observer.state.setdefault(MATERIALIZED, {}),
+                                 partition=context.partition_key if context.has_partition_key
+                                 else None,
                                  digest_max_bytes=runtime.config.digest_max_bytes)
     key = step.step.key
     nominal_start, nominal_end = _nominal_time(context)
@@ -140,25 +142,34 @@ class StepCapture:
 
 
 def upstream_datasets(step: Any, translator: DagsterLineageTranslator, namespace: str,
-                      seen: Mapping[str, DatasetRef], *,
+                      seen: Mapping[str, DatasetRef], *, partition: str | None = None,
                       digest_max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, DatasetRef]:
     """The upstream assets' datasets: those this run materialized (seen by this process, or
     by another step process of the run, in the run's event log), else the materialization
     Dagster reads for provenance (the asset record's last materialization: the one its
-    ``input_event_pointer`` names)."""
+    ``input_event_pointer`` names) — of the step's ``partition``, for an upstream
+    partitioned as the step's assets are."""
     layer = step.job_def.asset_layer
     outputs = set(step.get_output_asset_keys())
     parents = {p for key in outputs if layer.has(key) for p in layer.get(key).parent_keys}
     parents -= outputs
     found = {p.to_user_string(): seen[p.to_user_string()] for p in parents
              if p.to_user_string() in seen}
+    own = [_partitions_def(layer, key) for key in outputs]
+    step_def = own[0] if own and all(d == own[0] for d in own) else None
+    partitions = {p: partition for p in parents if partition is not None
+                  and step_def is not None and _partitions_def(layer, p) == step_def}
     for lookup in (partial(run_datasets, step.instance, step.dagster_run.run_id),
-                   partial(latest_datasets, step.instance)):
+                   partial(latest_datasets, step.instance, partitions=partitions)):
         missing = sorted((p for p in parents if p.to_user_string() not in found), key=str)
         if missing:
             found.update(lookup(layer, missing, translator, namespace,
                                 digest_max_bytes=digest_max_bytes))
     return found
+
+
+def _partitions_def(layer: Any, key: Any) -> Any:
+    return layer.get(key).partitions_def if layer.has(key) else None
 
 
 def _parameters(context: Any, step: Any, layer: Any, outputs: list[Any]) -> dict[str, Any]:

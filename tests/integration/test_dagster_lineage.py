@@ -15,6 +15,7 @@ from dagster import (
     AssetOut,
     DagsterInstance,
     DagsterRunStatus,
+    DailyPartitionsDefinition,
     Definitions,
     MaterializeResult,
     Output,
@@ -118,6 +119,34 @@ def test_partitioned_asset_has_nominal_time(env: Path) -> None:
     assert done["run"]["facets"]["nominalTime"]["nominalEndTime"].startswith("2026-03-05T00:00")
     features = names(by_job(events, "wine_features")[-1]["outputs"])
     assert features & names(done["inputs"])
+
+
+DAILY = DailyPartitionsDefinition(start_date="2026-03-01")
+
+
+@asset(partitions_def=DAILY)
+def daily_raw(context) -> MaterializeResult:  # type: ignore[no-untyped-def]
+    return MaterializeResult(metadata={"dagster/table_name": f"raw_{context.partition_key}"})
+
+
+@asset(partitions_def=DAILY, deps=[daily_raw])
+def daily_clean() -> None:
+    return None
+
+
+def test_partitioned_upstream_is_the_steps_partition(env: Path) -> None:
+    """Each partition has its own table: a step reads its own partition's upstream, not
+    the asset's latest materialization (another day's)."""
+    instance = DagsterInstance.ephemeral()
+    assets = lineage_assets([daily_raw, daily_clean])
+    with capture_events() as events:
+        for day in ("2026-03-04", "2026-03-05"):
+            assert materialize(assets, selection=["daily_raw"], partition_key=day,
+                               instance=instance).success
+        assert materialize(assets, selection=["daily_clean"], partition_key="2026-03-04",
+                           instance=instance).success
+    for event in by_job(events, "daily_clean"):  # START and COMPLETE
+        assert names(event["inputs"]) == {("table", "raw_2026-03-04")}
 
 
 @asset
