@@ -24,6 +24,7 @@ import json
 import os
 import re
 import socket
+import sysconfig
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,8 @@ class Normaliser:
     """Rewrites one run's events into their run-independent form."""
 
     def __init__(self, paths: dict[str, str]) -> None:
+        # installed packages' folder: the data sets libraries ship are inputs
+        paths = {sysconfig.get_paths()["purelib"]: "<site-packages>", **paths}
         # longest first, so a folder inside another is replaced by its own name
         self._paths = sorted(((str(Path(p).resolve()), name) for p, name in paths.items()),
                              key=lambda item: -len(item[0]))

@@ -297,6 +297,18 @@ def test_interpreter_files_and_imports_are_ignored(cwd: Path) -> None:
     assert files.accesses == FileAccesses()
 
 
+def test_a_data_set_a_library_ships_is_an_input_its_other_files_are_not(cwd: Path) -> None:
+    """scikit-learn's load_wine reads a CSV in site-packages (and its .rst description): the
+    CSV is where the data came from; the description, like code and styles, is not data."""
+    import sklearn.datasets
+
+    data = Path(sklearn.datasets.__file__).parent / "data" / "wine_data.csv"
+    with capture_files() as files:
+        sklearn.datasets.load_wine()
+        Path(pd.__file__).read_text()
+    assert files.accesses == FileAccesses(reads=(data.resolve(),))
+
+
 def test_ignore_prefixes_are_configurable(cwd: Path) -> None:
     (cwd / "scratch").mkdir()
     with capture_files(ignore=[cwd / "scratch"]) as files:

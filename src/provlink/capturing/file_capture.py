@@ -18,7 +18,9 @@ How accesses become inputs and outputs (decided here, documented for users):
 - an input the task deleted or moved away is still an input; a failed open is not;
 - a SQLite database (``sqlite3.connect``) is an output if it or its WAL changed, else an input;
 - imports and traceback source reads are skipped by their caller, as are provlink's
-  own digest and schema reads; the rest is filtered by path prefix (``default_ignores``).
+  own digest and schema reads; the rest is filtered by path prefix (``default_ignores``),
+  except that a data set a library ships (a table or array file under the interpreter's
+  prefixes, ``LIBRARY_DATA_SUFFIXES``: scikit-learn's ``load_wine`` reads a CSV) is data.
 
 Recorders nest: each sees every access made while it is active, whoever started it.
 
@@ -76,12 +78,7 @@ def default_ignores(orchestrator_state: Iterable[str] | None = None,
         home = config.home if home is None else home
     user = Path.home()
     prefixes = [
-        sys.prefix,
-        sys.base_prefix,
-        sys.exec_prefix,
-        *site.getsitepackages(),
-        site.getusersitepackages(),
-        *(p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))),
+        *library_prefixes(),  # but for the data sets libraries ship (LIBRARY_DATA_SUFFIXES)
         "/proc",
         "/sys",
         "/dev",
@@ -349,7 +346,28 @@ class FileCapture:
     def _ignored(self, p: str) -> bool:
         if _VCS_DIR in p:  # version control internals (MLflow reads .git/HEAD), not data
             return True
-        return any(p == q or p.startswith(q + os.path.sep) for q in self._ignore)
+        if p.endswith(LIBRARY_DATA_SUFFIXES) and _under(p, _resolved(library_prefixes())):
+            return False  # a data set a library ships (scikit-learn's load_wine), read as data
+        return _under(p, self._ignore)
+
+
+LIBRARY_DATA_SUFFIXES = (".csv", ".csv.gz", ".tsv", ".tsv.gz", ".parquet", ".feather",
+                         ".arff", ".arff.gz", ".npy", ".npz")
+"""Files under the interpreter's prefixes that are data, not the interpreter's: tables and
+arrays libraries ship as bundled data sets. Their configuration, styles and text are not."""
+
+
+def library_prefixes() -> tuple[str, ...]:
+    """Where the interpreter and installed packages live (part of :func:`default_ignores`)."""
+    return tuple(dict.fromkeys([
+        sys.prefix, sys.base_prefix, sys.exec_prefix, *site.getsitepackages(),
+        site.getusersitepackages(),
+        *(p for p in sys.path if p.rstrip("/").endswith(("site-packages", "dist-packages"))),
+    ]))
+
+
+def _under(p: str, prefixes: Sequence[str]) -> bool:
+    return any(p == q or p.startswith(q + os.path.sep) for q in prefixes)
 
 
 _VCS_DIR = f"{os.path.sep}.git{os.path.sep}"
