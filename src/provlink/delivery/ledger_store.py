@@ -20,6 +20,7 @@ from typing import Any
 from provlink.governance import entry as entries
 from provlink.governance.merkle import Frontier, leaf_hash
 
+META_QUERY = "SELECT key, value FROM ledger_meta WHERE key IN ('nodes_size', 'anchor_size')"
 NODE_MEMORY = 65536  # cached subtree hashes per connection (~6 MB at most)
 
 LEDGER_SCHEMA = """
@@ -168,9 +169,7 @@ class LedgerTables:
     def _meta(self) -> dict[str, str]:
         """The counters in ``ledger_meta``, read once per transaction (one statement)."""
         if self._meta_read is None:
-            self._meta_read = dict(self.conn.execute(
-                "SELECT key, value FROM ledger_meta WHERE key IN ('nodes_size', 'anchor_size')"
-            ).fetchall())
+            self._meta_read = dict(self.conn.execute(META_QUERY).fetchall())
         return {**self._meta_read, **self._meta_writes}
 
     def begin(self) -> None:

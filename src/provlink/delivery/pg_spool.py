@@ -32,11 +32,12 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from typing import Any, TypeVar
 
 from provlink import pg_pool_log as pool_log
 from provlink.canonical import sha256_hex
-from provlink.delivery.ledger_store import LedgerTables
+from provlink.delivery.ledger_store import META_QUERY, LedgerTables
 from provlink.delivery.spool import Spool
 from provlink.errors import SpoolError
 from provlink.events.redact import scrub_text
@@ -204,6 +205,25 @@ def _check_if_idle(conn: Any) -> None:
 
 
 class PgLedgerTables(LedgerTables):
+    """The ledger tables on PostgreSQL; in a write, the counters in ``ledger_meta`` are
+    asked for up front, so their answer comes back with the lock's (no round trip of its
+    own)."""
+
+    _meta_query: Any = None
+
+    def prefetch_meta(self) -> None:
+        self._meta_query = self.conn.execute(META_QUERY)
+
+    def _meta(self) -> dict[str, str]:
+        if self._meta_read is None and self._meta_query is not None:
+            self._meta_read = dict(self._meta_query.fetchall())
+        self._meta_query = None
+        return super()._meta()
+
+    def begin(self) -> None:
+        super().begin()
+        self._meta_query = None
+
     def add_checkpoint(self, size: int, root: bytes, time_ms: int, note: str) -> int:
         row = self.conn.execute("INSERT INTO ledger_checkpoints (tree_size, root_hash, time_ms, "
                                 "note) VALUES (?, ?, ?, ?) RETURNING id",
@@ -243,14 +263,16 @@ class PgSpool(Spool):
                              "(check spool_url / PROVLINK_SPOOL_URL; captures fall back to "
                              "the local spool)")
         checkout = _Checkout(self._pool, timeout, self._describe)
-        self._lock = checkout  # type: ignore[assignment]
+        self._lock = self._checkout = checkout  # type: ignore[assignment]
         self._pg = _Connection(checkout)
         self._conn = self._pg  # type: ignore[assignment]
         self._tables_lock = threading.Lock()  # the ledger tables' per-transaction state
-        self._tables = PgLedgerTables(self._conn)
+        self._tables: PgLedgerTables = PgLedgerTables(self._conn)
         self._origin = None
         try:
-            self.write(lambda _t: self._pg.script(_SCHEMA), "initialise")
+            # several statements in one simple query: not in a pipeline (extended protocol)
+            self._transaction(lambda _t: self._pg.script(_SCHEMA), "initialise",
+                              pipelined=False)
         except SpoolError:
             self.close()
             raise
@@ -274,15 +296,24 @@ class PgSpool(Spool):
             return work(self._tables)
 
     def write(self, work: Callable[[LedgerTables], T], what: str = "write to") -> T:
-        """Run ``work`` in one transaction holding the fleet's advisory lock."""
+        """Run ``work`` in one transaction holding the fleet's advisory lock, its statements
+        pipelined: the client waits only where ``work`` reads a result (the lock's answer
+        comes with the first one) and for the COMMIT, which returns once it is durable."""
+        return self._transaction(work, what, pipelined=True)
+
+    def _transaction(self, work: Callable[[LedgerTables], T], what: str, *,
+                     pipelined: bool) -> T:
         with self._tables_lock, self._lock:
             try:
-                self._conn.execute("BEGIN")
-                self._conn.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_KEY,))
-                self._tables.begin()
-                result = work(self._tables)
-                self._tables.before_commit()
-                self._conn.execute("COMMIT")
+                with self._checkout.conn.pipeline() if pipelined else nullcontext():
+                    self._conn.execute("BEGIN")
+                    self._conn.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_KEY,))
+                    self._tables.begin()
+                    if pipelined:
+                        self._tables.prefetch_meta()
+                    result = work(self._tables)
+                    self._tables.before_commit()
+                    self._conn.execute("COMMIT")
             except self._psycopg_error as exc:
                 self._rollback()
                 raise SpoolError(f"cannot {what} the spool at {self.path}: "
