@@ -76,6 +76,14 @@ class SpoolEmitter:
         self.sender.start()
         return appended
 
+    def emit_terminal(self, build: Callable[[StoredCheckpoint], dict[str, Any]]
+                      ) -> tuple[dict[str, Any], Appended]:
+        """A terminal event and both its checkpoints in one commit: see
+        :func:`append_terminal`."""
+        made = append_terminal(self.spool, self.signer, build)
+        self.sender.start()
+        return made
+
     def checkpoint(self, *, anchor: bool = False) -> StoredCheckpoint:
         return self.ledger.checkpoint(self.signer, anchor=anchor)
 
@@ -84,6 +92,27 @@ class SpoolEmitter:
 
     def close(self, timeout: float) -> bool:
         return self.sender.close(timeout)
+
+
+def append_terminal(spool: Spool, signer: Signer | None,
+                    build: Callable[[StoredCheckpoint], dict[str, Any]]
+                    ) -> tuple[dict[str, Any], Appended]:
+    """One transaction, in this order: the anchor checkpoint of the log so far, the
+    terminal event ``build`` makes from it (it carries the anchor), the event's leaf,
+    and a checkpoint covering it (``Appended.then``). The log is the one three
+    transactions made, with nothing of another writer between the anchor and the
+    event; one durable commit instead of two (a WAL flush each on PostgreSQL)."""
+    from provlink.governance.log import Ledger
+
+    origin = spool.origin
+    built: list[dict[str, Any]] = []
+
+    def event(tables: Any) -> dict[str, Any]:
+        built.append(build(Ledger.make_checkpoint(tables, signer, origin, anchor=True)))
+        return built[-1]
+
+    appended = spool.append(event, lambda tables: Ledger.make_checkpoint(tables, signer, origin))
+    return built[-1], appended
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
@@ -142,13 +171,28 @@ class Runtime:
     def emit_with_entry(self, record: CaptureRecord) -> Emitted:
         """Emit; with a ledger, a terminal event is anchored on both sides: it carries the
         checkpoint made right before it (covering the run's earlier entries, in the
-        ``provlink_ledger`` facet) and a checkpoint covering it is made right after."""
+        ``provlink_ledger`` facet) and a checkpoint covering it is made right after, all
+        in one transaction where the emitter can (:meth:`SpoolEmitter.emit_terminal`)."""
         ledger = getattr(self.emitter, "emit_entry", None)
         if ledger is None:
             event = self.build(record)
             self.emitter.emit(event)
             return Emitted(event=event)
         terminal = record.event_type in _TERMINAL
+        at_once = getattr(self.emitter, "emit_terminal", None)
+        if terminal and at_once is not None:
+            def anchored(before: StoredCheckpoint) -> dict[str, Any]:
+                return self.build(dataclasses.replace(
+                    record, run_facets={**record.run_facets, LEDGER: ledger_facet(before)}))
+
+            try:
+                event, appended = at_once(anchored)
+                return Emitted(event=event, appended=appended, checkpoint=appended.then)
+            except (ProvlinkError, LookupError, ValueError):  # append alone; the next covers it
+                log.warning("provlink: could not checkpoint with the terminal event",
+                            exc_info=True)
+                event = self.build(record)
+                return Emitted(event=event, appended=ledger(event))
         if terminal:
             before = self._checkpoint_or_none(anchor=True)
             if before is not None:

@@ -163,32 +163,41 @@ class Spool:
         return self._origin
 
     # -- the critical path -------------------------------------------------------------
-    def append(self, event: dict[str, Any],
+    def append(self, event: dict[str, Any] | Callable[[LedgerTables], dict[str, Any]],
                then: Callable[[LedgerTables], T] | None = None) -> Appended:
         """Durably append one event and its ledger entry; ``then`` runs in the same
-        transaction (a checkpoint covering the event: one commit for both)."""
-        try:
-            data = canonical_json(event)
-        except NotCanonicalError as exc:
-            raise SpoolError(f"cannot spool an event without an RFC 8785 form: {exc}") from exc
-        payload, digest = data.decode("utf-8"), sha256_hex(data)
-        run_id = str(event.get("run", {}).get("runId", ""))
-        now = time.time_ns()
+        transaction (a checkpoint covering the event: one commit for both). ``event`` may
+        be made in the transaction, before its entry (from an anchor checkpoint made there:
+        see :func:`provlink.delivery.runtime.append_terminal`)."""
+        encoded = None if callable(event) else self._encode(event)  # fails before the lock
 
         def insert(tables: LedgerTables) -> Appended:
+            made = event(tables) if callable(event) else event
+            payload, digest = encoded if encoded is not None else self._encode(made)
+            now = time.time_ns()
             row = self._conn.execute("SELECT (SELECT MAX(seq) FROM events), "
                                      "(SELECT MAX(leaf_index) FROM ledger_leaves)").fetchone()
             seq = (row[0] or 0) + 1
-            index, leaf = tables.add(entries.EVENT, entries.event_fields(event, digest, seq),
+            index, leaf = tables.add(entries.EVENT, entries.event_fields(made, digest, seq),
                                      time_ms=now // 1_000_000,
                                      index=0 if row[1] is None else row[1] + 1)
             self._conn.execute(
                 "INSERT INTO events (seq, run_id, payload, payload_sha256, entry_hash, "
                 "created_at, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (seq, run_id, payload, digest, leaf.hex(), now / 1e9, index))
+                (seq, str(made.get("run", {}).get("runId", "")), payload, digest,
+                 leaf.hex(), now / 1e9, index))
             return Appended(seq, leaf.hex(), index, None if then is None else then(tables))
 
         return self.write(insert, "append to")
+
+    @staticmethod
+    def _encode(event: dict[str, Any]) -> tuple[str, str]:
+        """(RFC 8785 payload, its SHA-256)."""
+        try:
+            data = canonical_json(event)
+        except NotCanonicalError as exc:
+            raise SpoolError(f"cannot spool an event without an RFC 8785 form: {exc}") from exc
+        return data.decode("utf-8"), sha256_hex(data)
 
     def append_entry(self, kind: str, fields: Mapping[str, Any],
                      payload: str | None = None) -> tuple[int, bytes]:
