@@ -165,6 +165,9 @@ def test_impact_history_evidence_and_verify(demo) -> None:
     assert "traceability 100.0% (3 of 3 model versions reach digested sources)" in coverage
     assert "untraceable: " not in coverage
     assert "unauthorized registry changes: 0 recorded" in coverage
+    # witnessed is what the evidence bundle below finds cosigned: every checkpointed event
+    audit = re.search(r"ledger checkpoint (\S+) witnessed (\S+);", coverage)
+    assert audit is not None and audit[1] == audit[2] != "0.0%", coverage
     assert ": VERIFIED (signature, statement, manifest, subjects, lineage manifest, ledger ok)" \
         in sections["an evidence bundle"].splitlines()[1]
     assert re.search(r"\d+ entries, \d+ checkpoints: OK: entries, tree, checkpoints and "
