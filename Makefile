@@ -40,6 +40,7 @@ bench: install
 	$(PY) benchmarks/bench_mlflow.py
 	$(PY) benchmarks/bench_dagster.py
 	$(PY) benchmarks/bench_airflow.py --tasks 50 --repeats 3
+	$(PY) benchmarks/bench_scheduler.py
 	$(PY) benchmarks/bench_server.py
 	$(PY) benchmarks/bench_spool.py
 
