@@ -9,11 +9,13 @@ dirty flag is re-read per probe because the task may write into the checkout).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import platform
 import re
 import socket
 import subprocess
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
@@ -49,7 +51,8 @@ os.register_at_fork(after_in_child=_fresh_executor_in_child)
 
 
 def probe_async(
-    code_dir: Path | None, orchestrator: str, orchestrator_version: str | None
+    code_dir: Path | None, orchestrator: str, orchestrator_version: str | None,
+    cache_dir: Path | None = None,
 ) -> Future[tuple[CodeVersion | None, EnvironmentInfo]]:
     """Start probing in the background; the caller waits on the future at the end.
 
@@ -61,19 +64,20 @@ def probe_async(
     cached = _recent.get(key)
     if cached is not None and now - cached[0] < DIRTY_TTL:
         return cached[1]
-    future = _EXECUTOR.submit(probe, code_dir, orchestrator, orchestrator_version)
+    future = _EXECUTOR.submit(probe, code_dir, orchestrator, orchestrator_version, cache_dir)
     _recent[key] = (now, future)
     return future
 
 
-def probe(code_dir: Path | None, orchestrator: str,
-          orchestrator_version: str | None) -> tuple[CodeVersion | None, EnvironmentInfo]:
+def probe(code_dir: Path | None, orchestrator: str, orchestrator_version: str | None,
+          cache_dir: Path | None = None) -> tuple[CodeVersion | None, EnvironmentInfo]:
     code = git_code_version(code_dir) if code_dir is not None else None
-    return code, runtime_environment(orchestrator, orchestrator_version)
+    return code, runtime_environment(orchestrator, orchestrator_version, cache_dir)
 
 
-def runtime_environment(orchestrator: str, orchestrator_version: str | None) -> EnvironmentInfo:
-    digest, versions = _packages()
+def runtime_environment(orchestrator: str, orchestrator_version: str | None,
+                        cache_dir: Path | None = None) -> EnvironmentInfo:
+    digest, versions = packages(cache_dir)
     return EnvironmentInfo(
         python_version=platform.python_version(),
         platform=platform.platform(),
@@ -85,8 +89,54 @@ def runtime_environment(orchestrator: str, orchestrator_version: str | None) -> 
     )
 
 
+PACKAGES_CACHE = "packages-digest.json"
+
+
 @cache
-def _packages() -> tuple[str, dict[str, str]]:
+def packages(cache_dir: Path | None = None) -> tuple[str, dict[str, str]]:
+    """The package digest and key versions, from ``cache_dir`` when nothing was installed or
+    removed since it was written there.
+
+    Reading every distribution's metadata costs ~0.2 s of CPU with Airflow installed, and
+    every Airflow task is a process of its own: without the file each task paid it. The
+    cache is keyed by the names of the ``*.dist-info`` / ``*.egg-info`` entries on
+    ``sys.path`` (a name carries the version; pip adds or removes one per change), which
+    one directory listing per path entry reads.
+    """
+    if cache_dir is None:
+        return _read_packages()
+    key = _installed_key()
+    path = cache_dir / PACKAGES_CACHE
+    try:
+        cached = json.loads(path.read_text())
+        if cached["key"] == key:
+            return str(cached["digest"]), {str(k): str(v) for k, v in cached["versions"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        pass  # absent, stale or unreadable: read the metadata again
+    digest, versions = _read_packages()
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"key": key, "digest": digest, "versions": versions}))
+        os.replace(tmp, path)  # atomic: concurrent task processes read a whole file
+    except OSError:
+        pass  # a read-only home: every process reads the metadata, as before
+    return digest, versions
+
+
+def _installed_key() -> str:
+    h = hashlib.sha256()
+    for entry in sys.path:
+        try:
+            names = sorted(n for n in os.listdir(entry or ".")
+                           if n.endswith((".dist-info", ".egg-info")))
+        except OSError:  # a zip, or a path entry that does not exist
+            names = []
+        h.update(json.dumps([entry, names]).encode())
+    return h.hexdigest()
+
+
+def _read_packages() -> tuple[str, dict[str, str]]:
     """sha256 over sorted ``name==version`` of every installed distribution, plus key versions."""
     from importlib import metadata
 

@@ -197,7 +197,7 @@ class CapturePoint:
         if self.runtime.config.disabled:  # PROVLINK_DISABLED: the code runs, nothing is captured
             return self
         self._probe = self._guard(probe_async, self.code_dir, self.orchestrator,
-                                  self.orchestrator_version)
+                                  self.orchestrator_version, self.runtime.config.home)
         self._extensions = self._guard(_extensions_now) or []
         for ext in self._extensions:
             self._guard(ext.on_start, self)
