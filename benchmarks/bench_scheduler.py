@@ -26,8 +26,8 @@ dag-processor stay up with lineage off. Modes are ``bench_airflow.py``'s plus
 (``provlink`` alone uses the embedded backend, the default). ``provider-down`` retries
 every event for seconds, so it runs a chain of ``--down-tasks`` tasks and is opt-in.
 
-    .venv/bin/python benchmarks/bench_scheduler.py            # ~15 min on 2 cores
-    .venv/bin/python benchmarks/bench_scheduler.py --quick    # ~5 min
+    .venv/bin/python benchmarks/bench_scheduler.py            # 19 min at load 5-8, 2 cores
+    .venv/bin/python benchmarks/bench_scheduler.py --quick    # LocalExecutor only, ~5 min
 """
 
 from __future__ import annotations
@@ -358,18 +358,19 @@ def report(executor: str, results: dict[str, Samples]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=10)
+    parser.add_argument("--tasks", type=int, default=8)
     parser.add_argument("--down-tasks", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--executors", default="LocalExecutor,CeleryExecutor")
     parser.add_argument("--modes", default="baseline,provlink,provlink-http,provlink-down,"
                                            "provider-file")
     parser.add_argument("--keep", action="store_true", help="keep the logs (printed path)")
     parser.add_argument("--quick", action="store_true",
-                        help="5 tasks, 1 round (a smoke run: too few tasks for firm figures)")
+                        help="LocalExecutor, baseline/provlink/provlink-down, 5 tasks, 1 round")
     args = parser.parse_args()
     if args.quick:
-        args.tasks, args.rounds = 5, 1
+        args.tasks, args.rounds, args.executors = 5, 1, "LocalExecutor"
+        args.modes = "baseline,provlink,provlink-down"
     modes = args.modes.split(",")
     if "baseline" not in modes:
         modes.insert(0, "baseline")
