@@ -246,7 +246,8 @@ def render_coverage(report: CoverageReport) -> Iterator[str]:
     yield (f"START + terminal    {_pct(figures['runsWithStartAndTerminal'])}  "
            f"({report.runs_with_start_and_end} of {report.runs} runs)")
     yield (f"inputs + outputs    {_pct(figures['runsWithInputsAndOutputs'])}  "
-           f"({report.runs_with_inputs_and_outputs} of {report.runs} runs)")
+           f"({report.runs_with_inputs_and_outputs} of {report.step_runs} step runs; "
+           f"{report.runs - report.step_runs} orchestrating runs not counted)")
     yield (f"ledger checkpoint   {_pct(figures['eventsWithLedgerCheckpoint'])}  witnessed "
            f"{_pct(figures['eventsWithWitnessedCheckpoint'])}")
     changes = report.unauthorized_changes

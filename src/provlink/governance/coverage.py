@@ -8,11 +8,13 @@ figures are computed from what was emitted rather than from a store's summary:
   exact dataset versions (content digests) each run read — has a content digest on every
   dataset and a complete run at every step;
 - audit completeness: the share of capture points (runs) with a START and a terminal event,
-  and with inputs and outputs; the share of events in runs whose terminal event carries a
-  ledger checkpoint, and a witnessed one (covered by a checkpoint the witness cosigned, the
-  rule ``evidence`` applies; this machine's latest checkpoint is handed to the witness
-  first, as ``evidence`` and ``verify --witness`` do, since events delivered straight into
-  the embedded store reach no witness on the way);
+  and, among the step runs, with inputs and outputs (a run that other runs name as their
+  parent — a DAG run, a Dagster job run — orchestrates: its steps carry the data, so it
+  is not counted as a step without inputs or outputs); the share of events in runs whose
+  terminal event carries a ledger checkpoint, and a witnessed one (covered by a checkpoint
+  the witness cosigned, the rule ``evidence`` applies; this machine's latest checkpoint is
+  handed to the witness first, as ``evidence`` and ``verify --witness`` do, since events
+  delivered straight into the embedded store reach no witness on the way);
 - unauthorized registry changes, when a promotion history is available;
 - the gaps by job, worst first.
 """
@@ -47,6 +49,12 @@ class RunRecord:
     events: int = 0
     checkpoint: Mapping[str, Any] | None = None
     started: str | None = None
+    orchestrates: bool = False  # another run names this one as its parent
+
+    @property
+    def step(self) -> bool:
+        """A run that does the work itself, so is expected to read and write data."""
+        return not self.orchestrates or bool(self.inputs or self.outputs)
 
     @property
     def complete(self) -> bool:
@@ -83,6 +91,7 @@ class CoverageReport:
     events: int
     models: tuple[ModelTraceability, ...]
     runs_with_start_and_end: int
+    step_runs: int
     runs_with_inputs_and_outputs: int
     events_with_checkpoint: int
     events_with_witnessed_checkpoint: int
@@ -101,7 +110,8 @@ class CoverageReport:
         out["figures"] = {
             "traceability": self.traceability,
             "runsWithStartAndTerminal": self.share(self.runs_with_start_and_end, self.runs),
-            "runsWithInputsAndOutputs": self.share(self.runs_with_inputs_and_outputs, self.runs),
+            "runsWithInputsAndOutputs": self.share(self.runs_with_inputs_and_outputs,
+                                                    self.step_runs),
             "eventsWithLedgerCheckpoint": self.share(self.events_with_checkpoint, self.events),
             "eventsWithWitnessedCheckpoint": self.share(self.events_with_witnessed_checkpoint,
                                                         self.events),
@@ -135,6 +145,7 @@ def all_events(api: LineageApi, *, after: str | None = None, before: str | None 
 
 def collect_runs(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RunRecord], int]:
     runs: dict[str, RunRecord] = {}
+    parents: set[str] = set()
     count = 0
     for event in events:
         count += 1
@@ -157,9 +168,14 @@ def collect_runs(events: Iterable[Mapping[str, Any]]) -> tuple[dict[str, RunReco
                 ident = (str(dataset.get("namespace")), str(dataset.get("name")))
                 into[ident] = _digest(dataset) or into.get(ident)
         facets = (event.get("run") or {}).get("facets") or {}
+        parent_id = ((facets.get("parent") or {}).get("run") or {}).get("runId")
+        if parent_id and parent_id != run_id:
+            parents.add(parent_id)
         for name in CHECKPOINT_FACETS:
             if name in facets:
                 record.checkpoint = facets[name]
+    for parent_id in parents & runs.keys():
+        runs[parent_id].orchestrates = True
     return runs, count
 
 
@@ -229,7 +245,9 @@ def coverage_of(runs: Mapping[str, RunRecord], events: int, *,
         runs=len(runs), events=events,
         models=tuple(sorted(models, key=lambda m: m.model)),
         runs_with_start_and_end=sum(r.complete for r in runs.values()),
-        runs_with_inputs_and_outputs=sum(bool(r.inputs and r.outputs) for r in runs.values()),
+        step_runs=sum(r.step for r in runs.values()),
+        runs_with_inputs_and_outputs=sum(bool(r.inputs and r.outputs) for r in runs.values()
+                                         if r.step),
         events_with_checkpoint=with_checkpoint, events_with_witnessed_checkpoint=witnessed,
         gaps=_gaps(runs.values()),
         unauthorized_changes=None if unauthorized is None else tuple(unauthorized),
@@ -271,8 +289,8 @@ def _gaps(runs: Iterable[RunRecord]) -> tuple[JobGaps, ...]:
         gap = JobGaps(job=job, runs=len(records),
                       missing_start=sum("START" not in r.types for r in records),
                       missing_terminal=sum(not (r.types & TERMINAL) for r in records),
-                      no_inputs=sum(not r.inputs for r in records),
-                      no_outputs=sum(not r.outputs for r in records),
+                      no_inputs=sum(r.step and not r.inputs for r in records),
+                      no_outputs=sum(r.step and not r.outputs for r in records),
                       datasets_without_digest=tuple(undigested))
         if gap.total:
             out.append(gap)
