@@ -39,7 +39,7 @@ def spooled_events(home: Path) -> list[dict[str, Any]]:
         spool.close()
 
 
-def wait_for(predicate: Any, timeout: float = 45.0) -> None:
+def wait_for(predicate: Any, timeout: float = 120.0) -> None:
     """Poll until ``predicate()`` is true; the bound only stops a hung test."""
     deadline = time.monotonic() + timeout
     while not predicate():
