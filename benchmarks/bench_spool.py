@@ -2,16 +2,17 @@
 
 One capture point's durable appends, as the capture path makes them
 (``Runtime.emit_with_entry`` over ``SpoolEmitter``): START appended with its ledger leaf,
-then the anchor checkpoint, COMPLETE with its leaf and the signed checkpoint covering it,
-in one commit (``runtime.append_terminal``; on code without it, the anchor in a commit of
-its own first, so this one file measures the code before and after). Events are built
-and redacted once, outside the timing: this is the spool's share of a capture point.
-SQLite (the default, ``spool_sync`` as configured) is the baseline; both run in the same
-process, rounds interleaved so both see the same load; the figures are medians over
-rounds.
+then the anchor checkpoint, COMPLETE with its leaf and the signed checkpoint covering it
+in one commit (``runtime.append_terminal``). For the before/after in one process, also
+the path before it (the anchor in a commit of its own: 3 commits per point) and, on
+PostgreSQL, the spool without pipelining (every statement its own round trip). Events
+are built and redacted once, outside the timing: this is the spool's share of a capture
+point. SQLite (the default, ``spool_sync`` as configured) is the baseline; every mode runs
+in the same process, rounds interleaved (short rounds: a WAL flush's cost moves with the
+box's other disk traffic), medians over rounds.
 
-    .venv/bin/python benchmarks/bench_spool.py                 # 200 points x 5 rounds
-    .venv/bin/python benchmarks/bench_spool.py --points 50 --rounds 3
+    .venv/bin/python benchmarks/bench_spool.py                 # 50 points x 20 rounds
+    .venv/bin/python benchmarks/bench_spool.py --points 20 --rounds 5
 
 PostgreSQL must accept ``postgresql://postgres@127.0.0.1:5432/postgres`` (trust auth); a
 throw-away database (``--db-prefix``) is created and dropped.
@@ -33,6 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from provlink.config import ProvlinkConfig  # noqa: E402
+from provlink.delivery.runtime import append_terminal  # noqa: E402
 from provlink.delivery.spool import Spool  # noqa: E402
 from provlink.events.build import to_event  # noqa: E402
 from provlink.events.model import EventType  # noqa: E402
@@ -44,26 +46,34 @@ from tests.unit.test_events import full_record  # noqa: E402
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
-def capture_point(spool: Spool, signer: Signer, start: dict[str, Any],
-                  done: dict[str, Any]) -> Callable[[], None]:
-    """START, then the terminal event as the runtime appends it: in one transaction with
-    both its checkpoints where the code has ``append_terminal``, else (the code before it)
-    the anchor checkpoint's own transaction, then the event with the covering one."""
-    from provlink.delivery import runtime
-
+def capture_point(spool: Spool, signer: Signer, start: dict[str, Any], done: dict[str, Any],
+                  *, one_commit: bool) -> Callable[[], None]:
+    """START, then the terminal event: with ``one_commit`` as the runtime appends it now
+    (``append_terminal``: the anchor checkpoint, the event and its covering checkpoint in
+    one transaction), else as it did before (the anchor in a transaction of its own)."""
     ledger = Ledger(spool)
     origin = spool.origin
-    at_once = getattr(runtime, "append_terminal", None)
 
     def one() -> None:
         spool.append(start)
-        if at_once is not None:
-            at_once(spool, signer, lambda _anchor: done)
+        if one_commit:
+            append_terminal(spool, signer, lambda _anchor: done)
             return
         ledger.checkpoint(signer, anchor=True)
         spool.append(done, lambda tables: ledger.make_checkpoint(tables, signer, origin))
 
     return one
+
+
+def unpipelined(url: str) -> Spool:
+    """The fleet spool as it was before pipelining: every statement its own round trip."""
+    from provlink.delivery.pg_spool import PgSpool
+
+    class Unpipelined(PgSpool):
+        def write(self, work: Callable[[Any], Any], what: str = "write to") -> Any:
+            return self._transaction(work, what, pipelined=False)
+
+    return Unpipelined(url)
 
 
 def timed(one: Callable[[], None], points: int) -> tuple[float, float]:
@@ -76,8 +86,8 @@ def timed(one: Callable[[], None], points: int) -> tuple[float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--points", type=int, default=200, help="capture points per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--points", type=int, default=50, help="capture points per round")
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--db-prefix", default="provlink_bench_spool")
     args = parser.parse_args(argv)
 
@@ -94,22 +104,34 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
     workdir = tempfile.TemporaryDirectory()
     lite = Spool(Path(workdir.name) / "spool.db", sync=config.spool_sync)
-    fleet = PgSpool(PG_ADMIN.rsplit("/", 1)[0] + f"/{name}")
-    results: dict[str, list[tuple[float, float]]] = {"sqlite": [], "postgresql": []}
+    fleet, fleet_before = PgSpool(url), unpipelined(url)
+    modes = {
+        f"SQLite (spool_sync={config.spool_sync}), 3 commits (before)":
+            capture_point(lite, signer, start, done, one_commit=False),
+        f"SQLite (spool_sync={config.spool_sync}), 2 commits (now)":
+            capture_point(lite, signer, start, done, one_commit=True),
+        "PostgreSQL, 3 commits, one round trip per statement (before)":
+            capture_point(fleet_before, signer, start, done, one_commit=False),
+        "PostgreSQL, 3 commits, pipelined":
+            capture_point(fleet, signer, start, done, one_commit=False),
+        "PostgreSQL, 2 commits, pipelined (now)":
+            capture_point(fleet, signer, start, done, one_commit=True),
+    }
+    results: dict[str, list[tuple[float, float]]] = {kind: [] for kind in modes}
     try:
-        points = {"sqlite": capture_point(lite, signer, start, done),
-                  "postgresql": capture_point(fleet, signer, start, done)}
-        for one in points.values():
+        for one in modes.values():
             for _ in range(5):
                 one()  # warm: connections, prepared statements, page cache
         for _ in range(args.rounds):
-            for kind, one in points.items():
+            for kind, one in modes.items():
                 results[kind].append(timed(one, args.points))
     finally:
         lite.close()
         fleet.close()
+        fleet_before.close()
         workdir.cleanup()
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -118,15 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     def median(kind: str, part: int) -> float:
         return statistics.median(r[part] for r in results[kind]) * 1e3
 
-    lite_ms, pg_ms = median("sqlite", 0), median("postgresql", 0)
-    print(f"append cost per capture point (START + anchor checkpoint + COMPLETE with its "
+    baseline = median(next(iter(modes)), 0)
+    print(f"append cost per capture point (START, anchor checkpoint, COMPLETE with its "
           f"checkpoint), {args.points} points x {args.rounds} rounds, medians")
-    print("| spool | wall ms / point | CPU ms / point (this thread) | ÷ SQLite (wall) |")
+    print("| spool, path | wall ms / point | CPU ms / point (this thread) | "
+          "÷ SQLite before (wall) |")
     print("|---|---|---|---|")
-    print(f"| SQLite (spool_sync={config.spool_sync}) | {lite_ms:.3f} | "
-          f"{median('sqlite', 1):.3f} | 1.00x |")
-    print(f"| PostgreSQL fleet spool | {pg_ms:.3f} | {median('postgresql', 1):.3f} | "
-          f"{pg_ms / lite_ms:.2f}x |")
+    for kind in modes:
+        print(f"| {kind} | {median(kind, 0):.3f} | {median(kind, 1):.3f} | "
+              f"{median(kind, 0) / baseline:.2f}x |")
     print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} "
           f"({os.cpu_count()} CPUs)")
     return 0
