@@ -11,7 +11,10 @@ Only the storage differs from :class:`provlink.delivery.spool.Spool`: this class
 its methods and :class:`provlink.delivery.ledger_store.LedgerTables` through a thin
 connection adapter (``?`` placeholders -> ``%s``; SQLite's ``INSERT OR IGNORE/REPLACE``
 -> ``ON CONFLICT``), so the ledger's code (entries, Merkle tree, checkpoints, verify) is
-the one already tested on SQLite. Written by hand because no library maps SQLite's SQL
+the one already tested on SQLite. Each write transaction is pipelined (psycopg's pipeline
+mode): the client waits only where the code reads a result and for the COMMIT, which
+returns once PostgreSQL has flushed it, so a commit's WAL flush, not the round trips, is
+what an append costs. Written by hand because no library maps SQLite's SQL
 dialect onto psycopg for this handful of statements.
 
 Connections come from a small ``psycopg_pool`` pool per spool: each use checks one out,
