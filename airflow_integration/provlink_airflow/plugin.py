@@ -86,6 +86,20 @@ def mute_provider_events() -> bool:
     return True
 
 
+def preload_capture() -> bool:
+    """Import the capture path in this (long-lived) process, so the task processes it forks
+    do not each pay for it (:func:`provlink.delivery.runtime.preload`); not when provlink
+    is disabled."""
+    from provlink_airflow.config import load_config
+
+    if load_config().disabled:
+        return False
+    from provlink.delivery.runtime import preload
+
+    preload()
+    return True
+
+
 class ProvlinkPlugin(AirflowPlugin):
     """provlink's listener, plus the single-writer rule above."""
 
@@ -101,6 +115,10 @@ class ProvlinkPlugin(AirflowPlugin):
         except Exception:
             log.warning("provlink: could not read the OpenLineage provider's transport "
                         "(set OPENLINEAGE_URL to point provlink at the backend)", exc_info=True)
+        try:
+            preload_capture()
+        except Exception:
+            log.warning("provlink: could not preload the capture path", exc_info=True)
         try:
             if mute_provider_events():
                 log.info("provlink: the OpenLineage provider is enabled; provlink emits the "
