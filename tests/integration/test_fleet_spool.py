@@ -154,4 +154,5 @@ def test_a_database_that_never_answers_fails_the_open_within_the_timeout() -> No
         started = time.monotonic()
         with pytest.raises(SpoolError, match="cannot reach the PostgreSQL spool"):
             PgSpool(url, timeout=1.0)
-        assert time.monotonic() - started < 1.0 + 1.5  # the bound a task waits, not more
+        # bounded by the 1 s timeout, not psycopg_pool's 30 s default (slack for a loaded box)
+        assert time.monotonic() - started < 10
