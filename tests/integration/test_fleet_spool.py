@@ -6,7 +6,6 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from provlink.delivery.spool_open import drain_fallback
 from provlink.governance.ledger import verify
 from provlink.testing import RecordingEndpoint
 from tests.integration.test_delivery import FAST_RETRY, free_port
+from tests.server.support import postgres_url
 
 psycopg = pytest.importorskip("psycopg")
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -36,15 +36,8 @@ time.sleep(120)
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    name = f"fleet_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.Error as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    """A fresh database per test; skipped, with the reason, without PostgreSQL."""
+    yield from postgres_url()
 
 
 def run_worker(home: Path, spool_url: str, backend_port: int) -> None:

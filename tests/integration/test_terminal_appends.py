@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,9 +16,9 @@ from provlink.delivery.spool import Spool
 from provlink.governance.ledger import verify
 from provlink.governance.log import Ledger
 from provlink.governance.merkle import verify_consistency
+from tests.server.support import postgres_url
 from tests.unit.ledger_support import KEY
 
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PROCESSES, POINTS = 4, 15
 CHILD = """
 import sys
@@ -52,16 +51,7 @@ def where(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         Spool(path).close()
         yield str(path)
         return
-    psycopg = pytest.importorskip("psycopg")
-    name = f"terminal_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(ADMIN, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f"CREATE DATABASE {name}")
-    except psycopg.Error as exc:
-        pytest.skip(f"no PostgreSQL at 127.0.0.1:5432: {exc}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    yield from postgres_url()
 
 
 def open_spool(where: str) -> Spool:
