@@ -97,3 +97,24 @@ def edit_event_and_entry(path: Path, seq: int) -> None:
 
 def b64(h: bytes) -> str:
     return base64.b64encode(h).decode()
+
+
+def signed_capture_point(home: Path, monkeypatch: Any) -> Any:
+    """One ``provlink.capture()`` block on a fresh runtime over ``home``'s spool, signing
+    with ``KEY``, its backend a closed port (nothing is delivered); returns the point."""
+    import provlink
+    from provlink.config import ProvlinkConfig
+    from provlink.delivery.runtime import Runtime, set_runtime
+
+    monkeypatch.setenv("PROVLINK_HOME", str(home))
+    monkeypatch.setenv("PROVLINK_LEDGER_KEY", KEY.encoded())
+    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
+    runtime = Runtime(ProvlinkConfig.load())
+    old = set_runtime(runtime)
+    try:
+        with provlink.capture("job", capture_files=False) as point:
+            pass
+    finally:
+        set_runtime(old)
+        runtime.close(0)
+    return point

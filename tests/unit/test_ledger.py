@@ -18,7 +18,7 @@ from provlink.governance.ledger import latest_entry_for_run, verify
 from provlink.governance.log import Ledger
 from provlink.governance.merkle import leaf_hash, verify_consistency, verify_inclusion
 from provlink.governance.note import Note, Verifier, parse_checkpoint
-from tests.unit.ledger_support import KEY, event
+from tests.unit.ledger_support import KEY, event, signed_capture_point
 
 
 def spool_with(tmp_path: Path, n: int = 5) -> Spool:
@@ -133,21 +133,7 @@ def test_keys_generate_checkpoint_and_verify_with_the_public_key(tmp_path: Path,
 
 def test_a_key_from_the_environment_signs_capture_point_checkpoints(tmp_path: Path,
                                                                     monkeypatch) -> None:
-    import provlink
-    from provlink.config import ProvlinkConfig
-    from provlink.delivery.runtime import Runtime, set_runtime
-
-    monkeypatch.setenv("PROVLINK_HOME", str(tmp_path))
-    monkeypatch.setenv("PROVLINK_LEDGER_KEY", KEY.encoded())
-    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
-    runtime = Runtime(ProvlinkConfig.load())
-    old = set_runtime(runtime)
-    try:
-        with provlink.capture("job", capture_files=False) as point:
-            pass
-    finally:
-        set_runtime(old)
-        runtime.close(0)
+    point = signed_capture_point(tmp_path, monkeypatch)
     assert point.ledger_leaf == 1 and point.checkpoint.checkpoint.size == 2
     assert Note.parse(point.checkpoint.note).signed_by(KEY.verifier())
     spool = Spool(tmp_path / "spool.db")

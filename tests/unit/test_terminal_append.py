@@ -8,12 +8,9 @@ from pathlib import Path
 
 import pytest
 
-import provlink
-from provlink.config import ProvlinkConfig
-from provlink.delivery.runtime import Runtime, set_runtime
 from provlink.delivery.spool import Spool
 from provlink.governance.log import Ledger
-from tests.unit.ledger_support import KEY, event
+from tests.unit.ledger_support import KEY, event, signed_capture_point
 
 
 def test_a_failed_checkpoint_rolls_back_and_the_terminal_event_is_appended_alone(
@@ -24,17 +21,7 @@ def test_a_failed_checkpoint_rolls_back_and_the_terminal_event_is_appended_alone
     Ledger(spool).checkpoint(KEY)  # caches the complete subtree of leaves 0..3
     spool.write(lambda t: t.conn.execute("DELETE FROM ledger_nodes"))  # now it is gone
     spool.close()
-    monkeypatch.setenv("PROVLINK_HOME", str(tmp_path))
-    monkeypatch.setenv("PROVLINK_LEDGER_KEY", KEY.encoded())
-    monkeypatch.setenv("OPENLINEAGE_URL", "http://127.0.0.1:9")
-    runtime = Runtime(ProvlinkConfig.load())
-    old = set_runtime(runtime)
-    try:
-        with provlink.capture("job", capture_files=False) as point:
-            pass
-    finally:
-        set_runtime(old)
-        runtime.close(0)
+    point = signed_capture_point(tmp_path, monkeypatch)
     assert point.checkpoint is None
     spool = Spool(tmp_path / "spool.db")
     rows = list(spool.entries())
