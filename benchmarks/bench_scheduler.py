@@ -54,6 +54,9 @@ from typing import IO, Any
 
 from bench_airflow import mode_env  # the same modes as the dag.test() benchmark
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.integration.airflow_support import api_server_answers  # noqa: E402
+
 AIRFLOW = str(Path(sys.executable).with_name("airflow"))
 PROVLINK = str(Path(sys.executable).with_name("provlink"))
 PG = "postgres@127.0.0.1:5432"
@@ -190,18 +193,6 @@ def provlink_serve(root: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
 
 
-def api_ready(port: int) -> bool:
-    import urllib.error
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health",
-                                    timeout=5):
-            return True
-    except (urllib.error.URLError, OSError):
-        return False
-
-
 def base_env(root: Path, dags: Path, db: str, executor: str, port: int) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("AIRFLOW", "OPENLINEAGE", "PROVLINK_", "MLFLOW_"))}
@@ -312,7 +303,7 @@ def bench_executor(executor: str, args: argparse.Namespace, modes: list[str],
                        capture_output=True, timeout=300)
         with started([AIRFLOW, "api-server", "--port", str(port)], off, home / "api.log"), \
                 started([AIRFLOW, "dag-processor"], off, home / "dag-processor.log"):
-            wait_for(lambda: api_ready(port), 180, "the api-server")
+            wait_for(lambda: api_server_answers(port), 180, "the api-server")
             # Not counted: the first DAG run after start-up is seconds slower per task
             # (first requests to the api-server, bytecode compiled once).
             one_run(home, env, db, executor, "baseline", -1, "bench_chain", args.tasks,

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -19,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
+
+from tests.integration.processes import started
 
 REPO = Path(__file__).resolve().parents[2]
 DAGS = REPO / "example_pipelines" / "airflow"
@@ -124,27 +125,13 @@ def airflow_processes(env: dict[str, str], log_dir: Path,
     """Start ``airflow <command>`` for each command (logs in ``log_dir``), stop them on exit
     with SIGTERM, then SIGKILL after 30 s: only the processes started here. A command given
     as ``(argv, overlay)`` runs with ``overlay`` over ``env`` (a worker "on its own host")."""
-    procs = []
-    try:
-        for index, spec in enumerate(commands):
-            command, overlay = spec if isinstance(spec, tuple) else (spec, {})
-            name = f"{command[0]}-{index}" if overlay else command[0]
-            log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed below
-            procs.append((subprocess.Popen([AIRFLOW, *command], env={**env, **overlay},
-                                           stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True),
-                          log))
+    named = []
+    for index, spec in enumerate(commands):
+        command, overlay = spec if isinstance(spec, tuple) else (spec, {})
+        name = f"{command[0]}-{index}" if overlay else command[0]
+        named.append((name, [AIRFLOW, *command], {**env, **overlay}))
+    with started(log_dir, named):
         yield
-    finally:
-        for proc, _ in procs:
-            proc.send_signal(signal.SIGTERM)
-        for proc, log in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-            log.close()
 
 
 T = TypeVar("T")
@@ -153,18 +140,20 @@ T = TypeVar("T")
 def api_server_ready(port: int, timeout: float = 180.0) -> None:
     """Wait until the api-server answers: a task started before it listens fails with
     'connection refused' on its first Execution API call (seen on a loaded machine)."""
+    wait_for(lambda: api_server_answers(port), timeout, f"the api-server on port {port}")
+
+
+def api_server_answers(port: int) -> bool:
+    """Whether Airflow's api-server on ``port`` answers its health check."""
     import urllib.error
     import urllib.request
 
-    def answers() -> bool:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health",
-                                        timeout=5):
-                return True
-        except (urllib.error.URLError, OSError):
-            return False
-
-    wait_for(answers, timeout, f"the api-server on port {port}")
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health",
+                                    timeout=5):
+            return True
+    except (urllib.error.URLError, OSError):
+        return False
 
 
 def wait_for(predicate: Callable[[], T | None], timeout: float, what: str,

@@ -27,6 +27,7 @@ from tests.integration.airflow_support import (
     free_port,
     wait_for,
 )
+from tests.server.support import api_get, serve_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(600)]
 
@@ -63,26 +64,8 @@ def postgres_db() -> Iterator[str]:
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[str]:
     """``provlink serve`` on its own home: the backend every host delivers to."""
-    port = free_port()
-    home = tmp_path / "backend"
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([PROVLINK, "serve", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT,
-                            env={"PATH": "/usr/bin:/bin", "PROVLINK_HOME": str(home)})
-    try:
-        wait_for(lambda: _reachable(("127.0.0.1", port)), 120, "provlink serve")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-
-
-def _lineage(url: str, path: str, **params: Any) -> Any:
-    import httpx
-
-    response = httpx.get(f"{url}{path}", params=params, timeout=30)
-    return response.json() if response.status_code == 200 else None
+    with serve_process(tmp_path / "backend", tmp_path / "serve.log") as url:
+        yield url
 
 
 def test_example_dag_on_two_celery_workers(tmp_path: Path, postgres_db: str,
@@ -126,7 +109,7 @@ def test_example_dag_on_two_celery_workers(tmp_path: Path, postgres_db: str,
                        env=env, check=True, capture_output=True, timeout=120)
 
         def dag_finished() -> dict[str, Any] | None:
-            runs = _lineage(backend, "/api/v1/namespaces/default/jobs/ml_pipeline/runs")
+            runs = api_get(backend, "/api/v1/namespaces/default/jobs/ml_pipeline/runs")
             done = [r for r in (runs or {}).get("runs", [])
                     if r["state"] in ("COMPLETED", "FAILED")]
             return done[0] if done else None
@@ -142,7 +125,7 @@ def test_example_dag_on_two_celery_workers(tmp_path: Path, postgres_db: str,
                                env={**env, "PROVLINK_HOME": str(path)}, capture_output=True,
                                timeout=120)
 
-    events = _lineage(backend, "/api/v1/events/lineage", limit=1000)["events"]
+    events = api_get(backend, "/api/v1/events/lineage", limit=1000)["events"]
     jobs = Counter((e["job"]["name"], e["eventType"]) for e in events)
     expected = {("ml_pipeline", "START"), ("ml_pipeline", "COMPLETE")} | {
         (f"ml_pipeline.{t}", kind) for t in TASKS for kind in ("START", "COMPLETE")}
@@ -178,7 +161,7 @@ def test_example_dag_on_two_celery_workers(tmp_path: Path, postgres_db: str,
     assert sum(len(tasks) for tasks in ran_on.values()) == len(TASKS), ran_on  # no task twice
 
     preds = (tmp_path / "demo" / "predictions" / "wine_predictions.parquet").resolve()
-    graph = _lineage(backend, "/api/v1/lineage", nodeId=f"dataset:file:{preds}", depth=20)
+    graph = api_get(backend, "/api/v1/lineage", nodeId=f"dataset:file:{preds}", depth=20)
     nodes = {n["id"] for n in graph["graph"]}
     assert {f"job:default:ml_pipeline.{t}" for t in TASKS} <= nodes
     assert any("models/wine_classifier/" in n for n in nodes)

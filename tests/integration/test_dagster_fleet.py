@@ -24,7 +24,7 @@ import sys
 import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,8 @@ from provlink.delivery.spool import Spool, SpoolStatus
 from tests.integration import dagster_fleet_defs as fleet_defs
 from tests.integration.airflow_support import free_port, wait_for
 from tests.integration.dagster_fleet_defs import EDGES, FILES, JOB
+from tests.integration.processes import started
+from tests.server.support import api_get, serve_process
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -69,55 +71,18 @@ def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
             **extra}
 
 
-@contextmanager
 def _processes(log_dir: Path, *commands: tuple[str, list[str], dict[str, str]]
-               ) -> Iterator[dict[str, int]]:
+               ) -> AbstractContextManager[dict[str, int]]:
     """Start each ``(name, argv, env)``; on exit SIGINT (Dagster's graceful stop), then
-    SIGKILL after 30 s: only the processes started here. Yields their pids by name."""
-    procs = []
-    try:
-        for name, argv, env in commands:
-            log = open(log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed below
-            procs.append((subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log,
-                                           stderr=subprocess.STDOUT, start_new_session=True),
-                          log, name))
-        yield {name: proc.pid for proc, _, name in procs}
-    finally:
-        for proc, _, _ in procs:
-            proc.send_signal(signal.SIGINT)
-        for proc, log, _ in procs:
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-            log.close()
+    SIGKILL after 30 s. Yields their pids by name."""
+    return started(log_dir, commands, stop=signal.SIGINT, cwd=ROOT)
 
 
 @pytest.fixture
 def backend(tmp_path: Path) -> Iterator[str]:
     """``provlink serve`` on its own home: the backend every host delivers to."""
-    port = free_port()
-    log = (tmp_path / "serve.log").open("w")
-    proc = subprocess.Popen([str(BIN / "provlink"), "serve", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT,
-                            env={"PATH": "/usr/bin:/bin",
-                                 "PROVLINK_HOME": str(tmp_path / "backend"),
-                                 "PYTHONPATH": os.environ.get("PYTHONPATH", "")})
-    try:
-        wait_for(lambda: _reachable(port), 120, "provlink serve")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-
-
-def _get(url: str, path: str, **params: Any) -> Any:
-    import httpx
-
-    response = httpx.get(f"{url}{path}", params=params, timeout=30)
-    return response.json() if response.status_code == 200 else None
+    with serve_process(tmp_path / "backend", tmp_path / "serve.log") as url:
+        yield url
 
 
 def _spooled(home: Path) -> tuple[SpoolStatus, list[dict[str, Any]]]:
@@ -177,7 +142,7 @@ def _wait_and_flush(backend: str, run_ids: dict[str, str], homes: dict[str, Path
                     tmp_path: Path) -> None:
     """Until both runs ended in the backend; then each host sends what it still holds."""
     def finished() -> list[dict[str, Any]] | None:
-        runs = (_get(backend, f"/api/v1/namespaces/default/jobs/{JOB}/runs")
+        runs = (api_get(backend, f"/api/v1/namespaces/default/jobs/{JOB}/runs")
                 or {}).get("runs", [])
         done = [r for r in runs if r["state"] in ("COMPLETED", "FAILED", "ABORTED")]
         return done if len(done) == len(HOSTS) else None
@@ -217,7 +182,7 @@ def test_a_run_on_each_of_two_hosts(tmp_path: Path, backend: str,
             _wait_and_flush(backend, run_ids, homes, tmp_path)
         _assert_processes(instance, run_ids, {**pids, **daemon_pid})
 
-    received = Counter(_key(e) for e in _get(backend, "/api/v1/events/lineage",
+    received = Counter(_key(e) for e in api_get(backend, "/api/v1/events/lineage",
                                              limit=1000)["events"])
     spooled_anywhere: Counter[tuple[str, str, str, str]] = Counter()
     for host, home in homes.items():
@@ -257,7 +222,7 @@ def _assert_run(host: str, run_id: str, spooled: list[dict[str, Any]], backend: 
         wrote, read = _versions(done[upstream]["outputs"]), _versions(done[downstream]["inputs"])
         assert None not in wrote.values() and wrote.items() <= read.items(), (wrote, read)
 
-    graph = _get(backend, "/api/v1/lineage", depth=20,
+    graph = api_get(backend, "/api/v1/lineage", depth=20,
                  nodeId=f"dataset:file:{data / FILES['merged']}")
     nodes = {n["id"] for n in graph["graph"]}
     assert {f"job:default:{s}" for s in steps} <= nodes, nodes

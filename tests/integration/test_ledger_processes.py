@@ -4,14 +4,13 @@ one order, and a checkpoint sequence where each checkpoint extends the one befor
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 from provlink.delivery.spool import Spool
 from provlink.governance.ledger import verify
 from provlink.governance.log import Ledger
 from provlink.governance.merkle import verify_consistency
+from tests.integration.processes import run_together
 from tests.unit.ledger_support import KEY
 
 PROCESSES, EVENTS = 8, 40
@@ -40,15 +39,7 @@ spool.close()
 def test_eight_processes_appending_at_once_leave_one_consistent_log(tmp_path: Path) -> None:
     path = tmp_path / "spool.db"
     Spool(path).close()
-    root = Path(__file__).resolve().parents[2]
-    children = [subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(w), str(EVENTS)],
-                                 stdin=subprocess.PIPE, cwd=root, text=True)
-                for w in range(PROCESSES)]
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    assert [child.wait(timeout=300) for child in children] == [0] * PROCESSES
+    run_together(CHILD, [[str(path), str(w), str(EVENTS)] for w in range(PROCESSES)])
 
     spool = Spool(path)
     report = verify(spool, verifier=KEY.verifier())

@@ -5,8 +5,6 @@ the checkpoint covering it are one transaction, so no other writer's entry falls
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from provlink.delivery.spool import Spool
 from provlink.governance.ledger import verify
 from provlink.governance.log import Ledger
 from provlink.governance.merkle import verify_consistency
+from tests.integration.processes import run_together
 from tests.server.support import postgres_url
 from tests.unit.ledger_support import KEY
 
@@ -64,15 +63,7 @@ def open_spool(where: str) -> Spool:
 
 def test_concurrent_capture_points_form_one_log_with_each_anchor_next_to_its_event(
         where: str) -> None:
-    root = Path(__file__).resolve().parents[2]
-    children = [subprocess.Popen([sys.executable, "-c", CHILD, where, str(w), str(POINTS)],
-                                 stdin=subprocess.PIPE, cwd=root, text=True)
-                for w in range(PROCESSES)]
-    for child in children:
-        assert child.stdin is not None
-        child.stdin.write("go\n")
-        child.stdin.flush()
-    assert [child.wait(timeout=300) for child in children] == [0] * PROCESSES
+    run_together(CHILD, [[where, str(w), str(POINTS)] for w in range(PROCESSES)])
 
     spool = open_spool(where)
     try:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
 
@@ -62,6 +65,43 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve_process(home: Path, log_path: Path) -> Iterator[str]:
+    """A real ``provlink serve`` process on a free port, its store under ``home``, its
+    output in ``log_path``; yields its URL once it accepts connections."""
+    port = free_port()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).with_name("provlink")), "serve", "--port", str(port)],
+            stdout=log, stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/bin:/bin", "PROVLINK_HOME": str(home),
+                 "PYTHONPATH": os.environ.get("PYTHONPATH", "")})
+        try:
+            deadline = time.monotonic() + 120
+            while not _accepts(port):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(f"provlink serve did not start; see {log_path}")
+                time.sleep(0.2)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+def api_get(url: str, path: str, **params: Any) -> Any:
+    """The JSON a backend at ``url`` answers to ``GET path``, or None for any other status."""
+    import httpx
+
+    response = httpx.get(f"{url}{path}", params=params, timeout=30)
+    return response.json() if response.status_code == 200 else None
+
+
+def _accepts(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 class LiveServer:
