@@ -88,13 +88,13 @@ def mute_provider_events() -> bool:
 
 def preload_capture() -> bool:
     """Import the capture path in this (long-lived) process, so the task processes it forks
-    do not each pay for it (:func:`provlink.delivery.runtime.preload`); not when provlink
+    do not each pay for it (:func:`provlink.capturing.preload.preload`); not when provlink
     is disabled."""
     from provlink_airflow.config import load_config
 
     if load_config().disabled:
         return False
-    from provlink.delivery.runtime import preload
+    from provlink.capturing.preload import preload
 
     preload()
     return True

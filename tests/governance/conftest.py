@@ -17,8 +17,8 @@ from provlink.config import ProvlinkConfig
 from provlink.delivery.runtime import Runtime, set_runtime
 from provlink.governance.keys import LEDGER_KEY, write_key
 from provlink.governance.note import Signer
-from provlink.mlflow.registry import tracking_namespace
 from provlink.server.store import open_store
+from provlink.tracking_uri import tracking_namespace
 from tests.governance.pipelines import KnownAnswers, run_known_answers
 from tests.server.support import LiveServer
 

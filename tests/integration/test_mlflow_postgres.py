@@ -12,8 +12,8 @@ import mlflow
 import pytest
 
 from provlink.mlflow.context import TAG_RUN_ID
-from provlink.mlflow.registry import tracking_namespace
 from provlink.testing import capture_events
+from provlink.tracking_uri import tracking_namespace
 from tests.integration.mlflow_support import complete_event, run_pipeline
 
 ADMIN = os.environ.get("PROVLINK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")

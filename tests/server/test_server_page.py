@@ -147,10 +147,12 @@ def golden_events(name: str) -> list[dict[str, Any]]:
     return events
 
 
+SKLEARN_WINE = "dataset:file:x-site-packages/sklearn/datasets/data/wine_data.csv"
 GOLDEN_CHAINS = {
     "airflow_ml_pipeline": (
         "sqlite:///x-work/demo/mlflow.db",
         {
+            SKLEARN_WINE,  # the raw_data task reads scikit-learn's bundled copy
             "dataset:file:x-work/demo/raw/wine.csv",
             "job:default:ml_pipeline.raw_data",
             "job:default:ml_pipeline.features",
@@ -163,6 +165,7 @@ GOLDEN_CHAINS = {
     "dagster_ml_pipeline": (
         "sqlite:////tmp/golden/home/provlink-demo/mlflow.db",
         {
+            SKLEARN_WINE,
             "dataset:file:/tmp/golden/home/provlink-demo/raw/wine.csv",
             "job:default:raw_wine",
             "job:default:wine_features",

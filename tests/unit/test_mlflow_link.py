@@ -49,7 +49,7 @@ def _home(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     ("databricks", "databricks"),
 ])
 def test_tracking_namespace_drops_credentials(uri: str, namespace: str) -> None:
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     assert tracking_namespace(uri) == namespace
 
@@ -58,7 +58,7 @@ def test_a_relative_sqlite_uri_names_the_store_it_opens(tmp_path: Any,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     """The same relative URI from two folders is two databases, hence two namespaces; each
     is the absolute URI of the file SQLAlchemy opens."""
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     names = []
     for folder in ("a", "b"):

@@ -42,7 +42,7 @@ def test_after_preload_the_first_capture_point_imports_nothing_of_provlinks(
     without = first_capture_imports("", tmp_path / "a")
     assert "provlink.governance.log" in without  # what preload is for: it was on the path
     after = first_capture_imports(
-        "from provlink.delivery.runtime import preload\npreload()", tmp_path / "b")
+        "from provlink.capturing.preload import preload\npreload()", tmp_path / "b")
     assert after == []
 
 

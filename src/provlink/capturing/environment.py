@@ -22,7 +22,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from provlink.errors import PrivateFileError
 from provlink.events.model import CodeVersion, EnvironmentInfo
+from provlink.private_files import private_dir, private_file
 from provlink.threads import ignore_this_thread
 
 KEY_PACKAGES: tuple[str, ...] = (
@@ -114,13 +116,13 @@ def packages(cache_dir: Path | None = None) -> tuple[str, dict[str, str]]:
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # absent, stale or unreadable: read the metadata again
     digest, versions = _read_packages()
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    try:  # private like everything under home (0600, never through a symlink)
+        private_dir(cache_dir)
+        tmp = private_file(path.with_name(f"{path.name}.{os.getpid()}.tmp"), side_files=())
         tmp.write_text(json.dumps({"key": key, "digest": digest, "versions": versions}))
         os.replace(tmp, path)  # atomic: concurrent task processes read a whole file
-    except OSError:
-        pass  # a read-only home: every process reads the metadata, as before
+    except (OSError, PrivateFileError):
+        pass  # a read-only or foreign home: every process reads the metadata, as before
     return digest, versions
 
 

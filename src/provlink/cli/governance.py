@@ -86,7 +86,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if alias is not None or namespace is None:
         from mlflow.exceptions import MlflowException
 
-        from provlink.mlflow.registry import tracking_namespace
+        from provlink.tracking_uri import tracking_namespace
 
         client, uri = _mlflow_client(args)
         try:

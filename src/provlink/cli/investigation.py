@@ -108,7 +108,7 @@ def resolve_model(args: argparse.Namespace, uri: str,
         if registry.tracking_uri is None:
             raise LineageQueryError("no MLflow registry to name the models' namespace: pass "
                                     "--namespace-of-models or --tracking-uri")
-        from provlink.mlflow.registry import tracking_namespace
+        from provlink.tracking_uri import tracking_namespace
 
         namespace = tracking_namespace(registry.tracking_uri)
     return name, version, namespace, dict(registry.model_version(name, version) or {}) or None
@@ -309,7 +309,7 @@ def cmd_investigate(args: argparse.Namespace) -> int:
     registry = registry_of(args)
     model_namespace = args.model_namespace
     if model_namespace is None and registry.tracking_uri is not None:
-        from provlink.mlflow.registry import tracking_namespace
+        from provlink.tracking_uri import tracking_namespace
 
         model_namespace = tracking_namespace(registry.tracking_uri)
     report = investigate(_api(args), args.target, registry=registry,
@@ -360,7 +360,7 @@ def governance_checks(args: argparse.Namespace, registry: RegistryView,
                         "unknown", detail="aliases now: " + (", ".join(
                             f"{uri} @{'/@'.join(a)}" for uri, a in held.items() if a) or "none")))
     if versions and registry.tracking_uri:
-        from provlink.mlflow.registry import tracking_namespace
+        from provlink.tracking_uri import tracking_namespace
 
         drift = list(verify_registry(_api(args), versions,
                                      tracking_namespace(registry.tracking_uri)))

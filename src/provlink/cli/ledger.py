@@ -212,7 +212,7 @@ def _registry(args: argparse.Namespace, ledger: Any, verifier: Any) -> tuple[lis
     from provlink.cli.governance import _all_versions, _api, _mlflow_client
     from provlink.governance.anchors import check_anchor
     from provlink.governance.trace import verify_registry
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     client, uri = _mlflow_client(args)
     versions = [(v.name, str(v.version), dict(v.tags)) for v in _all_versions(client, args.model)]

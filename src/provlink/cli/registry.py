@@ -105,7 +105,7 @@ def _history_target(uri: str) -> tuple[str, str | None, str | None]:
 
 
 def cmd_history(args: argparse.Namespace) -> int:
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     name, version, alias = _history_target(args.model)
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
@@ -196,7 +196,7 @@ def cmd_webhook_register(args: argparse.Namespace) -> int:
               "PROVLINK_MLFLOW_WEBHOOK_SECRET (the same one provlink serve checks)",
               file=sys.stderr)
         return 2
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     # the namespace, not the URI: no credentials in a URL, a relative SQLite path made absolute
     url = (f"{args.url.rstrip('/')}/api/v1/mlflow/webhook?trackingUri="

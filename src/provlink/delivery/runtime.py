@@ -271,22 +271,6 @@ def get_runtime(factory: Callable[[], Runtime] | None = None) -> Runtime:
     return _runtime
 
 
-def preload() -> None:
-    """Import now what this process's first capture point would import on its critical path.
-
-    A host process that forks the processes which capture (an Airflow scheduler or worker
-    forking task processes) calls this once: each task process then inherits the modules
-    instead of importing the spool, the ledger, its Ed25519 signer and the embedded store
-    itself, ≈ 25 ms of CPU per task. Nothing is opened or configured here.
-    """
-    import provlink.capturing.point  # noqa: F401 - imported for the side effect
-    import provlink.delivery.spool_open  # noqa: F401
-    import provlink.governance.keys  # noqa: F401
-    import provlink.governance.log  # noqa: F401
-    import provlink.server.sqlite_store  # noqa: F401
-    import provlink.server.store  # noqa: F401
-
-
 def record_failure(where: str, error: BaseException | str) -> None:
     """Count a swallowed capture failure on this process's runtime; when even the runtime
     cannot be built, count it for the log line at exit. Never raises."""

@@ -330,7 +330,7 @@ def gate_model(model: str, *, lineage_url: str | None = None, tracking_uri: str 
     from provlink.governance.clients import lineage_api, witness_client
     from provlink.governance.registry_view import MlflowRegistry
     from provlink.governance.trace import parse_model_uri, trace
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     rules = policy if isinstance(policy, Policy) else Policy.load(policy)
     registry = MlflowRegistry(tracking_uri)

@@ -25,7 +25,7 @@ _RUN_NS = uuid.UUID("6f1c2f4e-4b7e-5d0a-9a51-7a1c0de5e9b1")
 
 
 def namespace_of(tracking_uri: str | None) -> str:
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     return tracking_namespace(tracking_uri or "mlflow")
 

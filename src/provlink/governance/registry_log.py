@@ -69,7 +69,7 @@ class RegistryAction:
     def namespace(self) -> str | None:
         """The lineage namespace of the registry acted on (None: recorded without a tracking
         URI, as approvals are)."""
-        from provlink.mlflow.registry import tracking_namespace
+        from provlink.tracking_uri import tracking_namespace
 
         return None if self.tracking_uri is None else tracking_namespace(self.tracking_uri)
 

@@ -43,6 +43,7 @@ from provlink.mlflow.context import (
     TAG_RUN_ID,
     current_point,
 )
+from provlink.tracking_uri import tracking_namespace
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -57,32 +58,6 @@ MODELS_PREFIX = "models/"
 STATE_MODEL_LOADS = "mlflow.model_loads"
 STATE_TAGGED = "mlflow.tagged_versions"
 STATE_MODEL_DIRS = "mlflow.model_dirs"  # local directories holding model versions' files
-
-
-def tracking_namespace(uri: str) -> str:
-    """The tracking URI without user, password or query (which can carry tokens), and a
-    relative SQLite path made absolute (against the working directory, as SQLAlchemy opens
-    it): ``sqlite:///mlflow.db`` run from two folders is two stores, so two namespaces.
-
-    >>> tracking_namespace("postgresql://ml:secret@db:5432/mlflow?sslmode=require")
-    'postgresql://db:5432/mlflow'
-    """
-    scheme, sep, rest = uri.partition("://")
-    if not sep:
-        return uri
-    rest = rest.split("?", 1)[0].split("#", 1)[0]  # a query can carry a token, path or not
-    authority, slash, path = rest.partition("/")
-    if is_relative_sqlite(uri):
-        path = os.path.abspath(path)  # begins with "/": sqlite:////abs/path
-    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
-
-
-def is_relative_sqlite(uri: str) -> bool:
-    """``sqlite:///name.db``: a path relative to the working directory of whoever opens it."""
-    scheme, sep, rest = uri.partition("://")
-    path = rest.partition("/")[2].split("?", 1)[0]
-    return (bool(sep) and scheme.split("+")[0] == "sqlite" and bool(path)
-            and not path.startswith(("/", "file:")) and path != ":memory:")
 
 
 def check_tracking_store(uri: str) -> None:

@@ -47,7 +47,7 @@ def _tracking_uri() -> str:
     relative SQLite path resolved here, where MLflow opens it)."""
     import mlflow
 
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     return tracking_namespace(str(mlflow.get_tracking_uri()))
 
@@ -194,7 +194,7 @@ def sync(runtime: Runtime, client: Any, *, tracking_uri: str,
     ledger: Ledger | None = getattr(runtime.emitter, "ledger", None)
     if ledger is None:
         raise log.RegistryLogError("this runtime keeps no ledger to sync the registry into")
-    from provlink.mlflow.registry import tracking_namespace
+    from provlink.tracking_uri import tracking_namespace
 
     seen = observe(client, model)
     namespace = tracking_namespace(tracking_uri)  # this registry's, not a namesake's elsewhere

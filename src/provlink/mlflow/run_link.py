@@ -46,8 +46,8 @@ from provlink.mlflow.registry import (
     registered_versions,
     tag_ledger_entry,
     tag_versions,
-    tracking_namespace,
 )
+from provlink.tracking_uri import tracking_namespace
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -43,8 +43,8 @@ from provlink.config import ProvlinkConfig
 from provlink.governance import registry_log as log
 from provlink.governance.log import Ledger
 from provlink.governance.registry_event import to_event
-from provlink.mlflow.registry import is_relative_sqlite
 from provlink.server.routing import Call, HttpError, json_response
+from provlink.tracking_uri import is_relative_sqlite
 
 SIGNATURE, TIMESTAMP, DELIVERY = "x-mlflow-signature", "x-mlflow-timestamp", "x-mlflow-delivery-id"
 TOLERANCE_S = 300
