@@ -101,6 +101,9 @@ def test_canceled_run_aborts_what_did_not_finish(spooled_env: Path) -> None:
         assert instance.run_coordinator.cancel_run(run.run_id)  # as the UI does
         wait_for(lambda: instance.get_run_by_id(run.run_id).is_finished)
         assert instance.get_run_by_id(run.run_id).status == DagsterRunStatus.CANCELED
+        # the run worker spools the ABORTs after Dagster has stored RUN_CANCELED (seen: a
+        # read at once found neither): wait for them, bounded, rather than read too early
+        wait_for(lambda: _aborted(spooled_events(spooled_env), "held", "after_blocking"))
 
     events = spooled_events(spooled_env)
     for event in events:
@@ -114,6 +117,10 @@ def test_canceled_run_aborts_what_did_not_finish(spooled_env: Path) -> None:
     aborted = by_job(events, "after_blocking")[0]
     assert aborted["run"]["runId"] == str(uuid.uuid5(uuid.UUID(run.run_id), "after_blocking"))
     assert aborted["run"]["facets"]["parent"]["run"]["runId"] == run.run_id
+
+
+def _aborted(events: list[dict[str, Any]], *jobs: str) -> bool:
+    return all(any(e["eventType"] == "ABORT" for e in by_job(events, job)) for job in jobs)
 
 
 def _step_started(instance: DagsterInstance, run_id: str, step_key: str) -> bool:
