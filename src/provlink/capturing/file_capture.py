@@ -277,6 +277,7 @@ class FileCapture:
     def __init__(self, ignore: Sequence[str | os.PathLike[str]] | None = None) -> None:
         prefixes = default_ignores() if ignore is None else ignore
         self._ignore = _resolved(tuple(os.fspath(p) for p in prefixes))
+        self._library = _resolved(library_prefixes())  # once, not per file access
         self._log: _Log | None = None
         self.accesses: FileAccesses | None = None
 
@@ -346,7 +347,7 @@ class FileCapture:
     def _ignored(self, p: str) -> bool:
         if _VCS_DIR in p:  # version control internals (MLflow reads .git/HEAD), not data
             return True
-        if p.endswith(LIBRARY_DATA_SUFFIXES) and _under(p, _resolved(library_prefixes())):
+        if p.endswith(LIBRARY_DATA_SUFFIXES) and _under(p, self._library):
             return False  # a data set a library ships (scikit-learn's load_wine), read as data
         return _under(p, self._ignore)
 
