@@ -110,9 +110,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     name, version, alias = _history_target(args.model)
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
     namespace = tracking_namespace(uri) if uri else None
-    moves = log.history(_ledger(), name, namespace=namespace, alias=alias)
-    if version is not None:
-        moves = [m for m in moves if version in (m.version, m.previous)]
+    ledger = _ledger()
+    moves = (log.version_history(ledger, name, version, namespace=namespace)
+             if version is not None else log.history(ledger, name, namespace=namespace,
+                                                     alias=alias))
     if args.json:
         print(json.dumps({"model": name, "version": version, "alias": alias,
                           "namespace": namespace,

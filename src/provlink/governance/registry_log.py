@@ -214,8 +214,7 @@ def unauthorized(ledger: Ledger) -> list[Promotion]:
         registries.setdefault(action.model, set()).add(action.namespace)
     found: dict[tuple[Any, ...], Promotion] = {}
     for model in sorted(registries):
-        known: list[str | None] = [*sorted(n for n in registries[model] if n is not None)]
-        known = known or [None]
+        known: list[str | None] = [*sorted(n for n in registries[model] if n is not None)] or [None]
         for namespace in known:  # one model per registry; approvals apply to each
             for move in history(ledger, model, namespace=namespace):
                 if not move.authorized:
