@@ -30,6 +30,8 @@ held.wait()
 pid = os.fork()
 forked.set()
 if pid == 0:
+    import faulthandler  # a hang shows every thread's stack in the test's output
+    faulthandler.dump_traceback_later(60, exit=True)
     child = get_runtime()
     with provlink.capture("child_job", capture_files=False):
         pass

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, NamedTuple
 
+from provlink.delivery.fork_guard import section
 from provlink.delivery.lanes import lane_of
 from provlink.delivery.outcome import Outcome
 from provlink.delivery.spool import Spool, default_owner
@@ -304,7 +305,8 @@ class Sender:
 
     def _ensure_target(self) -> Target:
         if self._target is None:
-            self._target = self._target_factory()
+            with section():  # its imports and its store's opening: see fork_guard
+                self._target = self._target_factory()
         return self._target
 
     def _note_failure(self) -> None:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, NamedTuple, TypeVar
 
 from provlink.canonical import NotCanonicalError, canonical_json, sha256_hex
+from provlink.delivery.fork_guard import section
 from provlink.delivery.ledger_store import LEDGER_SCHEMA, LedgerTables
 from provlink.errors import PrivateFileError, SpoolError
 from provlink.events.redact import scrub_text
@@ -130,12 +131,12 @@ class Spool:
         self._origin: str | None = None
 
     def close(self) -> None:
-        with self._lock:
+        with self._lock, section():
             self._conn.close()
 
     def write(self, work: Callable[[LedgerTables], T], what: str = "write to") -> T:
         """Run ``work`` in one ``BEGIN IMMEDIATE`` transaction: serialised across processes."""
-        with self._lock:
+        with self._lock, section():
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._tables.begin()
@@ -151,7 +152,7 @@ class Spool:
         return result
 
     def read(self, work: Callable[[LedgerTables], T]) -> T:
-        with self._lock:
+        with self._lock, section():
             self._tables.begin()
             return work(self._tables)
 
@@ -213,7 +214,7 @@ class Spool:
     # -- the sender's side -------------------------------------------------------------
     def pending(self, limit: int, *, after: int = 0) -> list[tuple[int, str]]:
         """The oldest pending events past seq ``after``, in append order (at most ``limit``)."""
-        with self._lock:
+        with self._lock, section():
             return self._conn.execute(
                 "SELECT seq, payload FROM events WHERE state = 0 AND seq > ? ORDER BY seq "
                 "LIMIT ?", (after, limit)).fetchall()
@@ -294,7 +295,7 @@ class Spool:
     def _update(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
-        with self._lock:
+        with self._lock, section():
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 self._conn.executemany(sql, rows)
@@ -308,7 +309,7 @@ class Spool:
         """Take or renew the sending lease; a holder on this host whose process died
         loses it at once, any other holder when its lease expires."""
         now = time.time()
-        with self._lock:
+        with self._lock, section():
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
                 holder, expires = self._conn.execute(
@@ -329,7 +330,7 @@ class Spool:
                      [(owner,)])
 
     def has_pending(self) -> bool:
-        with self._lock:
+        with self._lock, section():
             return self._conn.execute(
                 "SELECT 1 FROM events WHERE state = 0 LIMIT 1").fetchone() is not None
 
@@ -355,7 +356,7 @@ class Spool:
 
     def latest_for_run(self, run_id: str) -> tuple[int, str] | None:
         """(leaf index, hex leaf hash) of the newest ledger entry of one OpenLineage run."""
-        with self._lock:
+        with self._lock, section():
             row = self._conn.execute(
                 "SELECT leaf_index, entry_hash FROM events WHERE run_id = ? "
                 "ORDER BY seq DESC LIMIT 1", (run_id,)).fetchone()
@@ -363,7 +364,7 @@ class Spool:
 
     # -- inspection ----------------------------------------------------------------------
     def status(self) -> SpoolStatus:
-        with self._lock:
+        with self._lock, section():
             counts = dict(self._conn.execute(
                 "SELECT state, COUNT(*) FROM events GROUP BY state").fetchall())
             oldest = self._conn.execute(
@@ -376,7 +377,7 @@ class Spool:
         """Every entry in order (optionally of one state), read in bounded batches."""
         last = 0
         while True:
-            with self._lock:
+            with self._lock, section():
                 sql = ("SELECT seq, run_id, payload, payload_sha256, entry_hash, created_at, "
                        "state, attempts, last_error, leaf_index FROM events WHERE seq > ?")
                 args: tuple[Any, ...] = (last,)

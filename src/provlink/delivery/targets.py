@@ -15,6 +15,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from provlink.delivery.fork_guard import section
 from provlink.delivery.http_poster import HttpPoster, classify_exception, classify_status
 from provlink.delivery.lanes import LaneStream, deliver_in_lanes, deliver_in_order
 from provlink.delivery.outcome import HELD, OK, Outcome
@@ -221,6 +222,10 @@ class StoreTarget:
         self._store = store if store is not None else open_store(url)
 
     def deliver(self, payloads: list[str]) -> list[Outcome]:
+        with section():  # SQLite work, and the validator's first import: see fork_guard
+            return self._deliver(payloads)
+
+    def _deliver(self, payloads: list[str]) -> list[Outcome]:
         from provlink.server.validation import validate_event
 
         outcomes: list[Outcome] = []
