@@ -4,7 +4,8 @@ Lineage never fails a task, so a broken capture shows up nowhere unless it is co
 Each failure is added to one row in ``PROVLINK_HOME/status.db`` (SQLite, shared by every
 process on the host): how many failed, since when, and the last error (already redacted by
 the caller). ``provlink status`` and ``provlink spool status`` show it; at process exit a
-log line says how many failed in this process. Nothing is written until something fails.
+log line (on stderr when logging's stream is already closed) says how many failed in this
+process. Nothing is written until something fails.
 
 >>> log = FailureLog(Path("/tmp/provlink-doctest/status.db"))  # doctest: +SKIP
 >>> log.record("file capture", "OSError: disk full"); log.summary().count    # doctest: +SKIP
@@ -16,9 +17,11 @@ from __future__ import annotations
 import atexit
 import logging
 import sqlite3
+import sys
 import threading
 import time
-from contextlib import closing
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -94,29 +97,63 @@ class FailureLog:
         return closing(db)
 
 
-
-
 # -- this process -------------------------------------------------------------------------
 _lock = threading.Lock()
 _process: dict[str, Any] = {"count": 0, "last": ""}
 
 
 def note_in_process(where: str, error: str) -> None:
-    """Count a failure of this process, for the log line at exit."""
+    """Count a failure of this process, for the line at exit."""
     with _lock:
-        first = _process["count"] == 0
         _process["count"] += 1
         _process["last"] = f"{where}: {error}"[:500]
-    if first:
-        atexit.register(_report_at_exit)
 
 
 def failures_in_process() -> int:
     return int(_process["count"])
 
 
+@contextmanager
+def counted_apart() -> Iterator[Callable[[], int]]:
+    """Count the failures inside the block apart from this process's, and drop them after:
+    for a test that makes capture fail on purpose, so that the test process's line at exit
+    reports only lineage really lost. Yields the count inside the block."""
+    with _lock:
+        saved = dict(_process)
+        _process.update(count=0, last="")
+    try:
+        yield failures_in_process
+    finally:
+        with _lock:
+            _process.update(saved)
+
+
 def _report_at_exit() -> None:
+    """Log the count; at exit a host (pytest, a framework) may have closed the stream a
+    logging handler writes to, and logging would print a traceback instead, so the line then
+    goes to stderr."""
     count = _process["count"]
-    if count:
-        log.warning("provlink: %d capture step(s) failed in this process, so lineage is "
-                    "incomplete; last: %s. See `provlink status`.", count, _process["last"])
+    if not count:
+        return
+    message = (f"provlink: {count} capture step(s) failed in this process, so lineage is "
+               f"incomplete; last: {_process['last']}. See `provlink status`.")
+    if _handler_streams_open(log):
+        log.warning("%s", message)
+    elif sys.stderr is not None and not sys.stderr.closed:
+        print(message, file=sys.stderr)
+
+
+def _handler_streams_open(logger: logging.Logger) -> bool:
+    """Whether every handler a record of ``logger`` reaches (``lastResort`` when none) can
+    still write, as far as a stream says."""
+    handlers: list[logging.Handler] = []
+    current: logging.Logger | None = logger
+    while current is not None:
+        handlers.extend(current.handlers)
+        current = current.parent if current.propagate else None
+    if not handlers and logging.lastResort is not None:
+        handlers.append(logging.lastResort)
+    return not any(getattr(getattr(h, "stream", None), "closed", False) for h in handlers)
+
+
+atexit.register(_report_at_exit)  # early, so it runs after the runtime's close at exit
