@@ -16,6 +16,7 @@ import provlink
 from provlink import cli
 from provlink.capturing.datasets import file_dataset
 from provlink.config import ProvlinkConfig
+from provlink.delivery.failures import counted_apart
 from provlink.delivery.runtime import Runtime, set_runtime
 from provlink.delivery.spool import Spool
 from provlink.mlflow.context import (
@@ -179,13 +180,14 @@ def test_a_file_store_is_refused_with_the_migration_command(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path / "mlruns").as_uri())
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     monkeypatch.setenv("PROVLINK_HOME", str(tmp_path / "home"))
-    with capture_events() as events, caplog.at_level(logging.WARNING):
+    with counted_apart() as in_process, capture_events() as events, \
+            caplog.at_level(logging.WARNING):
         with provlink.capture("on-file-store", capture_files=False):
             with mlflow.start_run():
                 pass
-        failures = provlink.get_runtime().capture_failures
+        failures = (provlink.get_runtime().capture_failures, in_process())
     assert events[-1]["eventType"] == "COMPLETE"
-    assert failures == 1
+    assert failures == (1, 1)
     assert "is a file store" in caplog.text
     assert "move it to a database with `mlflow migrate-filestore`" in caplog.text
 

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import provlink
+from provlink.delivery.failures import counted_apart
 from provlink.testing import capture_events
 from tests.conformance import validate_event
 
@@ -110,14 +111,14 @@ def test_a_broken_capture_step_never_fails_the_task(tmp_path: Path) -> None:
 
     capture_module.register_extension(Broken())
     try:
-        with capture_events() as events:
+        with counted_apart() as in_process, capture_events() as events:
             with provlink.capture("robust") as cp:
                 result = "task ran"
-            failures = cp.runtime.capture_failures
+            failures = (cp.runtime.capture_failures, in_process())
     finally:
         capture_module._extensions.pop()
     assert result == "task ran"
-    assert failures == 2
+    assert failures == (2, 2)
     assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
 
 

@@ -132,14 +132,16 @@ def test_provider_is_silent_outside_a_capture_point() -> None:
 
 def test_provider_tags_name_the_capture_point_and_its_parent() -> None:
     provider = ProvlinkRunContextProvider()
-    parent = ParentRef(job=JobRef(namespace="airflow", name="dag"), run_id="parent-run")
-    with capture_events(), provlink.capture("task", namespace="ns", parent=parent,
-                                            capture_files=False) as point:
+    parent_run = "01932b6a-0000-7000-8000-000000000000"  # OpenLineage run ids are UUIDs
+    parent = ParentRef(job=JobRef(namespace="airflow", name="dag"), run_id=parent_run)
+    with capture_events() as events, provlink.capture("task", namespace="ns", parent=parent,
+                                                      capture_files=False) as point:
         assert provider.in_context() is True
         tags = provider.tags()
+    assert [e["eventType"] for e in events] == ["START", "COMPLETE"]
     assert tags[TAG_RUN_ID] == point.run_id
     assert (tags[TAG_JOB_NAMESPACE], tags[TAG_JOB_NAME]) == ("ns", "task")
-    assert (tags[TAG_PARENT_RUN_ID], tags[TAG_PARENT_JOB_NAME]) == ("parent-run", "dag")
+    assert (tags[TAG_PARENT_RUN_ID], tags[TAG_PARENT_JOB_NAME]) == (parent_run, "dag")
     assert provider.tags() == {}
 
 
