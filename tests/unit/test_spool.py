@@ -91,3 +91,39 @@ def test_lease_of_a_dead_local_process_is_taken_over(tmp_path: Path) -> None:
     dead_owner = f"{os.uname().nodename}:{child.pid}:1"
     assert spool.acquire_lease(dead_owner, 30)
     assert spool.acquire_lease(f"{os.uname().nodename}:{os.getpid()}:1", 30)
+
+
+def test_reopening_a_current_spool_takes_no_write_lock(tmp_path: Path) -> None:
+    """Every task process opens the spool: the schema script's INSERT took the write lock,
+    so each open waited behind whatever process was writing (here it would wait out the
+    30 s busy timeout and fail)."""
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    Spool(path).append(event(0))
+    writer = sqlite3.connect(path, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process mid-append
+    reopened = Spool(path)
+    assert reopened.has_pending()
+    writer.execute("ROLLBACK")
+    assert reopened.append(event(1)).leaf_index == 1
+
+
+def test_a_spool_from_before_the_ledger_is_upgraded_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    from provlink.delivery.spool import SCHEMA_VERSION
+
+    path = tmp_path / "s.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE events (seq INTEGER PRIMARY KEY, run_id TEXT NOT NULL, "
+                "payload TEXT, payload_sha256 TEXT NOT NULL, prev_hash TEXT NOT NULL "
+                "DEFAULT '', entry_hash TEXT NOT NULL, created_at REAL NOT NULL, state "
+                "INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0, "
+                "last_error TEXT, sent_at REAL)")
+    old.commit()
+    old.close()
+    spool = Spool(path)
+    assert spool.append(event(0)).leaf_index == 0
+    assert spool._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert spool.acquire_lease("host:1:1", 30)  # the lease row the script inserts

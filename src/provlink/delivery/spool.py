@@ -41,6 +41,10 @@ from provlink.private_files import private_dir, private_file
 
 PENDING, SENT, DEAD = 0, 1, 2
 ERROR_MAX_CHARS = 4000
+# ``PRAGMA user_version`` of a spool whose schema is current: a reopen runs no schema
+# statement (the script's INSERT takes the write lock, so every task process's open waited
+# behind any writer). Raise it with any change to the schema below.
+SCHEMA_VERSION = 1
 T = TypeVar("T")
 
 _SCHEMA = """
@@ -117,10 +121,8 @@ class Spool:
                                          check_same_thread=False)
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
-            self._conn.executescript(_SCHEMA)
-            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
-            if "leaf_index" not in columns:  # a spool from before the Merkle ledger
-                self._conn.execute("ALTER TABLE events ADD COLUMN leaf_index INTEGER")
+            if self._conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                self._create_schema()
         except PrivateFileError:
             raise
         except (OSError, sqlite3.Error) as exc:
@@ -129,6 +131,20 @@ class Spool:
         self._lock = threading.Lock()
         self._tables = LedgerTables(self._conn)
         self._origin: str | None = None
+
+    def _create_schema(self) -> None:
+        """Create or upgrade the tables and stamp :data:`SCHEMA_VERSION`, in one transaction
+        (processes opening a new spool together each run it, one after the other)."""
+        try:
+            self._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(events)")}
+            if "leaf_index" not in columns:  # a spool from before the Merkle ledger
+                self._conn.execute("ALTER TABLE events ADD COLUMN leaf_index INTEGER")
+            self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self._conn.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
 
     def close(self) -> None:
         with self._lock, section():
