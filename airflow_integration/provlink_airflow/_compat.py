@@ -50,9 +50,15 @@ def masked_secrets() -> list[str]:
 _UNESCAPE = re.compile(r"\\(.)", re.DOTALL)  # inverse of re.escape
 
 
-def extractor_manager() -> Any:
+def extractor_manager_class() -> Any:
     """The provider's ``extractors.manager.ExtractorManager`` (provider 2.20.3; not a
-    documented API): runs the operator's ``get_openlineage_facets_on_*`` and extractors."""
+    documented API), imported: the plugin's preload imports it in the scheduler/worker."""
     from airflow.providers.openlineage.extractors.manager import ExtractorManager
 
-    return ExtractorManager()  # type: ignore[no-untyped-call]  # unannotated __init__
+    return ExtractorManager
+
+
+def extractor_manager() -> Any:
+    """An ``ExtractorManager``: runs the operator's ``get_openlineage_facets_on_*`` and
+    extractors."""
+    return extractor_manager_class()()
