@@ -10,15 +10,18 @@ a batch job gets a job version only on COMPLETE/FAIL/ABORT, and the job's curren
 inputs and outputs become the lineage edges. Facets are read defensively: a producer may
 send any shape inside a facet and that must never fail ingestion.
 
-A batch is set-based, so its cost is two round trips however many events it holds
-(PostgreSQL on another machine, or a busy one, pays for every wait): **load** sends the
-events' insert and a few bulk statements that create and read every job, dataset and run
-the batch touches (locking them on PostgreSQL, so concurrent servers serialise on shared
-rows instead of losing writes) and reads all their results in one round trip; **apply**
-runs the events in order on those rows in memory; **flush** sends the final rows, one
-statement per table, answered with the commit. Everything a batch's events could touch is
-loaded before the insert tells which events are new, so a redelivered batch locks rows it
-then leaves alone: that costs only a redelivery, not every batch.
+A batch is set-based, so its cost is three round trips however many events it holds, and
+the client does Python work during the first two (a database on another machine, or on the
+same cores, pays for every wait it is idle in): **load** sends a few bulk statements that
+create and read every job, dataset and run the batch touches (locking them on PostgreSQL, so
+concurrent servers serialise on shared rows instead of losing writes), which need only the
+events' keys, and hashes the events while the database runs them; **insert** sends the
+events' insert and meanwhile **applies** the events in order on the loaded rows in memory,
+as if every event were new (redone with the new events only when some were not);
+**flush** sends the final rows, one statement per table, answered with the commit.
+Everything a batch's events could touch is loaded before the insert tells which events are
+new, so a redelivered batch locks rows it then leaves alone, and derives twice: that costs
+only a redelivery, not every batch.
 """
 
 from __future__ import annotations
@@ -81,9 +84,9 @@ def now_iso() -> str:
 @dataclass(slots=True)
 class _Raw:
     event: dict[str, Any]
-    payload: str
-    digest: str
     time: str
+    payload: str = ""
+    digest: str = ""
 
     @property
     def kind(self) -> str:
@@ -94,31 +97,38 @@ class _Raw:
 
 
 def store_events(tx: Tx, events: Sequence[dict[str, Any]], received_at: str) -> list[bool]:
-    """Insert the events not already stored, derive the model from those; one flag per event."""
+    """Insert the events not already stored, derive the model from those; one flag per event.
+
+    Each wait on the database is spent on Python work: the load statements need only the
+    events' keys, so the database creates and locks the rows while the events are hashed;
+    the events' insert then runs while the batch is derived on the loaded rows, as if every
+    event were new. When some were not (a redelivery), the derivation is redone from the
+    loaded rows with the new events only.
+    """
     raws = []
     for event in events:
-        payload, digest = event_record(event)
         moment = parse_time(event["eventTime"])
         assert moment is not None, "validate_event must run before store_events"
-        raws.append(_Raw(event, payload, digest, iso(moment)))
-    first: dict[str, _Raw] = {}
-    for raw in raws:
-        first.setdefault(raw.digest, raw)
-    unique = list(first.values())
+        raws.append(_Raw(event, iso(moment)))
     if tx.dialect == "postgresql":
         # every statement below looks rows up by key; on fast-growing tables whose statistics
         # are stale the planner would scan them whole for a batch's keys (cost growing with
         # the store), so index access is the one to take, for this transaction only
         tx.run("SET LOCAL enable_seqscan = off")
+    read_loaded = _load(tx, raws)
+    first: dict[str, _Raw] = {}
+    for raw in raws:
+        raw.payload, raw.digest = event_record(raw.event)
+        first.setdefault(raw.digest, raw)
+    unique = list(first.values())
+    loaded = read_loaded()
     insert = _insert_events(tx, unique, received_at)
-    model = _Model(tx)
-    read_model = model.load(unique)
+    model = _derive(tx, loaded, unique)
     inserted = {digest for (digest,) in insert()}
     fresh = [raw for raw in unique if raw.digest in inserted]
+    if len(fresh) != len(unique):
+        model = _derive(tx, loaded, fresh)
     if fresh:
-        read_model()
-        for raw in fresh:
-            model.apply(raw.kind, raw.event, raw.time)
         model.flush()
     flags, claimed = [], set()
     for raw in raws:
@@ -126,6 +136,13 @@ def store_events(tx: Tx, events: Sequence[dict[str, Any]], received_at: str) -> 
         claimed.add(raw.digest)
         flags.append(new)
     return flags
+
+
+def _derive(tx: Tx, loaded: _Loaded, raws: list[_Raw]) -> _Model:
+    model = _Model(tx, loaded)
+    for raw in raws:
+        model.apply(raw.kind, raw.event, raw.time)
+    return model
 
 
 def _insert_events(tx: Tx, raws: list[_Raw], received_at: str) -> Pending:
@@ -166,10 +183,85 @@ _RUN_COLUMNS = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Loaded:
+    """The stored rows a batch touches, as read (locked on PostgreSQL) in its load phase."""
+
+    jobs: list[tuple[Any, ...]]
+    datasets: list[tuple[Any, ...]]
+    runs: list[tuple[Any, ...]]
+    run_io: list[tuple[Any, ...]]
+
+
+def _load(tx: Tx, raws: list[_Raw]) -> Callable[[], _Loaded]:
+    """Send the statements that create and lock the rows ``raws`` touch; the returned
+    function reads them all (one round trip on PostgreSQL)."""
+    namespaces: dict[str, str] = {}
+    jobs: dict[Key, str] = {}
+    datasets: dict[Key, str] = {}
+    run_ids: list[str] = []
+    for raw in raws:
+        event, t = raw.event, raw.time
+        if raw.kind != "dataset":
+            job = event["job"]
+            jobs.setdefault((job["namespace"], job["name"]), t)
+            for item in [*(event.get("inputs") or []), *(event.get("outputs") or [])]:
+                datasets.setdefault((item["namespace"], item["name"]), t)
+            if raw.kind == "run":
+                run_ids.append(event["run"]["runId"].lower())
+        else:
+            datasets.setdefault((event["dataset"]["namespace"], event["dataset"]["name"]), t)
+    for (ns, _), t in [*jobs.items(), *datasets.items()]:
+        namespaces.setdefault(ns, t)
+    tx.write_rows(
+        "namespaces",
+        ("name", "created_at", "updated_at", "owner_name"),
+        [(name, t, t, "anonymous") for name, t in sorted(namespaces.items())],
+        " ON CONFLICT (name) DO NOTHING",
+    )
+    tx.write_rows(
+        "jobs",
+        ("namespace", "name", "type", "created_at", "updated_at", "facets"),
+        [(*key, "BATCH", t, t, "{}") for key, t in sorted(jobs.items())],
+        " ON CONFLICT (namespace, name) DO NOTHING",
+    )
+    job_rows = tx.select_keys_later(f"SELECT {_JOB_COLUMNS} FROM jobs", sorted(jobs), lock=True)
+    # jobs first, then datasets, each created then locked in key order: two servers
+    # taking the same rows take them in the same order, so they queue, not deadlock
+    tx.write_rows(
+        "datasets",
+        (
+            "namespace",
+            "name",
+            "type",
+            "source_name",
+            "fields",
+            "facets",
+            "created_at",
+            "updated_at",
+        ),
+        [(*key, "DB_TABLE", key[0], "[]", "{}", t, t) for key, t in sorted(datasets.items())],
+        " ON CONFLICT (namespace, name) DO NOTHING",
+    )
+    dataset_rows = tx.select_keys_later(
+        f"SELECT {_DATASET_COLUMNS} FROM datasets", sorted(datasets), lock=True
+    )
+    unique_runs = sorted(set(run_ids))
+    run_rows = tx.select_in_later(
+        f"SELECT id, {_RUN_COLUMNS} FROM runs WHERE id IN (?)", unique_runs, lock=True
+    )
+    io_rows = tx.select_in_later(
+        "SELECT r.run_id, r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
+        " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id IN (?)",
+        unique_runs,
+    )
+    return lambda: _Loaded(job_rows(), dataset_rows(), run_rows(), io_rows())
+
+
 class _Model:
     """The rows one batch touches: loaded in bulk, changed in memory, written back in bulk."""
 
-    def __init__(self, tx: Tx) -> None:
+    def __init__(self, tx: Tx, loaded: _Loaded) -> None:
         self.tx = tx
         self.jobs: dict[Key, dict[str, Any]] = {}
         self.datasets: dict[Key, dict[str, Any]] = {}
@@ -186,89 +278,20 @@ class _Model:
         self.edges: dict[int, set[tuple[int, str]]] = {}
         self.column_lineage: dict[int, list[tuple[Any, ...]]] = {}
         self.sources: dict[str, tuple[Any, ...]] = {}
-
-    # load ----------------------------------------------------------------------------------
-    def load(self, raws: list[_Raw]) -> Callable[[], None]:
-        """Send the statements that create and lock the rows ``raws`` touch; the returned
-        function reads them all (one round trip on PostgreSQL)."""
-        namespaces: dict[str, str] = {}
-        jobs: dict[Key, str] = {}
-        datasets: dict[Key, str] = {}
-        run_ids: list[str] = []
-        for raw in raws:
-            event, t = raw.event, raw.time
-            if raw.kind != "dataset":
-                job = event["job"]
-                jobs.setdefault((job["namespace"], job["name"]), t)
-                for item in [*(event.get("inputs") or []), *(event.get("outputs") or [])]:
-                    datasets.setdefault((item["namespace"], item["name"]), t)
-                if raw.kind == "run":
-                    run_ids.append(event["run"]["runId"].lower())
-            else:
-                datasets.setdefault((event["dataset"]["namespace"], event["dataset"]["name"]), t)
-        for (ns, _), t in [*jobs.items(), *datasets.items()]:
-            namespaces.setdefault(ns, t)
-        tx = self.tx
-        tx.write_rows(
-            "namespaces",
-            ("name", "created_at", "updated_at", "owner_name"),
-            [(name, t, t, "anonymous") for name, t in sorted(namespaces.items())],
-            " ON CONFLICT (name) DO NOTHING",
-        )
-        tx.write_rows(
-            "jobs",
-            ("namespace", "name", "type", "created_at", "updated_at", "facets"),
-            [(*key, "BATCH", t, t, "{}") for key, t in sorted(jobs.items())],
-            " ON CONFLICT (namespace, name) DO NOTHING",
-        )
-        job_rows = tx.select_keys_later(f"SELECT {_JOB_COLUMNS} FROM jobs", sorted(jobs), lock=True)
-        # jobs first, then datasets, each created then locked in key order: two servers
-        # taking the same rows take them in the same order, so they queue, not deadlock
-        tx.write_rows(
-            "datasets",
-            (
-                "namespace",
-                "name",
-                "type",
-                "source_name",
-                "fields",
-                "facets",
-                "created_at",
-                "updated_at",
-            ),
-            [(*key, "DB_TABLE", key[0], "[]", "{}", t, t) for key, t in sorted(datasets.items())],
-            " ON CONFLICT (namespace, name) DO NOTHING",
-        )
-        dataset_rows = tx.select_keys_later(
-            f"SELECT {_DATASET_COLUMNS} FROM datasets", sorted(datasets), lock=True
-        )
-        unique_runs = sorted(set(run_ids))
-        run_rows = tx.select_in_later(
-            f"SELECT id, {_RUN_COLUMNS} FROM runs WHERE id IN (?)", unique_runs, lock=True
-        )
-        io_rows = tx.select_in_later(
-            "SELECT r.run_id, r.direction, r.dataset_id, d.namespace, d.name FROM run_io r"
-            " JOIN datasets d ON d.id = r.dataset_id WHERE r.run_id IN (?)",
-            unique_runs,
-        )
-
-        def read() -> None:
-            columns = _JOB_COLUMNS.split(", ")
-            for row in job_rows():
-                self.jobs[(row[1], row[2])] = dict(zip(columns, row, strict=True))
-                self.loaded[("job", row[0])] = row
-            columns = _DATASET_COLUMNS.split(", ")
-            for row in dataset_rows():
-                self.datasets[(row[1], row[2])] = dict(zip(columns, row, strict=True))
-                self.loaded[("dataset", row[0])] = row
-                self.dataset_names[row[0]] = (row[1], row[2])
-            for run_id, *state in run_rows():
-                self.runs[run_id] = tuple(state)
-            for run_id, direction, dataset_id, ns, name in io_rows():
-                self.run_io[run_id][(direction, dataset_id)] = None  # known, unchanged
-                self.dataset_names[dataset_id] = (ns, name)
-
-        return read
+        columns = _JOB_COLUMNS.split(", ")
+        for row in loaded.jobs:
+            self.jobs[(row[1], row[2])] = dict(zip(columns, row, strict=True))
+            self.loaded[("job", row[0])] = row
+        columns = _DATASET_COLUMNS.split(", ")
+        for row in loaded.datasets:
+            self.datasets[(row[1], row[2])] = dict(zip(columns, row, strict=True))
+            self.loaded[("dataset", row[0])] = row
+            self.dataset_names[row[0]] = (row[1], row[2])
+        for run_id, *state in loaded.runs:
+            self.runs[run_id] = tuple(state)
+        for run_id, direction, dataset_id, ns, name in loaded.run_io:
+            self.run_io[run_id][(direction, dataset_id)] = None  # known, unchanged
+            self.dataset_names[dataset_id] = (ns, name)
 
     # apply ---------------------------------------------------------------------------------
     def apply(self, kind: str, event: dict[str, Any], t: str) -> None:
