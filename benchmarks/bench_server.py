@@ -7,10 +7,16 @@ Everything goes through a real uvicorn server on loopback, as clients see it.
     .venv/bin/python benchmarks/bench_server.py --sizes 1000 --stores sqlite
     .venv/bin/python benchmarks/bench_server.py --per-batch-only       # ingest per batch size
     .venv/bin/python benchmarks/bench_server.py --in-process           # CPU per event, no HTTP
+    .venv/bin/python benchmarks/bench_server.py --serves               # two serves, one database
 
 ``--per-batch-only`` measures batch ingest (``POST /api/v1/lineage/batch``) at several batch
 sizes on PostgreSQL and, in the same run, SQLite as the baseline, and prints each rate with
 its ratio to SQLite's at the same size and to the 2,000 events/s goal.
+
+``--serves`` feeds one PostgreSQL database concurrently, one client per feed: one serve with
+one client (the sequential baseline), one serve with two clients, two serves with one client
+each; it prints the aggregate rate of each and checks that every event is stored once, also
+after each client redelivers every batch to the other feed's server.
 
 ``--in-process`` calls ``store.ingest_many`` directly (no HTTP) and reports, per batch size,
 the rate and the CPU each event costs this process and, on PostgreSQL, the database server's
@@ -33,6 +39,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -238,6 +245,80 @@ def batch_ingest(kind: str, events: int, batch: int, rounds: int) -> float:
     return best
 
 
+def _feed(url: str, bodies: list[bytes]) -> int:
+    """POST ``bodies`` in order to the server at ``url``; the events it stored."""
+    headers = {"Content-Type": "application/json"}
+    with httpx.Client(base_url=url, timeout=600) as client:
+        return sum(
+            client.post("/api/v1/lineage/batch", content=b, headers=headers).json()["stored"]
+            for b in bodies
+        )
+
+
+def _concurrently(feeds: list[tuple[str, list[bytes]]]) -> tuple[float, list[int]]:
+    """Run every feed in its own thread at once; (wall seconds, events each stored)."""
+    stored = [0] * len(feeds)
+
+    def run(index: int) -> None:
+        stored[index] = _feed(*feeds[index])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(feeds))]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began, stored
+
+
+def serves(events: int, batch: int, servers: int, clients: int) -> float:
+    """Aggregate rate of ``clients`` feeds of ``events // clients`` fresh chain events each,
+    spread over ``servers`` serve processes on one PostgreSQL database; asserts that every
+    event is stored once, also after each feed is redelivered to another server."""
+    per = events // clients
+    chunks = [
+        [
+            json.dumps([chain_event(i) for i in range(o, min(start + per, o + batch))]).encode()
+            for o in range(start, start + per, batch)
+        ]
+        for start in range(0, per * clients, per)
+    ]
+    database = Database("postgresql", f"s{servers}c{clients}")
+    with database as url:
+        procs = [Server(url) for _ in range(servers)]
+        for proc in procs:
+            proc.__enter__()
+        try:
+            for proc in procs:
+                _feed(proc.url, [b"[]"])  # warm up
+            urls = [procs[c % servers].url for c in range(clients)]
+            wall, stored = _concurrently(list(zip(urls, chunks, strict=True)))
+            assert stored == [per] * clients, stored
+            again = [procs[(c + 1) % servers].url for c in range(clients)]
+            _, redelivered = _concurrently(list(zip(again, chunks, strict=True)))
+            assert redelivered == [0] * clients, redelivered
+        finally:
+            for proc in procs:
+                proc.__exit__()
+        counts = database.store.counts()
+        total = per * clients
+        assert counts["events"] == counts["runs"] == counts["jobs"] == total, counts
+        assert counts["job_versions"] == total and counts["datasets"] == 2 * total, counts
+    return total / wall
+
+
+def serves_table(events: int, batches: list[int], rounds: int) -> None:
+    shapes = [(1, 1), (1, 2), (2, 2)]
+    print("| batch size | 1 serve, 1 client ev/s | 1 serve, 2 clients | 2 serves, 1 client each"
+          " | 2 serves ÷ 1 serve, 1 client | every event stored once |")
+    print("|---|---|---|---|---|---|")
+    for batch in batches:
+        rates = [max(serves(events, batch, s, c) for _ in range(rounds)) for s, c in shapes]
+        print(f"| {batch} | " + " | ".join(f"{r:,.0f}" for r in rates)
+              + f" | {rates[2] / rates[0]:.2f}x | yes (also after redelivery) |")
+        sys.stdout.flush()
+
+
 def _backend_cpu(database: Database) -> float:
     """CPU seconds used so far by the PostgreSQL backends connected to ``database``."""
     import psycopg
@@ -316,6 +397,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only batch ingest per batch size, PostgreSQL vs SQLite")
     parser.add_argument("--in-process", action="store_true",
                         help="store.ingest_many per batch size, with CPU per event")
+    parser.add_argument("--serves", action="store_true",
+                        help="aggregate ingest of two serves on one PostgreSQL database")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[10, 100, 500, 1000])
     parser.add_argument("--events", type=int, default=3000, help="events per batch-size run")
     parser.add_argument("--rounds", type=int, default=2, help="best of this many runs")
@@ -325,6 +408,9 @@ def main(argv: list[str] | None = None) -> int:
     DB_PREFIX[0] = args.db_prefix
     if args.per_batch_only:
         per_batch(args.stores, args.batch_sizes, args.events, args.rounds)
+        return 0
+    if args.serves:
+        serves_table(args.events, args.batch_sizes, args.rounds)
         return 0
     if args.in_process:
         in_process_table(args.stores, args.batch_sizes, args.events)
