@@ -19,7 +19,7 @@ from provlink.delivery.spool_open import drain_fallback
 from provlink.governance.ledger import verify
 from provlink.testing import RecordingEndpoint
 from tests.integration.test_delivery import FAST_RETRY, free_port
-from tests.server.support import postgres_url
+from tests.server.support import SilentRelay, postgres_url
 
 psycopg = pytest.importorskip("psycopg")
 ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -149,3 +149,33 @@ def test_a_database_that_never_answers_fails_the_open_within_the_timeout() -> No
             PgSpool(url, timeout=1.0)
         # bounded by the 1 s timeout, not psycopg_pool's 30 s default (slack for a loaded box)
         assert time.monotonic() - started < 10
+
+
+def test_a_database_that_stops_answering_fails_an_append_within_the_timeout(pg_url: str) -> None:
+    import threading
+
+    from provlink.errors import SpoolError
+
+    relay = SilentRelay(pg_url)
+    spool = PgSpool(relay.url, timeout=1.0)
+    spool.append({"run": {"runId": "run-0"}, "i": 0})
+    relay.fall_silent()  # the connection stays open; nothing comes back on it any more
+    failed: list[BaseException] = []
+
+    def append() -> None:
+        try:
+            spool.append({"run": {"runId": "run-0"}, "i": 1})
+        except BaseException as exc:  # noqa: BLE001 - the test looks at it
+            failed.append(exc)
+
+    try:
+        appending = threading.Thread(target=append, daemon=True)
+        appending.start()
+        appending.join(30)  # bounded by the 1 s timeout (slack for a loaded box), not forever
+        assert not appending.is_alive(), "the append waits forever on a silent database"
+        assert len(failed) == 1 and isinstance(failed[0], SpoolError), failed
+        assert "cannot append to the spool" in str(failed[0])
+    finally:
+        spool.close()
+        relay.close()
+    assert PgSpool(pg_url).status().pending == 1  # the silent append never committed

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
@@ -65,6 +66,52 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+class SilentRelay:
+    """A TCP relay to the database of ``url`` that can fall silent: it then keeps every
+    connection open and passes no more bytes, which is what a hung PostgreSQL (or a
+    partitioned network) looks like to a client. ``url`` is the same database through it."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self._upstream = (parts.hostname or "127.0.0.1", parts.port or 5432)
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        port = self._listener.getsockname()[1]
+        self.url = urlunsplit(parts._replace(netloc=f"{parts.username}@127.0.0.1:{port}"))
+        self._silent = threading.Event()
+        self._sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def fall_silent(self) -> None:
+        self._silent.set()
+
+    def close(self) -> None:
+        self._listener.close()
+        for sock in self._sockets:
+            sock.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            self._sockets.append(client)
+            if self._silent.is_set():
+                continue  # accepted, never answered
+            server = socket.create_connection(self._upstream)
+            self._sockets.append(server)
+            for source, sink in ((client, server), (server, client)):
+                threading.Thread(target=self._pass, args=(source, sink), daemon=True).start()
+
+    def _pass(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if not self._silent.is_set():
+                    sink.sendall(data)
+        except OSError:
+            return  # closed
 
 
 @contextmanager

@@ -180,13 +180,26 @@ class _Connection:
         self._checkout.conn.execute(sql)
 
 
-def _watched(first: threading.Event, failed: list[Exception]) -> type[Any]:
+def _watched(first: threading.Event, failed: list[Exception], bound: float) -> type[Any]:
     """The pool's connection class: it reports the end of each connection attempt, so the
-    open waits for the first one, not for the pool's whole bounded wait."""
+    open waits for the first one, not for the pool's whole bounded wait; and it waits at
+    most ``bound`` seconds for each answer. ``statement_timeout`` is the server's to
+    enforce: a hung server (or a partitioned network) never sends its error, and an append
+    would wait forever. A connection that does not answer in time is closed (its state is
+    unknown), so the transaction fails at once and the pool replaces it."""
     import psycopg
+    from psycopg import errors
 
     class Watched(psycopg.Connection):
         returned_at = 0.0  # when it last went back to the pool (monotonic)
+
+        def wait(self, gen: Any, interval: float = 0.1, timeout: float | None = None) -> Any:
+            try:
+                return super().wait(gen, interval, bound if timeout is None else timeout)
+            except errors._WaitTimeout as exc:  # raised for this very parameter
+                self.pgconn.finish()
+                raise psycopg.OperationalError(
+                    f"no answer from PostgreSQL within {bound:g}s") from exc
 
         @classmethod
         def connect(cls, *args: Any, **kwargs: Any) -> Any:
@@ -251,15 +264,17 @@ class PgSpool(Spool):
         self._pool_name = pool_log.pool_name("spool")
         pool_log.watch(self._pool_name, redact_url(url))
         self._pool = ConnectionPool(
-            url, connection_class=_watched(first, failed), min_size=1, max_size=pool_size,
+            url, connection_class=_watched(first, failed, timeout), min_size=1, max_size=pool_size,
             kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout)),
                     "options": f"-c statement_timeout={millis} -c lock_timeout={millis}"},
             check=_check_if_idle, timeout=timeout, num_workers=1,
             configure=pool_log.tag(self._pool_name),
             name=self._pool_name, open=False)
         self._pool.open()
+        deadline = time.monotonic() + timeout
         if not first.wait(timeout) or failed:
-            self._close_pool(0.1)  # a connect under way ends on its own timeout
+            # a connect under way ends on its own timeout: wait for it only within the bound
+            self._close_pool(min(0.1, max(0.0, deadline - time.monotonic())))
             reason = (self._error_filter(" ".join(str(failed[0]).split())) if failed
                       else f"no connection within {timeout:g}s")
             raise SpoolError(f"cannot reach the PostgreSQL spool at {self.path}: {reason} "
