@@ -179,3 +179,38 @@ def test_a_database_that_stops_answering_fails_an_append_within_the_timeout(pg_u
         spool.close()
         relay.close()
     assert PgSpool(pg_url).status().pending == 1  # the silent append never committed
+
+
+def test_a_database_lost_mid_life_sends_the_process_to_its_local_spool(
+        pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import provlink
+    from provlink.delivery.runtime import Runtime, set_runtime
+
+    monkeypatch.setenv("OPENLINEAGE_URL", f"http://127.0.0.1:{free_port()}")  # backend down
+    relay = SilentRelay(pg_url)
+    home = tmp_path / "worker"
+    runtime = Runtime(ProvlinkConfig(home=home, spool_url=relay.url, spool_timeout=1.0))
+    old = set_runtime(runtime)
+    try:
+        with provlink.capture("before_the_loss", capture_files=False):
+            pass
+        relay.fall_silent()  # PostgreSQL hangs with the process's connections open
+        for i in range(2):  # the first append waits out the timeout; the next go local
+            with provlink.capture(f"after_the_loss_{i}", capture_files=False):
+                provlink.add_parameters(i=i)
+    finally:
+        set_runtime(old)
+        runtime.close()
+        relay.close()
+    local = Spool(home / "spool.db")
+    assert local.status().pending == 4  # nothing lost: both later points kept on this host
+    local.close()
+    assert drain_fallback(ProvlinkConfig(home=home, spool_url=pg_url)) == 4
+    spool = PgSpool(pg_url)
+    events = deliver(spool, tmp_path / "sender", free_port(), monkeypatch)
+    names = sorted((e["job"]["name"], e["eventType"]) for e in events)
+    assert names == sorted((job, kind) for job in ("before_the_loss", "after_the_loss_0",
+                                                   "after_the_loss_1")
+                           for kind in ("START", "COMPLETE"))
+    report = verify(spool)
+    assert report.ok, [str(p) for p in report.problems]

@@ -15,13 +15,13 @@ import logging
 import os
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from provlink.config import ProvlinkConfig
 from provlink.delivery.failures import STATUS_FILE, FailureLog, note_in_process
 from provlink.delivery.sender import Sender
 from provlink.delivery.spool import Appended, Spool
-from provlink.errors import ProvlinkError
+from provlink.errors import ProvlinkError, SpoolError
 from provlink.events.build import cap_parameters, to_event
 from provlink.events.facets import LEDGER, ProvlinkLedgerRunFacet, ours
 from provlink.events.model import CaptureRecord, EventType
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Step = Callable[[dict[str, Any]], dict[str, Any]]
+T = TypeVar("T")
 _TERMINAL = frozenset({EventType.COMPLETE, EventType.FAIL, EventType.ABORT})
 
 
@@ -51,13 +52,16 @@ class SpoolEmitter:
     ``checkpoint()`` signs a tree head of the ledger (one short transaction, ~50 µs of
     Ed25519), which capture points do when they end."""
 
-    def __init__(self, spool: Spool, sender: Sender, signer: Signer | None = None) -> None:
+    def __init__(self, spool: Spool, sender: Sender, signer: Signer | None = None,
+                 fallback: Callable[[], tuple[Spool, Sender]] | None = None) -> None:
         from provlink.governance.log import Ledger
 
         self.spool = spool
         self.sender = sender
         self.signer = signer
         self.ledger = Ledger(spool)
+        self._fallback = fallback
+        self._retired: list[Sender] = []
         if spool.has_pending():
             sender.start()  # a previous process died with events spooled: deliver them
 
@@ -67,12 +71,14 @@ class SpoolEmitter:
     def emit_entry(self, event: dict[str, Any], *, checkpoint: bool = False) -> Appended:
         """Append; with ``checkpoint``, a checkpoint covering the event in the same commit
         (``Appended.then``)."""
-        if checkpoint:
-            signer, origin = self.signer, self.spool.origin
-            appended = self.spool.append(event, lambda tables: self.ledger.make_checkpoint(
-                tables, signer, origin))
-        else:
-            appended = self.spool.append(event)
+        def append() -> Appended:
+            if checkpoint:
+                signer, origin = self.signer, self.spool.origin
+                return self.spool.append(event, lambda tables: self.ledger.make_checkpoint(
+                    tables, signer, origin))
+            return self.spool.append(event)
+
+        appended = self._appending(append)
         self.sender.start()
         return appended
 
@@ -80,9 +86,31 @@ class SpoolEmitter:
                       ) -> tuple[dict[str, Any], Appended]:
         """A terminal event and both its checkpoints in one commit: see
         :func:`append_terminal`."""
-        made = append_terminal(self.spool, self.signer, build)
+        made = self._appending(lambda: append_terminal(self.spool, self.signer, build))
         self.sender.start()
         return made
+
+    def _appending(self, append: Callable[[], T]) -> T:
+        """``append`` on the spool; when the fleet's PostgreSQL fails it (down, or silent
+        past ``spool_timeout``), this process moves to its local spool for the rest of its
+        life, as a process that could not reach it at start does, and appends there: the
+        event is kept, and the local sender adopts it into the fleet log later. (An append
+        whose commit landed but whose answer was lost is then in both logs; the backend
+        keys events by digest and keeps one.)"""
+        from provlink.governance.log import Ledger
+
+        try:
+            return append()
+        except SpoolError as exc:
+            if self._fallback is None:
+                raise
+            log.warning("provlink: %s; spooling locally from now on", exc)
+            local, sender = self._fallback()
+            self._fallback = None
+            self._retired.append(self.sender)
+            self.spool, self.sender = local, sender
+            self.ledger = Ledger(local)
+        return append()
 
     def checkpoint(self, *, anchor: bool = False) -> StoredCheckpoint:
         return self.ledger.checkpoint(self.signer, anchor=anchor)
@@ -91,6 +119,11 @@ class SpoolEmitter:
         return self.sender.flush(timeout)
 
     def close(self, timeout: float) -> bool:
+        for retired in self._retired:  # the fleet spool it left: its events wait there
+            try:
+                retired.close(0.0)
+            except ProvlinkError:  # that database is the one that failed
+                log.debug("provlink: the fleet spool's sender did not close", exc_info=True)
         return self.sender.close(timeout)
 
 
@@ -152,11 +185,17 @@ class Runtime:
         from provlink.governance.keys import load_signer
 
         signer = load_signer(config)
-        from provlink.delivery.spool_open import FleetTarget, open_spool
+        from provlink.delivery.spool_open import FleetTarget, local_spool, open_spool
 
         spool, fell_back = open_spool(config, redactor.redact_text)
         factory = (lambda: FleetTarget(config)) if fell_back else None
-        return SpoolEmitter(spool, Sender.from_config(spool, config, factory), signer)
+
+        def local() -> tuple[Spool, Sender]:
+            spool = local_spool(config, redactor.redact_text)
+            return spool, Sender.from_config(spool, config, lambda: FleetTarget(config))
+
+        fallback = local if config.spool_url and not fell_back else None
+        return SpoolEmitter(spool, Sender.from_config(spool, config, factory), signer, fallback)
 
     def build(self, record: CaptureRecord) -> dict[str, Any]:
         """Record -> redacted OpenLineage event dict (what would be spooled)."""

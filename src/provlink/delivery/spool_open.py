@@ -3,7 +3,9 @@
 SQLite under ``PROVLINK_HOME`` is the zero-config default. With ``spool_url`` set, a
 process appends to PostgreSQL; when that database cannot be reached within
 ``spool_timeout`` the process falls back to its local spool and never retries PostgreSQL
-on the task's path. The local spool's sender then delivers into the fleet spool
+on the task's path; one that fails an append later (down, or silent past the timeout)
+sends that process to its local spool the same way (:class:`provlink.delivery.runtime.
+SpoolEmitter`). The local spool's sender then delivers into the fleet spool
 (:class:`FleetTarget`), not to the backend: once PostgreSQL answers, the events join the
 one fleet log with a ``fleet.fallback`` entry naming them, and the fleet's sender moves
 them on to the backend. A crash between the PostgreSQL commit and the local ``sent`` mark
@@ -35,8 +37,8 @@ def open_spool(config: ProvlinkConfig,
                            error_filter=error_filter), False
         except SpoolError as exc:
             log.warning("provlink: %s; spooling locally at %s", exc, config.spool_path)
-            return _local(config, error_filter), True
-    return _local(config, error_filter), False
+            return local_spool(config, error_filter), True
+    return local_spool(config, error_filter), False
 
 
 def configured_spool(config: ProvlinkConfig,
@@ -46,7 +48,7 @@ def configured_spool(config: ProvlinkConfig,
     were the fleet's), else the local one."""
     if config.spool_url:
         return PgSpool(config.spool_url, timeout=config.spool_timeout, error_filter=error_filter)
-    return _local(config, error_filter)
+    return local_spool(config, error_filter)
 
 
 def spool_exists(config: ProvlinkConfig) -> bool:
@@ -59,7 +61,8 @@ def location(config: ProvlinkConfig) -> str:
     return redact_url(config.spool_url) if config.spool_url else str(config.spool_path)
 
 
-def _local(config: ProvlinkConfig, error_filter: Callable[[str], str] | None) -> Spool:
+def local_spool(config: ProvlinkConfig, error_filter: Callable[[str], str] | None) -> Spool:
+    """This host's SQLite spool under ``PROVLINK_HOME``."""
     return Spool(config.spool_path, sync=config.spool_sync, error_filter=error_filter)
 
 
@@ -101,7 +104,7 @@ def drain_fallback(config: ProvlinkConfig, into: PgSpool | None = None) -> int:
     moved."""
     if not config.spool_url or not config.spool_path.exists():
         return 0
-    local = _local(config, None)
+    local = local_spool(config, None)
     target = FleetTarget(config, into)
     moved = 0
     try:
