@@ -29,6 +29,7 @@ POOL_LOGGER = "psycopg.pool"
 _TAG = "provlink_pool"
 _REPR = re.compile(r"<[\w.<>]+ \[\w+\][^>]* at 0x[0-9a-fA-F]+>")  # a connection's repr
 log = logging.getLogger("provlink.postgres")
+CLOSED_KEPT = 64  # closed pools whose late messages are still kept off the log
 
 
 @dataclass
@@ -38,6 +39,7 @@ class _Pool:
     warned: bool = False
     suppressed: int = 0  # warnings kept off the log while open, the one shown included
     last: str = ""  # the latest warning's message, for the error an open that fails raises
+    closed: bool = False
 
 
 class _PoolLog(logging.Filter):
@@ -61,8 +63,17 @@ class _PoolLog(logging.Filter):
             return "" if pool is None else pool.last
 
     def forget(self, name: str) -> _Pool | None:
+        """Stop showing the pool's warnings; its name stays watched (only counted) for a
+        while, since a connection attempt under way at ``close()`` still logs when it ends."""
         with self._lock:
-            return self._pools.pop(name, None)
+            pool = self._pools.get(name)
+            if pool is None:
+                return None
+            pool.open, pool.closed = False, True
+            shut = [n for n, p in self._pools.items() if p.closed]
+            for old in shut[:-CLOSED_KEPT]:
+                del self._pools[old]
+            return pool
 
     def suppressed(self, name: str) -> int:
         with self._lock:

@@ -94,3 +94,18 @@ def test_serve_on_an_unreachable_database_is_one_clear_error(
                               "postgresql://postgres:***@127.0.0.1:")
     assert "Connection refused" in message and "hunter2" not in message
     assert [r for r in caplog.records if r.name.startswith("psycopg")] == []
+
+
+def test_a_closed_pools_late_connect_error_stays_off_the_log(
+        caplog: pytest.LogCaptureFixture) -> None:
+    name = pg_pool_log.pool_name("spool")
+    pg_pool_log.watch(name, "postgresql://postgres@127.0.0.1:1/fleet")
+    pg_pool_log.opened(name)
+    pg_pool_log.closing(name)
+    pg_pool_log.closed(name)
+    other = logging.getLogger(pg_pool_log.POOL_LOGGER)
+    with caplog.at_level(logging.WARNING):  # the connect under way at close() ends later
+        other.warning("error connecting in %r: connection timeout expired", name)
+        other.warning("error connecting in %r: connection refused", "someone-elses-pool")
+    shown = [r.getMessage() for r in caplog.records]
+    assert shown == ["error connecting in 'someone-elses-pool': connection refused"]
