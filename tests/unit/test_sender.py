@@ -351,3 +351,31 @@ def test_an_outage_in_one_batch_backs_off_though_the_next_batch_sent(tmp_path: P
     assert {"a", "c"} <= sent and "b" not in sent
     assert [e.attempts for e in spool.entries(state=0)][0] == 0  # b: the outage is not counted
     target.close(1.0)
+
+
+def test_a_sender_backing_off_keeps_its_lease(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from provlink.delivery import sender as sender_module
+
+    monkeypatch.setattr(sender_module, "LEASE_TTL", 0.6)
+    spool = Spool(tmp_path / "spool.db")
+    target = ScriptedTarget()
+    target.down = True
+    holder = Sender(spool, lambda: target, poll_interval=0.05, backoff_initial=60.0,
+                    backoff_max=60.0)
+    spool.append(ev("r", 0))
+    holder.start()
+    try:
+        for _ in range(200):  # its first attempt fails: it now waits a minute to retry
+            if target.calls:
+                break
+            threading.Event().wait(0.05)
+        assert target.calls == 1 and holder.backing_off
+        threading.Event().wait(1.5)  # well past the lease's 0.6 s
+        other = Spool(tmp_path / "spool.db")
+        assert not other.acquire_lease("another-host:1:1", 0.6)  # still the backing-off one's
+        assert target.calls == 1
+        other.close()
+    finally:
+        holder.close(0.0)
+    assert spool.acquire_lease("another-host:1:1", 0.6)  # released at close

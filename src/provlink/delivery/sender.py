@@ -72,6 +72,7 @@ class Sender:
         self._backoff_max = backoff_max
         self._backoff = 0.0
         self._retry_at = 0.0
+        self._leased_at = 0.0  # monotonic time this sender last took or renewed the lease
         self._owner = default_owner()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -127,6 +128,8 @@ class Sender:
                 progressed = False
             if not progressed:
                 wait = max(self._retry_at - time.monotonic(), self._poll)
+                if self._leased_at:  # wake in time to keep the lease through a backoff
+                    wait = min(wait, LEASE_TTL / 3)
                 self._wake.wait(wait)
                 self._wake.clear()
 
@@ -143,10 +146,11 @@ class Sender:
 
     def _drain_locked(self, deadline: float | None, stop: threading.Event | None) -> bool:
         if time.monotonic() < self._retry_at:
+            self._keep_lease()
             return False
         if not self._spool.has_pending():  # a read: idle senders take no write lock
             return False
-        if not self._spool.acquire_lease(self._owner, LEASE_TTL):
+        if not self._lease():
             return False
         blocked: set[str] = set()  # lanes held back by a retry not yet due, in this drain
         read = self._spool.pending(self._batch_size)
@@ -179,7 +183,7 @@ class Sender:
                 if reading and len(inflight) < 2:
                     reading = ((deadline is None or time.monotonic() < deadline)
                                and not (stop is not None and stop.is_set())
-                               and self._spool.acquire_lease(self._owner, LEASE_TTL))
+                               and self._lease())
                     read = (self._spool.pending(self._batch_size, after=cursor)
                             if reading else [])
                     following = self._due(read, blocked, head=False)
@@ -309,6 +313,19 @@ class Sender:
                 self._target = self._target_factory()
         return self._target
 
+    def _lease(self) -> bool:
+        """Take or renew the sending lease."""
+        held = self._spool.acquire_lease(self._owner, LEASE_TTL)
+        self._leased_at = time.monotonic() if held else 0.0
+        return held
+
+    def _keep_lease(self) -> None:
+        """A sender waiting out a backoff keeps its lease: were it to lapse, every short
+        task process on this spool would take it at exit and try the same dead backend
+        itself (building a target, a connect, a failure: tens of ms per task)."""
+        if self._leased_at and time.monotonic() - self._leased_at >= LEASE_TTL / 3:
+            self._lease()
+
     def _note_failure(self) -> None:
         self._backoff = min(max(self._backoff * 2, self._backoff_initial), self._backoff_max)
         self._retry_at = time.monotonic() + self._backoff * (0.8 + 0.4 * random.random())
@@ -341,6 +358,7 @@ class Sender:
         remaining = max(deadline - time.monotonic(), 0.0)
         done = self.flush(remaining) if not self.backing_off else False
         self._spool.release_lease(self._owner)
+        self._leased_at = 0.0
         if self._target is not None:
             self._target.close(1.0)
             self._target = None
