@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -20,6 +22,26 @@ def _fork_and_reap() -> float:
     elapsed = time.monotonic() - started
     os.waitpid(pid, 0)
     return elapsed
+
+
+@contextmanager
+def _section_held_elsewhere() -> Iterator[None]:
+    """Another thread holds a section open until the block ends."""
+    release, inside = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with fork_guard.section():
+            inside.set()
+            release.wait()
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    inside.wait()
+    try:
+        yield
+    finally:
+        release.set()
+        worker.join()
 
 
 def test_fork_waits_until_another_threads_section_closes() -> None:
@@ -48,42 +70,18 @@ def test_fork_is_not_held_up_by_the_forking_threads_own_section() -> None:
 def test_a_section_that_never_closes_delays_fork_only_by_the_bound(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fork_guard, "FORK_WAIT", 0.2)
-    release, inside = threading.Event(), threading.Event()
-
-    def stuck() -> None:
-        with fork_guard.section():
-            inside.set()
-            release.wait()
-
-    worker = threading.Thread(target=stuck)
-    worker.start()
-    inside.wait()
-    try:
+    with _section_held_elsewhere():
         elapsed = _fork_and_reap()
-    finally:
-        release.set()
-        worker.join()
     assert 0.2 <= elapsed < 5.0
     assert fork_guard._open == 0  # every section closed, none counted twice
 
 
 def test_sections_open_in_other_threads_are_not_counted_in_the_child() -> None:
-    release, inside = threading.Event(), threading.Event()
-
-    def stuck() -> None:
-        with fork_guard.section():
-            inside.set()
-            release.wait()
-
-    worker = threading.Thread(target=stuck)
-    worker.start()
-    inside.wait()
     read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the stuck thread does not exist here: its section must not block a fork
-        os.write(write, str(fork_guard._open).encode())
-        os._exit(0)
-    release.set()
-    worker.join()
+    with _section_held_elsewhere():
+        pid = os.fork()
+        if pid == 0:  # the holding thread does not exist here: its section must not count
+            os.write(write, str(fork_guard._open).encode())
+            os._exit(0)
     os.waitpid(pid, 0)
     assert os.read(read, 16) == b"0"
