@@ -97,20 +97,24 @@ class SpoolEmitter:
         event is kept, and the local sender adopts it into the fleet log later. (An append
         whose commit landed but whose answer was lost is then in both logs; the backend
         keys events by digest and keeps one.)"""
-        from provlink.governance.log import Ledger
-
         try:
             return append()
         except SpoolError as exc:
             if self._fallback is None:
                 raise
-            log.warning("provlink: %s; spooling locally from now on", exc)
-            local, sender = self._fallback()
-            self._fallback = None
-            self._retired.append(self.sender)
-            self.spool, self.sender = local, sender
-            self.ledger = Ledger(local)
+            self._move_to_local(self._fallback, exc)
         return append()
+
+    def _move_to_local(self, fallback: Callable[[], tuple[Spool, Sender]],
+                       exc: SpoolError) -> None:
+        from provlink.governance.log import Ledger
+
+        log.warning("provlink: %s; spooling locally from now on", exc)
+        local, sender = fallback()
+        self._fallback = None
+        self._retired.append(self.sender)
+        self.spool, self.sender = local, sender
+        self.ledger = Ledger(local)
 
     def checkpoint(self, *, anchor: bool = False) -> StoredCheckpoint:
         return self.ledger.checkpoint(self.signer, anchor=anchor)
