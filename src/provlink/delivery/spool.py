@@ -38,6 +38,7 @@ from provlink.errors import PrivateFileError, SpoolError
 from provlink.events.redact import scrub_text
 from provlink.governance import entry as entries
 from provlink.private_files import private_dir, private_file
+from provlink.sqlite_wal import enable_wal
 
 PENDING, SENT, DEAD = 0, 1, 2
 ERROR_MAX_CHARS = 4000
@@ -119,7 +120,7 @@ class Spool:
             private_file(private_dir(path.parent) / path.name)
             self._conn = sqlite3.connect(path, timeout=30.0, isolation_level=None,
                                          check_same_thread=False)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            enable_wal(self._conn, timeout=30.0)
             self._conn.execute(f"PRAGMA synchronous={'FULL' if sync == 'full' else 'NORMAL'}")
             if self._conn.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
                 self._create_schema()

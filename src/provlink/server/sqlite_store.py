@@ -14,6 +14,7 @@ from typing import Any
 
 from provlink.private_files import private_file
 from provlink.server.sql_store import SqlStore
+from provlink.sqlite_wal import enable_wal
 
 BUSY_TIMEOUT_S = 60.0
 
@@ -33,7 +34,7 @@ class SqliteStore(SqlStore):
         conn = sqlite3.connect(
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
-        conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(conn, timeout=BUSY_TIMEOUT_S)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
         # random keys (hashes, UUIDs) touch B-tree pages all over the file: keep more cached
