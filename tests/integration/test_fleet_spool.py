@@ -214,3 +214,40 @@ def test_a_database_lost_mid_life_sends_the_process_to_its_local_spool(
                            for kind in ("START", "COMPLETE"))
     report = verify(spool)
     assert report.ok, [str(p) for p in report.problems]
+
+
+def test_an_event_whose_commit_answer_was_lost_is_adopted_once(
+        pg_url: str, tmp_path: Path) -> None:
+    """The append committed in PostgreSQL but its answer never came, so the process spooled
+    the event locally too (a terminal event again, anchored to the local log): adopting the
+    local spool leaves one copy of each event in the fleet log, and says which it left out."""
+    import json
+    import uuid
+
+    spool = PgSpool(pg_url)
+    run = str(uuid.uuid4())
+    start = {"eventType": "START", "eventTime": "2026-12-02T10:00:00Z", "run": {"runId": run},
+             "job": {"namespace": "ns", "name": "train"}}
+    complete = {**start, "eventType": "COMPLETE", "eventTime": "2026-12-02T10:01:00Z"}
+    spool.append(start)
+    spool.append({**complete, "run": {"runId": run, "facets": {"ledger": {"origin": "fleet"}}}})
+    local = Spool(tmp_path / "spool.db")
+    local.append(start)  # byte for byte the committed START
+    local.append({**complete, "run": {"runId": run, "facets": {"ledger": {"origin": "local"}}}})
+    later = {**start, "run": {"runId": str(uuid.uuid4())}}
+    local.append(later)  # an event PostgreSQL never had
+    payloads = [payload for _, payload in local.pending(10)]
+    local.close()
+    assert spool.adopt(payloads, "worker:spool.db") == 1
+    assert spool.adopt(payloads, "worker:spool.db") == 0  # the move's own answer lost: again
+    kept = [json.loads(row[2]) for row in spool.read(lambda t: t.event_rows())]
+    assert [(e["eventType"], e["run"]["runId"]) for e in kept] == [
+        ("START", run), ("COMPLETE", run), ("START", later["run"]["runId"])]
+    assert kept[1]["run"]["facets"]["ledger"]["origin"] == "fleet"  # anchored to this log
+    fallback = spool.read(lambda t: [r for r in t.leaves(0, 100) if r[1] == FALLBACK])
+    assert len(fallback) == 1  # the second adoption added nothing
+    entry = json.loads(fallback[0][2])
+    assert len(entry["already_in_log"]) == 2 and len(entry["events"]) == 1
+    report = verify(spool)
+    assert report.ok, [str(p) for p in report.problems]
+    spool.close()

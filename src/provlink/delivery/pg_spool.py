@@ -371,7 +371,13 @@ class PgSpool(Spool):
 
     def adopt(self, payloads: list[str], source: str) -> int:
         """Append events spooled locally while this database was unreachable, and one
-        ``fleet.fallback`` entry naming them and where they came from: one transaction."""
+        ``fleet.fallback`` entry naming them and where they came from: one transaction.
+
+        An event already in this log is not appended again: its append (or an earlier
+        adoption) committed here but the answer was lost, so the process spooled it locally
+        too. The same event is the same run, type, time and job; a terminal event retried
+        locally differs only in its ledger facet (it anchors to the local log), and the one
+        anchored to this log is kept. The entry lists the digests left out apart."""
         import json
 
         def insert(tables: LedgerTables) -> int:
@@ -379,22 +385,60 @@ class PgSpool(Spool):
             row = self._conn.execute("SELECT (SELECT MAX(seq) FROM events), "
                                      "(SELECT MAX(leaf_index) FROM ledger_leaves)").fetchone()
             seq, index = (row[0] or 0), (-1 if row[1] is None else row[1])
-            seqs, digests = [], []
-            for payload in payloads:
-                event = json.loads(payload)
+            offered = [(payload, json.loads(payload)) for payload in payloads]
+            present = self._present({_run_id(event) for _, event in offered})
+            seqs, digests, already = [], [], []
+            for payload, event in offered:
                 digest = sha256_hex(payload.encode())
+                identity = _identity(event)
+                if digest in present or (identity is not None and identity in present):
+                    already.append(digest)
+                    continue
+                present |= {digest, identity}
                 seq, index = seq + 1, index + 1
                 _, leaf = tables.add(entries.EVENT, entries.event_fields(event, digest, seq),
                                      time_ms=now // 1_000_000, index=index)
                 self._conn.execute(
                     "INSERT INTO events (seq, run_id, payload, payload_sha256, entry_hash, "
                     "created_at, leaf_index) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (seq, str(event.get("run", {}).get("runId", "")), payload, digest,
-                     leaf.hex(), now / 1e9, index))
+                    (seq, _run_id(event), payload, digest, leaf.hex(), now / 1e9, index))
                 seqs.append(seq)
                 digests.append(digest)
-            tables.add(FALLBACK, {"source": source, "events": seqs, "payload_sha256": digests},
-                       index=index + 1)
+            if seqs:
+                fields: dict[str, Any] = {"source": source, "events": seqs,
+                                          "payload_sha256": digests}
+                if already:
+                    fields["already_in_log"] = already
+                tables.add(FALLBACK, fields, index=index + 1)
             return len(seqs)
 
         return self.write(insert, "append to")
+
+    def _present(self, run_ids: set[str]) -> set[Any]:
+        """Digests and identities of the events this log holds for these runs (a pruned
+        event by its digest only)."""
+        import json
+
+        present: set[Any] = set()
+        for payload, digest in self._conn.execute(
+                "SELECT payload, payload_sha256 FROM events WHERE run_id = ANY(?)",
+                (sorted(run_ids),)).fetchall():
+            present.add(digest)
+            if payload is not None:
+                present.add(_identity(json.loads(payload)))
+        present.discard(None)
+        return present
+
+
+def _run_id(event: dict[str, Any]) -> str:
+    return str(event.get("run", {}).get("runId", ""))
+
+
+def _identity(event: dict[str, Any]) -> tuple[str, ...] | None:
+    """What makes two payloads one OpenLineage run event: its run, type, time and job
+    (an event of no run is known by its digest alone)."""
+    job = event.get("job", {})
+    if not _run_id(event) or not event.get("eventType"):
+        return None
+    return (_run_id(event), str(event.get("eventType", "")), str(event.get("eventTime", "")),
+            str(job.get("namespace", "")), str(job.get("name", "")))

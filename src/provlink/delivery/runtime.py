@@ -95,8 +95,8 @@ class SpoolEmitter:
         past ``spool_timeout``), this process moves to its local spool for the rest of its
         life, as a process that could not reach it at start does, and appends there: the
         event is kept, and the local sender adopts it into the fleet log later. (An append
-        whose commit landed but whose answer was lost is then in both logs; the backend
-        keys events by digest and keeps one.)"""
+        whose commit landed but whose answer was lost is then in both logs; the adoption
+        leaves the local copy out of the fleet log.)"""
         try:
             return append()
         except SpoolError as exc:

@@ -8,8 +8,9 @@ sends that process to its local spool the same way (:class:`provlink.delivery.ru
 SpoolEmitter`). The local spool's sender then delivers into the fleet spool
 (:class:`FleetTarget`), not to the backend: once PostgreSQL answers, the events join the
 one fleet log with a ``fleet.fallback`` entry naming them, and the fleet's sender moves
-them on to the backend. A crash between the PostgreSQL commit and the local ``sent`` mark
-re-adopts those events once; the backend keys events by their digest, so it keeps one.
+them on to the backend. An event already in the fleet log (a crash between the PostgreSQL commit
+and the local ``sent`` mark, or an append whose commit landed but whose answer was lost)
+is not adopted again (:meth:`PgSpool.adopt`): the fleet log holds each event once.
 """
 
 from __future__ import annotations
