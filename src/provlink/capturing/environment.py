@@ -20,7 +20,7 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from provlink.errors import PrivateFileError
 from provlink.events.model import CodeVersion, EnvironmentInfo
@@ -79,14 +79,14 @@ def probe(code_dir: Path | None, orchestrator: str, orchestrator_version: str | 
 
 def runtime_environment(orchestrator: str, orchestrator_version: str | None,
                         cache_dir: Path | None = None) -> EnvironmentInfo:
-    digest, versions = packages(cache_dir)
+    found = installed(cache_dir)
     return EnvironmentInfo(
         python_version=platform.python_version(),
-        platform=platform.platform(),
+        platform=found.platform,
         orchestrator=orchestrator,
         orchestrator_version=orchestrator_version,
-        packages_digest=digest,
-        packages=versions,
+        packages_digest=found.digest,
+        packages=found.versions,
         host=socket.gethostname(),
     )
 
@@ -94,40 +94,50 @@ def runtime_environment(orchestrator: str, orchestrator_version: str | None,
 PACKAGES_CACHE = "packages-digest.json"
 
 
+class Installed(NamedTuple):
+    digest: str  # sha256 over every installed distribution's name==version
+    versions: dict[str, str]  # of KEY_PACKAGES
+    platform: str  # platform.platform()
+
+
 @cache
-def packages(cache_dir: Path | None = None) -> tuple[str, dict[str, str]]:
-    """The package digest and key versions, from ``cache_dir`` when nothing was installed or
-    removed since it was written there.
+def installed(cache_dir: Path | None = None) -> Installed:
+    """The package digest, key versions and platform string, from ``cache_dir`` when
+    nothing was installed or removed and the kernel is the same since it was written there.
 
     Reading every distribution's metadata costs ~0.2 s of CPU with Airflow installed, and
-    every Airflow task is a process of its own: without the file each task paid it. The
-    cache is keyed by the names of the ``*.dist-info`` / ``*.egg-info`` entries on
-    ``sys.path`` (a name carries the version; pip adds or removes one per change), which
-    one directory listing per path entry reads.
+    ``platform.platform()`` runs ``uname -p`` (≈ 6 ms); every Airflow task is a process of
+    its own: without the file each task paid both. The cache is keyed by the names of the
+    ``*.dist-info`` / ``*.egg-info`` entries on ``sys.path`` (a name carries the version;
+    pip adds or removes one per change), which one directory listing per path entry reads,
+    and by ``os.uname()`` and the interpreter (what the platform string is made of).
     """
     if cache_dir is None:
-        return _read_packages()
+        return _read_installed()
     key = _installed_key()
     path = cache_dir / PACKAGES_CACHE
     try:
         cached = json.loads(path.read_text())
         if cached["key"] == key:
-            return str(cached["digest"]), {str(k): str(v) for k, v in cached["versions"].items()}
+            return Installed(str(cached["digest"]),
+                             {str(k): str(v) for k, v in cached["versions"].items()},
+                             str(cached["platform"]))
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         pass  # absent, stale or unreadable: read the metadata again
-    digest, versions = _read_packages()
+    found = _read_installed()
     try:  # private like everything under home (0600, never through a symlink)
         private_dir(cache_dir)
         tmp = private_file(path.with_name(f"{path.name}.{os.getpid()}.tmp"), side_files=())
-        tmp.write_text(json.dumps({"key": key, "digest": digest, "versions": versions}))
+        tmp.write_text(json.dumps({"key": key, "digest": found.digest,
+                                    "versions": found.versions, "platform": found.platform}))
         os.replace(tmp, path)  # atomic: concurrent task processes read a whole file
     except (OSError, PrivateFileError):
         pass  # a read-only or foreign home: every process reads the metadata, as before
-    return digest, versions
+    return found
 
 
 def _installed_key() -> str:
-    h = hashlib.sha256()
+    h = hashlib.sha256(json.dumps([list(os.uname()), sys.executable, sys.version]).encode())
     for entry in sys.path:
         try:
             names = sorted(n for n in os.listdir(entry or ".")
@@ -138,8 +148,9 @@ def _installed_key() -> str:
     return h.hexdigest()
 
 
-def _read_packages() -> tuple[str, dict[str, str]]:
-    """sha256 over sorted ``name==version`` of every installed distribution, plus key versions."""
+def _read_installed() -> Installed:
+    """sha256 over sorted ``name==version`` of every installed distribution, key versions,
+    and the platform string."""
     from importlib import metadata
 
     pairs: set[str] = set()
@@ -153,7 +164,7 @@ def _read_packages() -> tuple[str, dict[str, str]]:
         if name in wanted:
             versions[name] = dist.version
     digest = "sha256:" + hashlib.sha256("\n".join(sorted(pairs)).encode()).hexdigest()
-    return digest, dict(sorted(versions.items()))
+    return Installed(digest, dict(sorted(versions.items())), platform.platform())
 
 
 def git_code_version(start: Path) -> CodeVersion | None:
