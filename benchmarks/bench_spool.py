@@ -41,9 +41,8 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -109,19 +108,10 @@ def timed(one: Callable[[], None], points: int) -> tuple[float, float]:
     return (time.perf_counter() - wall) / points, (time.thread_time() - cpu) / points
 
 
-@contextmanager
-def fleet_database(prefix: str) -> Iterator[str]:
-    """The URL of a throw-away database, dropped (with its connections) afterwards."""
-    import psycopg
+def fleet_database(prefix: str) -> AbstractContextManager[str]:
+    from tests.server.support import throwaway_database
 
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return throwaway_database(prefix, PG_ADMIN)
 
 
 def open_at(where: str, sync: str) -> Spool:

@@ -46,20 +46,28 @@ def _pg_reason() -> str | None:
 _PG_REASON = _pg_reason()
 
 
-def postgres_url() -> Iterator[str]:
-    """Create a throw-away database and drop it afterwards."""
-    if _PG_REASON:
-        pytest.skip(_PG_REASON)
+@contextmanager
+def throwaway_database(prefix: str, admin: str = PG_ADMIN) -> Iterator[str]:
+    """The URL of a new database on ``admin``'s server, dropped (with its connections)
+    afterwards; the benchmarks use it too."""
     import psycopg
 
-    name = f"provlink_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+        yield admin.rsplit("/", 1)[0] + f"/{name}"
     finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def postgres_url(prefix: str = "provlink_test") -> Iterator[str]:
+    """A throw-away database for one test, or skip with the reason PostgreSQL is absent."""
+    if _PG_REASON:
+        pytest.skip(_PG_REASON)
+    with throwaway_database(prefix) as url:
+        yield url
 
 
 def free_port() -> int:

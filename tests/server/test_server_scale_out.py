@@ -17,7 +17,7 @@ import pytest
 
 from provlink.server.store import open_store
 from tests.server.server_events import dataset, run_event
-from tests.server.support import _PG_REASON, PG_ADMIN, free_port
+from tests.server.support import free_port, postgres_url
 
 CLIENTS = 4
 BATCHES = 8
@@ -26,18 +26,7 @@ PER_BATCH = 50  # START + COMPLETE pairs: 25 runs per batch
 
 @pytest.fixture
 def shared_database() -> Iterator[str]:
-    if _PG_REASON:
-        pytest.skip(_PG_REASON)
-    import psycopg
-
-    name = f"backend_scale_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    yield from postgres_url("backend_scale")
 
 
 def _serve(url: str) -> tuple[subprocess.Popen[bytes], str]:
