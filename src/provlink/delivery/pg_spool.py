@@ -375,9 +375,10 @@ class PgSpool(Spool):
 
         An event already in this log is not appended again: its append (or an earlier
         adoption) committed here but the answer was lost, so the process spooled it locally
-        too. The same event is the same run, type, time and job; a terminal event retried
-        locally differs only in its ledger facet (it anchors to the local log), and the one
-        anchored to this log is kept. The entry lists the digests left out apart."""
+        too. The same event has the same digest, or, for a terminal event, the same run,
+        type, time and job: retried locally, it differs only in its ledger facet (it anchors
+        to the local log), and the one anchored to this log is kept. The entry lists the
+        digests left out apart."""
         import json
 
         def insert(tables: LedgerTables) -> int:
@@ -430,15 +431,20 @@ class PgSpool(Spool):
         return present
 
 
+_TERMINAL = frozenset({"COMPLETE", "FAIL", "ABORT"})
+
+
 def _run_id(event: dict[str, Any]) -> str:
     return str(event.get("run", {}).get("runId", ""))
 
 
 def _identity(event: dict[str, Any]) -> tuple[str, ...] | None:
-    """What makes two payloads one OpenLineage run event: its run, type, time and job
-    (an event of no run is known by its digest alone)."""
+    """What makes two payloads one terminal event: its run, type, time and job. Only a
+    terminal event is retried with other bytes (its ledger facet anchors to the log it went
+    to); any other event is known by its digest alone (a run may send several RUNNING
+    events at one time)."""
     job = event.get("job", {})
-    if not _run_id(event) or not event.get("eventType"):
+    if not _run_id(event) or event.get("eventType") not in _TERMINAL:
         return None
     return (_run_id(event), str(event.get("eventType", "")), str(event.get("eventTime", "")),
             str(job.get("namespace", "")), str(job.get("name", "")))
